@@ -1,0 +1,164 @@
+"""One settings layer for every process: environment, then a YAML config file.
+
+Precedence, highest first: ``PARKBAZAAR_*`` environment variables (nested keys
+with ``__``, e.g. ``PARKBAZAAR_INGEST__BATCH_MAX_EVENTS``), the config file
+(``--config FILE`` or ``PARKBAZAAR_CONFIG``), then the defaults, which work on
+one machine. A bad value raises ``ConfigError`` naming the key and the file.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+DEFAULT_MQTT_URL = "mqtt://127.0.0.1:1883"
+
+
+class ConfigError(ValueError):
+    """A setting is wrong; the message names the key and where it came from."""
+
+
+@dataclass(frozen=True, slots=True)
+class MqttUrl:
+    """``mqtt://[user:password@]host:port`` (``mqtts://`` for TLS)."""
+
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+
+    @classmethod
+    def parse(cls, url: str) -> MqttUrl:
+        parts = urlsplit(url)
+        if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
+            raise ValueError(f"scheme must be mqtt:// or mqtts://, got {url!r}")
+        if not parts.hostname or parts.port is None:
+            raise ValueError(f"broker URL needs a host and a port: {url!r}")
+        return cls(
+            host=parts.hostname,
+            port=parts.port,
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            tls=parts.scheme in ("mqtts", "ssl"),
+        )
+
+
+class IngestSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    client_id: str = Field(default="parkbazaar-ingest-1", min_length=1, max_length=64)
+    share_group: str = "ingest"
+    shared: bool | None = None  # None: shared where the broker speaks MQTT 5
+    protocol: int = Field(default=5, description="MQTT protocol: 5 or 4 (3.1.1)")
+    session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)
+    batch_max_events: int = Field(default=5000, ge=1)
+    batch_max_delay_ms: int = Field(default=50, ge=1)
+    queue_max_messages: int = Field(default=20_000, ge=10)
+    max_skew_s: float = Field(default=300.0, ge=0)
+    retry_max: int = Field(default=8, ge=0)
+
+    @field_validator("protocol")
+    @classmethod
+    def _protocol(cls, v: int) -> int:
+        if v not in (4, 5):
+            raise ValueError("must be 5 (MQTT 5) or 4 (MQTT 3.1.1)")
+        return v
+
+
+class ApiSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    default_stale_after_s: int = Field(default=900, ge=1)
+
+
+class Settings(BaseSettings):
+    """Every setting of every process; each process reads the part it needs."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PARKBAZAAR_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    database_url: str | None = None
+    mqtt_url: str | None = None
+    topic_prefix: str = Field(default="parkbazaar/v1", pattern=r"^[A-Za-z0-9_/-]+[A-Za-z0-9_-]$")
+    data_dir: Path | None = None
+    log_level: str = "INFO"
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+
+    @field_validator("database_url")
+    @classmethod
+    def _dsn(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a postgresql:// DSN")
+        return v
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _mqtt(cls, v: str | None) -> str | None:
+        if v is not None:
+            MqttUrl.parse(v)
+        return v
+
+    @property
+    def dsn(self) -> str:
+        return self.database_url or DEFAULT_DATABASE_URL
+
+    @property
+    def mqtt(self) -> MqttUrl:
+        return MqttUrl.parse(self.mqtt_url or DEFAULT_MQTT_URL)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the config file must be a mapping of keys")
+    return data
+
+
+def describe_validation_error(exc: ValidationError, origin: str) -> str:
+    """One line per problem: ``origin: key.path: message``."""
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        lines.append(f"{origin}: {key}: {err['msg']}")
+    return "\n".join(lines)
+
+
+def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Settings:
+    """Build the settings; the config file's values sit under the environment's."""
+    path = Path(config_file) if config_file else None
+    if path is None and os.environ.get("PARKBAZAAR_CONFIG"):
+        path = Path(os.environ["PARKBAZAAR_CONFIG"])
+    file_values = _read_yaml(path) if path else {}
+    origin = str(path) if path else "environment (PARKBAZAAR_*)"
+    try:
+        from_env = Settings(**overrides)
+        merged = _merge(file_values, from_env.model_dump(exclude_unset=True))
+        return Settings.model_validate({**merged, **overrides}) if merged else from_env
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc, origin)) from exc
+
+
+def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out

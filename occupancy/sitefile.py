@@ -1,0 +1,175 @@
+"""The site file: a tenant's sites, zones, spaces, gateways and devices (YAML).
+
+``parkbazaar provision FILE`` loads it into the database; the simulators and
+the camera layouts read it too. This module only validates the parsed YAML
+(pydantic); reading the file is the caller's business.
+
+Shape::
+
+    tenant: {id: shiraz, name: Shiraz, name_fa: شیراز, timezone: Asia/Tehran}
+    sites:
+      - id: central-lot
+        kind: parking            # or market
+        name: Central Municipal Parking
+        name_fa: پارکینگ مرکزی
+        lat: 29.61
+        lon: 52.54
+        opening_hours: {open: "06:00", close: "23:00"}
+        stale_after_s: 900
+        zones:
+          - id: A
+            name: Level A
+            spaces: {prefix: A-, count: 40}   # A-001 … A-040
+          - id: B
+            spaces: [B-01, B-02]             # or an explicit list
+            attributes: {B-01: {disabled: true}}
+    gateways:
+      - id: gw-central-lot
+        sites: [central-lot]                 # every space of these sites
+        spaces: [other-site/X-1]             # and/or single spaces
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from occupancy.ids import GatewayId, SiteId, SpaceId, SpaceRef, TenantId
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SpaceRange(_Strict):
+    prefix: str = ""
+    count: int = Field(ge=1, le=10_000)
+    start: int = Field(default=1, ge=0)
+    width: int = Field(default=3, ge=1, le=6)
+
+    def ids(self) -> list[str]:
+        return [f"{self.prefix}{n:0{self.width}d}" for n in range(self.start, self.start + self.count)]
+
+
+class Zone(_Strict):
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+    name: str | None = None
+    name_fa: str | None = None
+    spaces: SpaceRange | list[str]
+    attributes: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    def space_ids(self) -> list[SpaceId]:
+        raw = self.spaces.ids() if isinstance(self.spaces, SpaceRange) else self.spaces
+        return [SpaceId(s) for s in raw]
+
+    @model_validator(mode="after")
+    def _attributes_name_spaces(self) -> Zone:
+        unknown = set(self.attributes) - set(self.space_ids())
+        if unknown:
+            raise ValueError(f"attributes for spaces not in zone {self.id}: {sorted(unknown)}")
+        return self
+
+
+class Hours(_Strict):
+    open: str = Field(pattern=r"^\d\d:\d\d$")
+    close: str = Field(pattern=r"^\d\d:\d\d$")
+    closed_days: list[str] = Field(default_factory=list)
+
+
+class Device(_Strict):
+    id: str
+    kind: Literal["sensor", "camera", "lorawan"]
+    dev_eui: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{16}$")
+    spaces: list[str] | dict[str, list[list[float]]] = Field(default_factory=list)
+
+
+class Site(_Strict):
+    id: str
+    kind: Literal["parking", "market"]
+    name: str
+    name_fa: str | None = None
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    address: str | None = None
+    opening_hours: Hours | None = None
+    stale_after_s: int = Field(default=900, ge=10)
+    zones: list[Zone] = Field(default_factory=list)
+    devices: list[Device] = Field(default_factory=list)
+
+    @field_validator("id")
+    @classmethod
+    def _site_id(cls, v: str) -> str:
+        return SiteId(v)
+
+    @model_validator(mode="after")
+    def _unique_spaces(self) -> Site:
+        ids = [s for z in self.zones for s in z.space_ids()]
+        if len(ids) != len(set(ids)):
+            raise ValueError(f"site {self.id}: a space id appears twice")
+        return self
+
+    def spaces(self) -> list[tuple[str, SpaceId]]:
+        """(zone id, space id) for every space of the site."""
+        return [(z.id, s) for z in self.zones for s in z.space_ids()]
+
+
+class Gateway(_Strict):
+    id: str
+    name: str | None = None
+    sites: list[str] = Field(default_factory=list)
+    spaces: list[str] = Field(default_factory=list)
+
+    @field_validator("id")
+    @classmethod
+    def _gateway_id(cls, v: str) -> str:
+        return GatewayId(v)
+
+
+class Tenant(_Strict):
+    id: str
+    name: str
+    name_fa: str | None = None
+    timezone: str = "Asia/Tehran"
+
+    @field_validator("id")
+    @classmethod
+    def _tenant_id(cls, v: str) -> str:
+        return TenantId(v)
+
+
+class SiteFile(_Strict):
+    tenant: Tenant
+    sites: list[Site]
+    gateways: list[Gateway] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _bindings_exist(self) -> SiteFile:
+        known = {s.id: {sp for _, sp in s.spaces()} for s in self.sites}
+        for gw in self.gateways:
+            for site in gw.sites:
+                if site not in known:
+                    raise ValueError(f"gateway {gw.id}: unknown site {site!r}")
+            for ref in gw.spaces:
+                r = SpaceRef.parse(ref)
+                if r.space not in known.get(r.site, set()):
+                    raise ValueError(f"gateway {gw.id}: unknown space {ref!r}")
+        return self
+
+    def site(self, site_id: str) -> Site:
+        for s in self.sites:
+            if s.id == site_id:
+                return s
+        raise KeyError(site_id)
+
+    def bound_spaces(self, gateway_id: str) -> list[SpaceRef]:
+        """Every space the gateway may report, in site-file order."""
+        gw = next(g for g in self.gateways if g.id == gateway_id)
+        refs = [SpaceRef(SiteId(s), sp) for s in gw.sites for _, sp in self.site(s).spaces()]
+        refs += [SpaceRef.parse(r) for r in gw.spaces if SpaceRef.parse(r) not in refs]
+        return refs
+
+
+def parse_site_file(data: Any) -> SiteFile:
+    """Validate parsed YAML; raises ``pydantic.ValidationError`` naming the key."""
+    return SiteFile.model_validate(data)

@@ -1,0 +1,102 @@
+"""Frame augmentations that imitate other cameras (used by training and evaluation).
+
+Each transform takes a BGR frame and a layout and returns both changed the
+same way, so labels stay valid: photometric changes (gain, gamma, colour
+cast, blur, noise, JPEG), a change of resolution (the spaces get smaller, as
+on a camera farther away), a tilt of the image plane (a homography) and a
+jitter of the polygon corners (a layout drawn by another hand).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from occupancy.vision.layout import Layout, Space
+
+Image = NDArray[np.uint8]
+
+
+def _map_layout(layout: Layout, matrix: NDArray[np.float64]) -> Layout:
+    spaces = []
+    for space in layout.spaces:
+        points = np.asarray(space.polygon, dtype=np.float64).reshape(-1, 1, 2)
+        mapped = cv2.perspectiveTransform(points, matrix).reshape(-1, 2)
+        spaces.append(Space(space.id, tuple((float(x), float(y)) for x, y in mapped)))
+    return Layout(tuple(spaces), layout.device_id, layout.site_id)
+
+
+def rescale(frame: Image, layout: Layout, factor: float) -> tuple[Image, Layout]:
+    """Resize the frame by ``factor`` (area interpolation) and the polygons with it."""
+    height, width = frame.shape[:2]
+    size = (max(1, round(width * factor)), max(1, round(height * factor)))
+    out = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+    matrix = np.diag([size[0] / width, size[1] / height, 1.0])
+    return out, _map_layout(layout, matrix)
+
+
+def tilt(frame: Image, layout: Layout, amount: float, rng: np.random.Generator) -> tuple[Image, Layout]:
+    """Warp the whole frame by a random homography moving corners by ``amount`` of its size."""
+    height, width = frame.shape[:2]
+    corners = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float32)
+    moved = corners + rng.uniform(-amount, amount, (4, 2)).astype(np.float32) * [width, height]
+    matrix = cv2.getPerspectiveTransform(corners, moved)
+    out = cv2.warpPerspective(frame, matrix, (width, height), borderMode=cv2.BORDER_REFLECT)
+    return out, _map_layout(layout, matrix)
+
+
+def jitter(layout: Layout, amount: float, rng: np.random.Generator) -> Layout:
+    """Move each polygon corner by up to ``amount`` of the polygon's size."""
+    spaces = []
+    for space in layout.spaces:
+        points = np.asarray(space.polygon, dtype=np.float64)
+        size = points.max(axis=0) - points.min(axis=0)
+        points = points + rng.uniform(-amount, amount, points.shape) * size
+        spaces.append(Space(space.id, tuple((float(x), float(y)) for x, y in points)))
+    return Layout(tuple(spaces), layout.device_id, layout.site_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Photometric:
+    """One photometric change: ``out = 255 · (gain · cast · (in/255)) ** gamma``, then blur, noise, JPEG."""
+
+    gain: float = 1.0
+    gamma: float = 1.0
+    cast: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    saturation: float = 1.0
+    blur: float = 0.0
+    noise: float = 0.0
+    jpeg: int = 0
+
+    def apply(self, frame: Image, rng: np.random.Generator) -> Image:
+        """The changed frame (``rng`` draws the noise)."""
+        x = frame.astype(np.float32) / 255.0
+        grey = x.mean(axis=2, keepdims=True)
+        x = grey + (x - grey) * self.saturation
+        x = np.clip(x * self.gain * np.asarray(self.cast, dtype=np.float32), 0, 1) ** self.gamma
+        x = x * 255.0
+        if self.blur > 0:
+            x = cv2.GaussianBlur(x, (0, 0), self.blur)
+        if self.noise > 0:
+            x = x + rng.normal(0, self.noise, x.shape).astype(np.float32)
+        out = np.clip(x, 0, 255).astype(np.uint8)
+        if self.jpeg:
+            ok, data = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg])
+            out = cv2.imdecode(data, cv2.IMREAD_COLOR) if ok else out
+        return out
+
+
+def random_photometric(rng: np.random.Generator) -> Photometric:
+    """A random photometric change within the range of real cameras and times of day."""
+    return Photometric(
+        gain=float(rng.uniform(0.5, 1.4)),
+        gamma=float(np.exp(rng.uniform(-0.6, 0.6))),
+        cast=tuple(float(c) for c in rng.uniform(0.8, 1.2, 3)),  # type: ignore[arg-type]
+        saturation=float(rng.uniform(0.3, 1.5)),
+        blur=float(rng.choice([0.0, 0.0, rng.uniform(0.5, 1.8)])),
+        noise=float(rng.choice([0.0, rng.uniform(1.0, 6.0)])),
+        jpeg=int(rng.choice([0, 0, int(rng.integers(25, 90))])),
+    )

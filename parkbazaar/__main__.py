@@ -1,0 +1,5 @@
+import sys
+
+from parkbazaar.cli import main
+
+sys.exit(main())

@@ -1,0 +1,155 @@
+"""Shared fixtures: real PostgreSQL and real Mosquitto, never mocks.
+
+PostgreSQL: the machine's server at 127.0.0.1:5432 when it answers
+(``PARKBAZAAR_TEST_DATABASE_URL`` overrides), otherwise an embedded one started
+once for the session. Each test gets a database of its own, migrated.
+
+MQTT: a mosquitto process of the session's own on a free port with the queue
+limits raised; tests that stop a broker start their own with ``mosquitto_factory``.
+Each test gets its own topic prefix, so tests never see each other's messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from ingest.migrate import migrate
+from parkbazaar.embedded import EmbeddedPostgres, Mosquitto, mosquitto_binary, port_open
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+def _machine_dsn() -> str | None:
+    explicit = os.environ.get("PARKBAZAAR_TEST_DATABASE_URL")
+    if explicit:
+        return explicit
+    if port_open("127.0.0.1", 5432):
+        return "postgresql://postgres@127.0.0.1:5432/postgres"
+    return None
+
+
+@pytest.fixture(scope="session")
+def pg_admin_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A DSN of a maintenance database on a server the tests may create databases on."""
+    dsn = _machine_dsn()
+    if dsn:
+        yield dsn
+        return
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg")).start()
+    try:
+        yield server.dsn()
+    finally:
+        server.stop()
+
+
+def _with_database(dsn: str, name: str) -> str:
+    head, _, query = dsn.partition("?")
+    base = head.rsplit("/", 1)[0]
+    return f"{base}/{name}" + (f"?{query}" if query else "")
+
+
+async def _create_db(admin_dsn: str, name: str) -> None:
+    con = await asyncpg.connect(admin_dsn)
+    try:
+        await con.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await con.close()
+
+
+async def _drop_db(admin_dsn: str, name: str) -> None:
+    con = await asyncpg.connect(admin_dsn)
+    try:
+        await con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await con.close()
+
+
+@pytest.fixture
+def empty_database(pg_admin_dsn: str) -> Iterator[str]:
+    """A fresh, empty database of this test's own; dropped afterwards."""
+    name = f"pbt_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_create_db(pg_admin_dsn, name))
+    try:
+        yield _with_database(pg_admin_dsn, name)
+    finally:
+        asyncio.run(_drop_db(pg_admin_dsn, name))
+
+
+@pytest.fixture
+def database(empty_database: str) -> str:
+    """A fresh database of this test's own, migrated (plain PostgreSQL flavor)."""
+
+    async def run() -> None:
+        con = await asyncpg.connect(empty_database)
+        try:
+            await migrate(con, flavor="plain")
+        finally:
+            await con.close()
+
+    asyncio.run(run())
+    return empty_database
+
+
+@pytest.fixture
+async def db(database: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection to this test's migrated database."""
+    con = await asyncpg.connect(database)
+    try:
+        yield con
+    finally:
+        await con.close()
+
+
+@pytest.fixture
+def topic_prefix() -> str:
+    """This test's own topic prefix, in place of ``parkbazaar/v1``."""
+    return f"t{uuid.uuid4().hex[:10]}/parkbazaar/v1"
+
+
+def _need_mosquitto() -> None:
+    if mosquitto_binary() is None:
+        pytest.skip("the mosquitto binary is not installed (apt-get install mosquitto)")
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
+    """A mosquitto of the session's own (raised queue limits), shared by tests."""
+    _need_mosquitto()
+    with Mosquitto(tmp_path_factory.mktemp("mosquitto")) as m:
+        yield m
+
+
+@pytest.fixture
+def mosquitto_factory(tmp_path: Path) -> Iterator[Callable[..., Mosquitto]]:
+    """Start brokers that this test may stop, kill and restart; all stopped at the end."""
+    _need_mosquitto()
+    started: list[Mosquitto] = []
+
+    def make(persistence: bool = True) -> Mosquitto:
+        m = Mosquitto(tmp_path / f"mosquitto{len(started)}", persistence=persistence).start()
+        started.append(m)
+        return m
+
+    yield make
+    for m in started:
+        m.stop(kill=True)
+
+
+@pytest.fixture(scope="session")
+def examples_dir() -> Path:
+    return REPO / "examples"
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    if not SHARED.exists():
+        pytest.skip(f"{SHARED} is missing (CI puts ../shared beside the clone)")
+    return SHARED
