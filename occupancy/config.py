@@ -60,9 +60,12 @@ class IngestSettings(BaseModel):
     shared: bool | None = None  # None: shared where the broker speaks MQTT 5
     protocol: int = Field(default=5, description="MQTT protocol: 5 or 4 (3.1.1)")
     session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)
-    batch_max_events: int = Field(default=5000, ge=1)
+    batch_max_messages: int = Field(default=1000, ge=1)
+    batch_max_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     batch_max_delay_ms: int = Field(default=50, ge=1)
-    queue_max_messages: int = Field(default=20_000, ge=10)
+    queue_max_messages: int = Field(default=10_000, ge=10)
+    registry_refresh_s: float = Field(default=2.0, ge=0)
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
     max_skew_s: float = Field(default=300.0, ge=0)
     retry_max: int = Field(default=8, ge=0)
 
@@ -149,7 +152,7 @@ def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Se
     try:
         from_env = Settings(**overrides)
         merged = _merge(file_values, from_env.model_dump(exclude_unset=True))
-        return Settings.model_validate({**merged, **overrides}) if merged else from_env
+        return Settings.model_validate(_merge(merged, overrides)) if merged else from_env
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc, origin)) from exc
 

@@ -21,7 +21,7 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from occupancy.ids import DeviceId, GatewayId, IdError, SpaceRef
-from occupancy.model import EventKind, OccupancyEvent, SpaceState, Source
+from occupancy.model import EventKind, OccupancyEvent, Source, SpaceState
 
 VERSION = 1
 MAX_PAYLOAD_BYTES = 256 * 1024

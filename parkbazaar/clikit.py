@@ -30,7 +30,7 @@ def settings_from(args: argparse.Namespace, **overrides: Any) -> Settings:
     return settings
 
 
-def run_until_signalled(main: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> int:
+def run_until_signalled(main: Callable[[asyncio.Event], Coroutine[Any, Any, object]]) -> int:
     """Run ``main(stop)``; SIGTERM or SIGINT sets ``stop`` so it can drain and return."""
 
     async def runner() -> None:

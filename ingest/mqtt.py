@@ -1,0 +1,146 @@
+"""The broker side of ingest: a paho-mqtt client with manual acknowledgement.
+
+How this works: paho runs its network loop in its own thread. ``on_message``
+takes a slot of a bounded semaphore (so at most ``max_pending`` messages are
+received but not yet acknowledged: when the database is slow, the network
+thread blocks here, stops reading, and the broker holds the rest in the
+persistent session) and hands the message to the asyncio loop. The service
+acknowledges (PUBACK) only after the transaction holding the message
+committed; ``ack`` frees the slot. Messages of an earlier connection are not
+acknowledged on the new one: the broker redelivers them and the database
+ignores what it already has.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from ingest.plan import Received
+from occupancy.config import IngestSettings, MqttUrl
+from occupancy.topics import Channel, subscription
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Handle:
+    mid: int
+    qos: int
+    generation: int
+
+
+class IngestClient:
+    """Subscribe, hand messages to asyncio, acknowledge after commit."""
+
+    def __init__(self, url: MqttUrl, settings: IngestSettings, prefix: str,
+                 loop: asyncio.AbstractEventLoop, deliver: Callable[[Received], None],
+                 on_reconnect: Callable[[], None] = lambda: None) -> None:
+        self._url, self._settings, self._prefix = url, settings, prefix
+        self._loop, self._deliver, self._on_reconnect = loop, deliver, on_reconnect
+        self._slots = threading.BoundedSemaphore(settings.queue_max_messages)
+        self._generation = 0
+        self._connected = threading.Event()
+        self._closing = False
+        self.client = self._make_client()
+
+    @property
+    def shared(self) -> bool:
+        if self._settings.shared is not None:
+            return self._settings.shared
+        return self._settings.protocol == 5
+
+    def _make_client(self) -> mqtt.Client:
+        protocol = mqtt.MQTTv5 if self._settings.protocol == 5 else mqtt.MQTTv311
+        kwargs: dict[str, Any] = {"clean_session": False} if protocol == mqtt.MQTTv311 else {}
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self._settings.client_id,
+                             protocol=protocol, manual_ack=True, **kwargs)
+        if self._url.username:
+            client.username_pw_set(self._url.username, self._url.password)
+        if self._url.tls:
+            client.tls_set()
+        client.max_inflight_messages_set(100)
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        return client
+
+    def filters(self) -> list[str]:
+        group = self._settings.share_group if self.shared else None
+        return [subscription(Channel.EVENTS, self._prefix, group),
+                subscription(Channel.STATUS, self._prefix)]  # retained: never shared
+
+    def connect(self, timeout: float = 10.0) -> None:
+        """Connect with a persistent session and start the network thread."""
+        props = None
+        if self._settings.protocol == 5:
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = self._settings.session_expiry_s
+            self.client.connect_async(self._url.host, self._url.port, keepalive=30,
+                                      clean_start=False, properties=props)
+        else:
+            self.client.connect_async(self._url.host, self._url.port, keepalive=30)
+        self.client.loop_start()
+        if not self._connected.wait(timeout):
+            self.client.loop_stop()
+            raise ConnectionError(f"no MQTT connection to {self._url.host}:{self._url.port}")
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: ReasonCode,
+                    _p: Any = None) -> None:
+        if rc.is_failure:
+            log.error("MQTT connection refused: %s", rc)
+            return
+        self._generation += 1
+        if self._generation > 1:
+            self._loop.call_soon_threadsafe(self._on_reconnect)
+        client.subscribe([(f, 1) for f in self.filters()])
+        log.info("MQTT connected (generation %d), subscribed to %s", self._generation,
+                 self.filters())
+        self._connected.set()
+
+    def _on_disconnect(self, _c: Any, _u: Any, _f: Any, rc: ReasonCode, _p: Any = None) -> None:
+        self._connected.clear()
+        if not self._closing:
+            log.warning("MQTT connection lost (%s); paho reconnects", rc)
+
+    def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        if self._closing:
+            return  # not acknowledged: the broker delivers it to the next session
+        while not self._slots.acquire(timeout=0.5):
+            if self._closing:
+                return
+        handle = Handle(msg.mid, msg.qos, self._generation)
+        received = Received(msg.topic, bytes(msg.payload), handle)
+        try:
+            self._loop.call_soon_threadsafe(self._deliver, received)
+        except RuntimeError:  # the loop is gone: the broker redelivers next session
+            self._slots.release()
+
+    def ack(self, handles: list[Any]) -> int:
+        """Acknowledge committed messages of the current connection; free their slots."""
+        sent = 0
+        for h in handles:
+            if h.qos > 0 and h.generation == self._generation:
+                self.client.ack(h.mid, h.qos)
+                sent += 1
+            self._slots.release()
+        return sent
+
+    def stop_receiving(self) -> None:
+        self._closing = True
+
+    def close(self) -> None:
+        self._closing = True
+        self.client.disconnect()
+        self.client.loop_stop()
