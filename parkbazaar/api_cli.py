@@ -1,7 +1,77 @@
-"""Placeholder: replaced by the module that owns this subcommand."""
+"""``parkbazaar api`` (the HTTP API and web page) and ``parkbazaar provision FILE``."""
+
+from __future__ import annotations
 
 import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+import asyncpg
+import yaml
+from pydantic import ValidationError
+
+from dashboard_api import ProvisionError
+from dashboard_api.provision import ProvisionReport, provision
+from occupancy.config import describe_validation_error
+from occupancy.sitefile import SiteFile, parse_site_file
+from parkbazaar.clikit import settings_from
 
 
-def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    return None
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser("api", help="serve the HTTP API and the live web page")
+    p.add_argument("--host", help="address to listen on (default: settings api.host, 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port to listen on (default: settings api.port, 8000)")
+    p.set_defaults(func=cmd_api)
+    p = subparsers.add_parser("provision", help="load a site file (YAML) into the database")
+    p.add_argument("file", type=Path, metavar="FILE", help="site file, e.g. examples/shiraz.yaml")
+    p.set_defaults(func=cmd_provision)
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from dashboard_api.app import create_app
+
+    settings = settings_from(args)
+    host = args.host or settings.api.host
+    port = settings.api.port if args.port is None else args.port
+    # uvicorn handles SIGTERM/SIGINT itself: stop accepting, finish requests, run lifespan exit.
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower())
+    return 0
+
+
+def read_site_file(path: Path) -> SiteFile:
+    """Read and validate a site file; ``ValueError`` with ``FILE: key.path: message`` lines."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ValueError(f"{path}: cannot read site file: {exc}") from exc
+    try:
+        return parse_site_file(data)
+    except ValidationError as exc:
+        raise ValueError(describe_validation_error(exc, str(path))) from exc
+
+
+async def provision_dsn(dsn: str, site_file: SiteFile) -> ProvisionReport:
+    con = await asyncpg.connect(dsn)
+    try:
+        return await provision(con, site_file)
+    finally:
+        await con.close()
+
+
+def cmd_provision(args: argparse.Namespace) -> int:
+    try:
+        site_file = read_site_file(args.file)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    settings = settings_from(args)
+    try:
+        report = asyncio.run(provision_dsn(settings.dsn, site_file))
+    except (ProvisionError, OSError, asyncpg.PostgresError) as exc:
+        print(f"parkbazaar provision: {exc}", file=sys.stderr)
+        return 1
+    print("\n".join(report.lines()))
+    return 0

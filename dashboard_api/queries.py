@@ -1,0 +1,149 @@
+"""Every SQL query the API runs; one query per endpoint.
+
+How this works: each query starts with a ``site`` CTE choosing the sites it is
+about, then the shared ``eff`` CTE gives each of their spaces its *effective*
+state under the counting rule (docs/api.md):
+
+- ``free``/``occupied`` when ``space_state`` says so, the observation is
+  fresh (``observed_at > now - site.stale_after_s``) and the gateway that
+  reported it has not gone offline since (``online = false AND status_at >
+  observed_at`` means it died after that observation);
+- ``unknown`` otherwise: no state row, stale, reported unknown, or dead gateway.
+
+The callers pass ``now``, so a test can place observations relative to it.
+Functions are keyword-only and take their connection explicitly.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from dashboard_api.schemas import SiteDetail, SiteSummary, SpaceStatus, ZoneSummary
+
+# The schema version this API needs (the newest migration it reads from).
+REQUIRED_SCHEMA_VERSION = 4
+EARTH_RADIUS_M = 6_371_008.8  # mean Earth radius (IUGG)
+
+# $1 is always ``now``.
+_EFF = """
+eff AS (
+    SELECT sp.id AS space_id, sp.site_id, sp.zone_id, sp.slug, sp.attributes,
+           st.observed_at, st.source,
+           st.observed_at <= $1::timestamptz - make_interval(secs => s.stale_after_s) AS stale,
+           CASE WHEN st.state IN ('free', 'occupied')
+                 AND st.observed_at > $1::timestamptz - make_interval(secs => s.stale_after_s)
+                 AND NOT coalesce(g.online = false AND g.status_at > st.observed_at, false)
+                THEN st.state ELSE 'unknown' END AS state
+    FROM site s
+    JOIN spaces sp ON sp.site_id = s.id
+    LEFT JOIN space_state st ON st.space_id = sp.id
+    LEFT JOIN gateways g ON g.id = st.gateway_id
+)"""
+
+_COUNTS = """count(e.space_id)::int AS total,
+           count(*) FILTER (WHERE e.state = 'free')::int AS free,
+           count(*) FILTER (WHERE e.state = 'occupied')::int AS occupied,
+           count(*) FILTER (WHERE e.state = 'unknown')::int AS unknown"""
+
+_SITE_COLS = """s.tenant, s.slug AS site, s.kind, s.name, s.name_fa, s.lat, s.lon, s.timezone,
+       coalesce(c.total, 0) AS total, coalesce(c.free, 0) AS free,
+       coalesce(c.occupied, 0) AS occupied, coalesce(c.unknown, 0) AS unknown,
+       c.updated_at, c.updated_at <= $1::timestamptz - make_interval(secs => s.stale_after_s) AS stale"""
+
+# Haversine great-circle distance from ($2, $3) in degrees to the site, in metres.
+_DISTANCE = f"""2 * {EARTH_RADIUS_M} * asin(least(1, sqrt(
+    power(sin(radians(si.lat - $2) / 2), 2)
+    + cos(radians($2)) * cos(radians(si.lat)) * power(sin(radians(si.lon - $3) / 2), 2))))"""
+
+_SITES_SQL = f"""
+WITH site AS (
+    SELECT * FROM (
+        SELECT si.*, t.slug AS tenant, t.timezone,
+               CASE WHEN $2::float8 IS NULL THEN NULL ELSE {_DISTANCE} END AS distance_m
+        FROM sites si JOIN tenants t ON t.id = si.tenant_id
+        WHERE $5::text IS NULL OR si.kind = $5
+    ) x
+    WHERE distance_m IS NULL OR distance_m <= $4::float8
+), {_EFF},
+counts AS (
+    SELECT e.site_id, {_COUNTS}, max(e.observed_at) AS updated_at FROM eff e GROUP BY e.site_id
+)
+SELECT {_SITE_COLS}, round(s.distance_m::numeric, 1)::float8 AS distance_m
+FROM site s LEFT JOIN counts c ON c.site_id = s.id
+ORDER BY s.distance_m NULLS LAST, s.tenant, s.slug
+"""
+
+_ONE_SITE = """
+WITH site AS (
+    SELECT si.*, t.slug AS tenant, t.timezone
+    FROM sites si JOIN tenants t ON t.id = si.tenant_id
+    WHERE t.slug = $2 AND si.slug = $3
+)"""
+
+_SITE_SQL = f"""{_ONE_SITE}, {_EFF},
+counts AS (SELECT {_COUNTS}, max(e.observed_at) AS updated_at FROM eff e),
+zone_counts AS (
+    SELECT z.slug AS zone, z.name, z.name_fa, {_COUNTS}
+    FROM site s JOIN zones z ON z.site_id = s.id LEFT JOIN eff e ON e.zone_id = z.id
+    GROUP BY z.id, z.slug, z.name, z.name_fa
+)
+SELECT {_SITE_COLS}, NULL::float8 AS distance_m, s.address, s.opening_hours, s.stale_after_s,
+       (SELECT coalesce(json_agg(zc ORDER BY zc.zone), '[]') FROM zone_counts zc) AS zones
+FROM site s CROSS JOIN counts c
+"""
+
+_SPACES_SQL = f"""{_ONE_SITE}, {_EFF}
+SELECT e.slug AS space, z.slug AS zone, e.state, e.observed_at, e.source, e.stale, e.attributes
+FROM site s LEFT JOIN eff e ON true LEFT JOIN zones z ON z.id = e.zone_id
+ORDER BY z.slug NULLS LAST, e.slug
+"""
+
+
+def _json(value: Any) -> Any:
+    """asyncpg hands json/jsonb over as text unless a codec is set; accept both."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
+async def sites(
+    con: asyncpg.Connection, *, now: datetime, near: tuple[float, float] | None = None,
+    radius_m: float = 5000.0, kind: str | None = None,
+) -> list[SiteSummary]:
+    """Sites (of every tenant) with live counts; within ``radius_m`` of ``near``, nearest first."""
+    lat, lon = near if near else (None, None)
+    rows = await con.fetch(_SITES_SQL, now, lat, lon, radius_m, kind)
+    return [SiteSummary.model_validate(dict(r)) for r in rows]
+
+
+async def site(con: asyncpg.Connection, *, now: datetime, tenant: str, site: str) -> SiteDetail | None:
+    """One site with its zones; None when the tenant or site does not exist."""
+    row = await con.fetchrow(_SITE_SQL, now, tenant, site)
+    if row is None:
+        return None
+    values = dict(row) | {"zones": _json(row["zones"]), "opening_hours": _json(row["opening_hours"])}
+    values["zones"] = [ZoneSummary.model_validate(z) for z in values["zones"]]
+    return SiteDetail.model_validate(values)
+
+
+async def spaces(
+    con: asyncpg.Connection, *, now: datetime, tenant: str, site: str
+) -> list[SpaceStatus] | None:
+    """Every space of a site with its effective state; None when the site does not exist."""
+    rows = await con.fetch(_SPACES_SQL, now, tenant, site)
+    if not rows:
+        return None
+    return [
+        SpaceStatus.model_validate(dict(r) | {"attributes": _json(r["attributes"])})
+        for r in rows if r["space"] is not None
+    ]
+
+
+async def schema_version(con: asyncpg.Connection) -> int | None:
+    """The newest applied migration, or None when the database was never migrated."""
+    if not await con.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL"):
+        return None
+    version: int | None = await con.fetchval("SELECT max(version) FROM schema_migrations")
+    return version

@@ -1,0 +1,1 @@
+"""One router per resource: sites, health, metrics, and the web page."""

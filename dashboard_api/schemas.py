@@ -1,0 +1,86 @@
+"""Response models of the API: frozen pydantic values, documented for OpenAPI."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from occupancy.model import SpaceState
+
+SiteKind = Literal["parking", "market"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class SiteSummary(_Frozen):
+    """A site with its live counts; ``free + occupied + unknown == total``."""
+
+    tenant: str = Field(description="tenant (municipality) id", examples=["shiraz"])
+    site: str = Field(description="site id within the tenant", examples=["central-lot"])
+    kind: SiteKind
+    name: str
+    name_fa: str | None = Field(description="Persian name")
+    lat: float
+    lon: float
+    timezone: str = Field(description="the tenant's IANA time zone", examples=["Asia/Tehran"])
+    total: int = Field(description="spaces (bays or stalls) of the site")
+    free: int = Field(description="spaces freshly observed free")
+    occupied: int = Field(description="spaces freshly observed occupied")
+    unknown: int = Field(description="spaces with no fresh, trustworthy observation")
+    updated_at: datetime | None = Field(description="newest observation of any space of the site")
+    stale: bool | None = Field(
+        description="updated_at is older than the site's staleness bound (null: never observed)"
+    )
+    distance_m: float | None = Field(description="great-circle distance from `near`, metres")
+
+
+class ZoneSummary(_Frozen):
+    """A zone (level, row, hall) of a site with its live counts."""
+
+    zone: str
+    name: str | None
+    name_fa: str | None
+    total: int
+    free: int
+    occupied: int
+    unknown: int
+
+
+class SiteDetail(SiteSummary):
+    """One site: the summary plus its zones, address and opening hours."""
+
+    address: str | None
+    opening_hours: dict[str, Any] | None = Field(
+        description='as in the site file, e.g. {"open": "07:00", "close": "21:00"}'
+    )
+    stale_after_s: int = Field(description="an observation older than this is not trusted")
+    zones: list[ZoneSummary]
+
+
+class SpaceStatus(_Frozen):
+    """One space and its state as counted (see the counting rule in docs/api.md)."""
+
+    space: str = Field(examples=["A-013"])
+    zone: str | None
+    state: SpaceState = Field(description="free, occupied, or unknown")
+    observed_at: datetime | None = Field(description="time of the last observation, if any")
+    source: str | None = Field(description="sensor, camera, lorawan, manual or simulator")
+    stale: bool | None = Field(description="the last observation is too old (null: none)")
+    attributes: dict[str, Any] = Field(description="disabled, ev_charger, category, vendor, …")
+
+
+class Readiness(_Frozen):
+    """Whether this API process can serve requests."""
+
+    status: Literal["ok", "unavailable"]
+    reason: str | None = None
+
+
+class Problem(_Frozen):
+    """An error: ``detail`` says what went wrong."""
+
+    detail: str
