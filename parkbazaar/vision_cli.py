@@ -1,7 +1,182 @@
-"""Placeholder: replaced by the module that owns this subcommand."""
+"""``parkbazaar vision``: evaluate, draw and replay the camera occupancy detector.
+
+    parkbazaar vision eval PATH [--json] [--model FILE]
+    parkbazaar vision overlay FRAME LAYOUT OUT.png [--device CAM] [--model FILE]
+    parkbazaar vision replay DIR LAYOUT [--device CAM] [--enter P] [--leave P]
+                                        [--confirm N] [--min-seconds S] [--json]
+
+``eval`` works on any PKLot-format tree (each image beside a PKLot XML of the
+same stem). LAYOUT is a PKLot XML, an Ultralytics ``bounding_boxes.json`` or
+a site YAML (with ``--device``, the camera's id).
+"""
+
+from __future__ import annotations
 
 import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+
+from gateway.camera import CameraError, folder_frames
+from occupancy.vision.detector import Detector
+from occupancy.vision.errors import VisionError
+from occupancy.vision.evaluate import Confusion, evaluate_folder, read_frame
+from occupancy.vision.layout import load_layout
+from occupancy.vision.model import DEFAULT_MODEL
+from occupancy.vision.overlay import draw_overlay
+from occupancy.vision.smoothing import Change, Hysteresis, SmoothingConfig
 
 
-def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    return None
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``vision`` command and its subcommands to ``subparsers``."""
+    vision = subparsers.add_parser("vision", help="camera occupancy detector tools")
+    sub = vision.add_subparsers(dest="vision_command", metavar="SUBCOMMAND", required=True)
+    _add_eval(sub)
+    _add_overlay(sub)
+    _add_replay(sub)
+
+
+def _model_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="model file (JSON)")
+    parser.add_argument("--threshold", type=float, default=0.5, help="occupied when p >= this")
+
+
+def _add_eval(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("eval", help="accuracy on a PKLot-format folder (image + XML pairs)")
+    parser.add_argument("path", type=Path, help="folder searched recursively")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    _model_option(parser)
+    parser.set_defaults(func=run_eval)
+
+
+def _add_overlay(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("overlay", help="draw the detector's view of a frame into a PNG")
+    parser.add_argument("frame", type=Path)
+    parser.add_argument("layout", type=Path, help="PKLot .xml, bounding_boxes .json or site .yaml")
+    parser.add_argument("out", type=Path, help="the PNG to write")
+    parser.add_argument("--device", help="camera id in a site file")
+    _model_option(parser)
+    parser.set_defaults(func=run_overlay)
+
+
+def _add_replay(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("replay", help="run a folder of frames as a stream, print changes")
+    parser.add_argument("folder", type=Path, help="frames, taken in name order")
+    parser.add_argument("layout", type=Path, help="PKLot .xml, bounding_boxes .json or site .yaml")
+    parser.add_argument("--device", help="camera id in a site file")
+    defaults = SmoothingConfig()
+    parser.add_argument("--enter", type=float, default=defaults.enter, help="p to vote occupied")
+    parser.add_argument("--leave", type=float, default=defaults.leave, help="p to vote free")
+    parser.add_argument(
+        "--confirm", type=int, default=defaults.confirm_frames, help="consecutive frames to confirm"
+    )
+    parser.add_argument(
+        "--min-seconds", type=float, default=defaults.min_seconds, help="minimum hold to confirm"
+    )
+    parser.add_argument("--json", action="store_true", help="one JSON object per change")
+    _model_option(parser)
+    parser.set_defaults(func=run_replay)
+
+
+def _fail(message: str) -> int:
+    print(f"parkbazaar vision: {message}", file=sys.stderr)
+    return 2
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    """``vision eval``: score the detector on every labelled frame under a folder."""
+    if not args.path.is_dir():
+        return _fail(f"not a folder: {args.path}")
+    try:
+        result = evaluate_folder(Detector.load(args.model, args.threshold), args.path)
+    except VisionError as exc:
+        return _fail(str(exc))
+    if result.frames == 0:
+        return _fail(f"no image + PKLot XML pairs under {args.path}")
+    print(json.dumps(result.summary()) if args.json else format_summary(result))
+    return 0
+
+
+def format_summary(result: Confusion) -> str:
+    """A human-readable evaluation report."""
+    s = result.summary()
+    return "\n".join(
+        [
+            f"frames     {s['frames']}",
+            f"spaces     {s['spaces']}",
+            f"accuracy   {s['accuracy']:.4f}",
+            f"precision  {s['precision']:.4f}",
+            f"recall     {s['recall']:.4f}",
+            f"f1         {s['f1']:.4f}",
+            f"TP {s['tp']}  FP {s['fp']}  TN {s['tn']}  FN {s['fn']}",
+            f"ms/frame   {s['ms_per_frame']:.1f}",
+        ]
+    )
+
+
+def run_overlay(args: argparse.Namespace) -> int:
+    """``vision overlay``: write a PNG of the frame with each space coloured by state."""
+    try:
+        layout = load_layout(args.layout, args.device)
+        frame = read_frame(args.frame)
+        results = Detector.load(args.model, args.threshold).detect(frame, layout)
+    except VisionError as exc:
+        return _fail(str(exc))
+    if not cv2.imwrite(str(args.out), draw_overlay(frame, layout, results)):
+        return _fail(f"cannot write {args.out}")
+    occupied = sum(r.state == "occupied" for r in results)
+    print(f"{args.out}: {occupied} of {len(results)} spaces occupied")
+    return 0
+
+
+def run_replay(args: argparse.Namespace) -> int:
+    """``vision replay``: frames as a stream through detector and hysteresis."""
+    try:
+        config = SmoothingConfig(args.enter, args.leave, args.confirm, args.min_seconds)
+        layout = load_layout(args.layout, args.device)
+        detector = Detector.load(args.model, args.threshold)
+        smoothing = Hysteresis(config)
+        source = folder_frames(args.folder)
+        for path, (at, frame) in zip(source.paths, source, strict=True):
+            scores = {
+                r.space_id: r.probability for r in detector.detect(frame, layout) if r.state != "unknown"
+            }
+            for change in smoothing.step(scores, at):
+                print(_format_change(path.name, change, args.json), flush=True)
+    except (VisionError, CameraError) as exc:
+        return _fail(str(exc))
+    return 0
+
+
+def _format_change(frame: str, change: Change, as_json: bool) -> str:
+    if as_json:
+        return json.dumps(
+            {
+                "frame": frame,
+                "at": change.at.isoformat(),
+                "space": change.space_id,
+                "from": change.previous,
+                "to": change.state,
+                "probability": round(change.probability, 4),
+            }
+        )
+    return (
+        f"{frame}  {change.at:%Y-%m-%d %H:%M:%S}  {change.space_id:>8}  "
+        f"{change.previous:>8} -> {change.state:8}  p={change.probability:.2f}"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``vision`` on its own: ``python -m parkbazaar.vision_cli eval PATH``."""
+    parser = argparse.ArgumentParser(prog="parkbazaar")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["vision", *(sys.argv[1:] if argv is None else argv)])
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -15,7 +15,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from ingest.service import run_ingest
 from occupancy.config import Settings, load_settings
 from occupancy.ids import GatewayId, SiteId, SpaceId, SpaceRef
-from occupancy.model import OccupancyEvent, SpaceState, Source
+from occupancy.model import OccupancyEvent, Source, SpaceState
 from occupancy.topics import Channel, topic
 from occupancy.wire import EventBatch, encode_events
 

@@ -1,0 +1,74 @@
+"""Settings and the site file: defaults, precedence, and errors naming key and file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from ingest.migrate import Flavor, bundled_migrations, plan
+from occupancy.config import ConfigError, MqttUrl, load_settings
+from occupancy.sitefile import parse_site_file
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "shiraz.yaml"
+
+
+def test_defaults_work_on_one_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("PARKBAZAAR_DATABASE_URL", "PARKBAZAAR_MQTT_URL", "PARKBAZAAR_CONFIG"):
+        monkeypatch.delenv(var, raising=False)
+    s = load_settings()
+    assert s.dsn.startswith("postgresql://") and s.mqtt == MqttUrl("127.0.0.1", 1883)
+    assert s.topic_prefix == "parkbazaar/v1" and s.api.port == 8000
+
+
+def test_environment_beats_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = tmp_path / "pb.yaml"
+    cfg.write_text("mqtt_url: mqtt://u:p%40ss@127.0.0.1:1999\ningest: {batch_max_messages: 7, protocol: 4}\n")
+    monkeypatch.setenv("PARKBAZAAR_INGEST__BATCH_MAX_MESSAGES", "9")
+    s = load_settings(cfg)
+    assert s.ingest.batch_max_messages == 9 and s.ingest.protocol == 4
+    assert s.mqtt == MqttUrl("127.0.0.1", 1999, "u", "p@ss")
+
+
+def test_config_errors_name_key_and_file(tmp_path: Path) -> None:
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("mqtt_url: mqtt://nohost\ningest: {batch_max_messages: 0}\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(cfg)
+    text = str(info.value)
+    assert f"{cfg}: mqtt_url" in text and f"{cfg}: ingest.batch_max_messages" in text
+
+
+def test_unknown_keys_are_refused(tmp_path: Path) -> None:
+    cfg = tmp_path / "typo.yaml"
+    cfg.write_text("databse_url: postgresql://x/y\n")
+    with pytest.raises(ConfigError, match="databse_url"):
+        load_settings(cfg)
+
+
+def test_example_site_file_is_what_the_issue_asks() -> None:
+    sf = parse_site_file(yaml.safe_load(EXAMPLE.read_text()))
+    lot, market = sf.site("central-lot"), sf.site("fruit-market")
+    assert (lot.kind, market.kind) == ("parking", "market")
+    assert len(lot.spaces()) >= 120 and len(market.spaces()) >= 60
+    assert len(sf.bound_spaces("gw-central-lot")) == len(lot.spaces())
+    assert lot.name_fa and market.name_fa and 29 < lot.lat < 30 and 52 < lot.lon < 53
+
+
+def test_site_file_errors_name_the_key() -> None:
+    data = yaml.safe_load(EXAMPLE.read_text())
+    data["sites"][0]["kind"] = "garage"
+    data["gateways"][0]["sites"] = ["nowhere"]
+    with pytest.raises(ValidationError) as info:
+        parse_site_file(data)
+    assert "sites.0.kind" in str(info.value).replace("\n", " ").replace(" ", ".") or "kind" in str(info.value)
+
+
+def test_migration_plan_picks_the_flavor_and_skips_applied() -> None:
+    ms = bundled_migrations()
+    plain = plan(ms, set(), Flavor.PLAIN)
+    assert [m.version for m in plain] == sorted({m.version for m in plain})
+    assert all(m.flavor in (None, Flavor.PLAIN) for m in plain)
+    assert plan(ms, {m.version for m in plain}, Flavor.PLAIN) == []
