@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import shutil
 import socket
 import subprocess
@@ -21,7 +22,7 @@ from urllib.parse import quote
 log = logging.getLogger(__name__)
 
 MOSQUITTO_CONF = """\
-listener {port} 127.0.0.1
+{user}listener {port} 127.0.0.1
 allow_anonymous true
 persistence {persistence}
 persistence_location {data}/
@@ -86,8 +87,10 @@ class Mosquitto:
             raise FileNotFoundError("the mosquitto binary is not installed")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         conf = self.data_dir / "mosquitto.conf"
+        # as root, mosquitto drops to its own user, which cannot write our data dir
+        user = "user root\n" if os.geteuid() == 0 else ""
         conf.write_text(MOSQUITTO_CONF.format(
-            port=self.port, data=self.data_dir, persistence=str(self.persistence).lower()))
+            user=user, port=self.port, data=self.data_dir, persistence=str(self.persistence).lower()))
         # its own session: a Ctrl-C in the terminal reaches us, and we stop it last
         self.proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL, start_new_session=True)

@@ -136,3 +136,16 @@ async def test_birth_and_last_will_set_gateway_online_state(
 async def _is(db: asyncpg.Connection, sql: str, want: tuple[object, ...]) -> bool:
     row = await db.fetchrow(sql, GW)
     return row is not None and tuple(row) == want
+
+
+async def test_mqtt_311_plain_subscription_works_too(
+        database: str, db: asyncpg.Connection, broker, topic_prefix: str) -> None:
+    """Brokers that speak only MQTT 3.1.1 get a plain (unshared) persistent subscription."""
+    await seed_registry(database)
+    events = make_events(300)
+    settings = settings_for(database, broker.url, topic_prefix, protocol=4)
+    async with running_ingest(settings):
+        await asyncio.to_thread(publish, broker.url,
+                                [(events_topic(topic_prefix), p) for p in batches(events, 30)])
+        await wait_until(lambda: _all_acked(db, 300))
+    assert await count(db, "SELECT count(*) FROM occupancy_events") == 300

@@ -1,4 +1,5 @@
-"""Ingest killed with SIGKILL mid-stream and restarted: nothing lost, nothing twice.
+"""Ingest killed (SIGKILL) or stopped (SIGTERM: drains) mid-stream and restarted:
+nothing lost, nothing twice.
 
 The broker is a mosquitto of this test's own (queue limits raised); ingest runs
 as a real ``parkbazaar ingest`` process with a fixed client id, so its
@@ -25,7 +26,9 @@ pytestmark = [pytest.mark.mosquitto, pytest.mark.slow]
 def _start_ingest(dsn: str, url: str, prefix: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PARKBAZAAR_DATABASE_URL": dsn, "PARKBAZAAR_MQTT_URL": url,
            "PARKBAZAAR_TOPIC_PREFIX": prefix, "PARKBAZAAR_INGEST__CLIENT_ID": "crash-test-ingest",
-           "PARKBAZAAR_INGEST__BATCH_MAX_MESSAGES": "20"}
+           "PARKBAZAAR_INGEST__BATCH_MAX_MESSAGES": "20",
+           # a small window of unacknowledged messages: the broker holds the rest
+           "PARKBAZAAR_INGEST__QUEUE_MAX_MESSAGES": "100"}
     return subprocess.Popen([sys.executable, "-m", "parkbazaar", "ingest"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
@@ -39,8 +42,10 @@ async def _wait_rows(db: asyncpg.Connection, at_least: int, timeout: float) -> i
     raise TimeoutError(f"only {n} rows after {timeout}s (want {at_least})")
 
 
-async def test_sigkill_mid_stream_loses_nothing_and_stores_nothing_twice(
-        database: str, db: asyncpg.Connection, mosquitto_factory, topic_prefix: str) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["sigkill", "sigterm"])
+async def test_stopped_mid_stream_loses_nothing_and_stores_nothing_twice(
+        database: str, db: asyncpg.Connection, mosquitto_factory, topic_prefix: str,
+        sig: signal.Signals) -> None:
     await seed_registry(database)
     broker = mosquitto_factory()
     events = make_events(20_000)
@@ -51,8 +56,8 @@ async def test_sigkill_mid_stream_loses_nothing_and_stores_nothing_twice(
         sender = threading.Thread(target=publish, args=(broker.url, stream))
         sender.start()
         seen = await _wait_rows(db, 3000, timeout=60)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
+        proc.send_signal(sig)
+        assert proc.wait(30) == (0 if sig == signal.SIGTERM else -signal.SIGKILL)
         before = await count(db, "SELECT count(*) FROM occupancy_events")
         assert seen <= before < len(events), "the kill must land mid-stream"
         await asyncio.to_thread(sender.join, 120)

@@ -1,0 +1,304 @@
+"""A gateway node: observations in, acknowledged MQTT messages out, via a disk outbox.
+
+How this works. Two threads besides the caller's:
+
+- paho's **network thread** (inside ``MqttPublisher``) only records facts:
+  on connect it bumps the connection generation, publishes the birth
+  (retained) and wakes the sender; on PUBACK it queues ``(mid, accepted)``
+  and wakes the sender; on disconnect it clears ``connected``. It never
+  touches the outbox and never waits for a lock of ours (it runs with paho's
+  locks held).
+- the **sender thread** owns the in-flight table (``mid -> seqs``) and the
+  send cursor. Each round it applies the queued PUBACKs (one ``remove``
+  transaction for all of them), and, while connected and fewer than
+  ``max_inflight`` messages await a PUBACK, publishes the next pending events
+  after the cursor, oldest first, up to ``batch_max`` events and
+  ``MAX_PAYLOAD_BYTES`` a message. When it sees a new connection generation
+  it forgets the in-flight table and moves the cursor back to the start: what
+  was in flight is published again from the outbox, with the same seqs.
+
+The caller's thread runs ``observe`` (an outbox append, one fsync, then a
+wake-up) and ``flush``/``stop``. Events are deleted from the outbox only
+after their PUBACK; what is unsent at ``stop`` or at a crash is sent by the
+next start. A resend may duplicate an event the broker already had (its
+PUBACK was lost): ``(gateway, seq)`` makes that harmless downstream.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from gateway import GatewayError
+from gateway.outbox import EventDraft, Outbox
+from gateway.publisher import MqttPublisher, Publisher, PublisherOwner, Will
+from occupancy.config import MqttUrl
+from occupancy.ids import DeviceId, GatewayId, SpaceRef, TenantId
+from occupancy.model import EventKind, OccupancyEvent, Source, SpaceState
+from occupancy.topics import ROOT, Channel, topic
+from occupancy.wire import MAX_PAYLOAD_BYTES, EventBatch, Status, encode_events, encode_status
+
+log = logging.getLogger(__name__)
+
+PublisherFactory = Callable[[Will, PublisherOwner], Publisher]
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStats:
+    """A snapshot of the node's counters (events, unless named otherwise)."""
+
+    boot: int
+    connected: bool
+    sent: int
+    acked: int
+    resent: int
+    rejected: int
+    messages: int
+    in_flight_messages: int
+    depth: int
+
+
+def encode_batches(
+    gateway: GatewayId, boot: int, events: Sequence[OccupancyEvent],
+    max_bytes: int = MAX_PAYLOAD_BYTES,
+) -> list[tuple[bytes, tuple[int, ...]]]:
+    """Payloads of at most ``max_bytes`` for ``events`` in order, with their seqs."""
+    payload = encode_events(EventBatch(gateway, boot, tuple(events)))
+    if len(payload) <= max_bytes or len(events) == 1:
+        return [(payload, tuple(e.seq for e in events))]
+    half = len(events) // 2
+    return (encode_batches(gateway, boot, events[:half], max_bytes)
+            + encode_batches(gateway, boot, events[half:], max_bytes))
+
+
+class GatewayNode:
+    """One gateway: ``start``, ``observe`` … , ``stop``. See the module docstring."""
+
+    def __init__(
+        self,
+        tenant: str,
+        gateway: str,
+        outbox_path: Path | str,
+        mqtt: MqttUrl,
+        prefix: str = ROOT,
+        *,
+        client_id: str | None = None,
+        batch_max: int = 200,
+        max_inflight: int = 16,
+        reconnect_max_s: int = 10,
+        publisher_factory: PublisherFactory | None = None,
+    ) -> None:
+        self.tenant = TenantId(tenant)
+        self.gateway = GatewayId(gateway)
+        self._mqtt = mqtt
+        self._client_id = client_id or f"parkbazaar-gw-{tenant}-{gateway}"
+        self._events_topic = topic(tenant, gateway, Channel.EVENTS, prefix)
+        self._status_topic = topic(tenant, gateway, Channel.STATUS, prefix)
+        self._batch_max = batch_max
+        self._max_inflight = max_inflight
+        self._reconnect_max_s = reconnect_max_s
+        self._factory = publisher_factory or self._mqtt_publisher
+        self._outbox = Outbox(outbox_path)
+        self._boot = 0
+        self._publisher: Publisher | None = None
+        self._thread: threading.Thread | None = None
+        # shared between threads: set by one writer, read by the sender
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._online = threading.Event()
+        self._acks: deque[tuple[int, bool]] = deque()
+        self._generation = 0
+        self._drained = threading.Condition()
+        # owned by the sender thread
+        self._in_flight: dict[int, tuple[int, ...]] = {}
+        self._cursor = 0
+        self._seen_generation = 0
+        self._high_water = 0
+        self._sent = self._acked = self._resent = self._rejected = self._messages = 0
+        self._final: NodeStats | None = None  # the counters at stop, once the outbox is closed
+
+    # ---- public surface ----------------------------------------------------
+
+    @property
+    def boot(self) -> int:
+        return self._boot
+
+    def start(self) -> int:
+        """Count a new session (boot), connect in the background, start sending."""
+        self._boot = self._outbox.open_session()
+        self._publisher = self._factory(self._will(), _Owner(self))
+        self._thread = threading.Thread(
+            target=self._run, name=f"gateway-sender-{self.gateway}", daemon=True)
+        self._thread.start()
+        self._publisher.start()
+        log.info("gateway %s/%s boot %d started (outbox %d pending)",
+                 self.tenant, self.gateway, self._boot, self._outbox.depth())
+        return self._boot
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self._online.wait(timeout)
+
+    def observe(
+        self, space: SpaceRef, state: SpaceState, at: datetime, source: Source,
+        confidence: float | None = None, device: DeviceId | None = None,
+        kind: EventKind = EventKind.CHANGE,
+    ) -> OccupancyEvent:
+        """Store one observation durably (it gets its seq) and wake the sender."""
+        draft = EventDraft(space, state, at, source, confidence, device, kind)
+        return self.observe_many([draft])[0]
+
+    def observe_many(self, drafts: Iterable[EventDraft]) -> list[OccupancyEvent]:
+        """Store many observations in one transaction (one fsync) and wake the sender."""
+        events = self._outbox.append(drafts)
+        self._wake.set()
+        return events
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until every stored event was acknowledged; False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._drained:
+            while self._outbox.depth() > 0:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._drained.wait(min(remaining, 0.1))
+        return True
+
+    def stop(self, flush_timeout: float = 2.0) -> None:
+        """Flush briefly, publish the offline status, disconnect; unsent events stay."""
+        if self._publisher is None or self._thread is None:
+            self._outbox.close()
+            return
+        if self._publisher.connected:
+            self.flush(flush_timeout)
+        self._stopping.set()
+        self._wake.set()
+        self._thread.join()
+        if self._publisher.connected:
+            offline = encode_status(Status(online=False, boot=self._boot, at=_now()))
+            self._publisher.publish_wait(self._status_topic, offline, retain=True, timeout=2.0)
+        self._publisher.stop()
+        self._apply_acks()
+        self._final = self.stats()
+        self._outbox.close()
+        log.info("gateway %s/%s boot %d stopped: %s", self.tenant, self.gateway, self._boot,
+                 self._final)
+
+    def stats(self) -> NodeStats:
+        if self._final is not None:
+            return self._final
+        publisher = self._publisher
+        return NodeStats(
+            boot=self._boot, connected=publisher is not None and publisher.connected,
+            sent=self._sent, acked=self._acked, resent=self._resent, rejected=self._rejected,
+            messages=self._messages, in_flight_messages=len(self._in_flight),
+            depth=self._outbox.depth(),
+        )
+
+    # ---- network thread (via _Owner) ----------------------------------------
+
+    def _connected(self) -> None:
+        self._generation += 1
+        birth = encode_status(Status(online=True, boot=self._boot, at=_now()))
+        assert self._publisher is not None
+        self._publisher.publish(self._status_topic, birth, retain=True)
+        self._online.set()
+        self._wake.set()
+
+    def _disconnected(self) -> None:
+        self._online.clear()
+        if not self._stopping.is_set() and self._publisher is not None:
+            # A new MQTT session gets a new boot (as Sparkplug's bdSeq): the broker
+            # may already have published this session's will (it does so when it
+            # shuts down), and the birth of the next session must be newer than it.
+            self._boot = self._outbox.open_session()
+            self._publisher.set_will(self._will())
+
+    def _acked_mid(self, mid: int, accepted: bool) -> None:
+        self._acks.append((mid, accepted))
+        self._wake.set()
+
+    # ---- sender thread ---------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.wait(0.5)
+            self._wake.clear()
+            try:
+                self._step()
+            except GatewayError:
+                log.exception("gateway %s: send round failed; retrying", self.gateway)
+                self._stopping.wait(1.0)
+
+    def _step(self) -> None:
+        self._apply_acks()
+        if self._generation != self._seen_generation:
+            self._seen_generation = self._generation
+            self._in_flight.clear()
+            self._cursor = 0
+        while (self._online.is_set() and not self._stopping.is_set()
+               and len(self._in_flight) < self._max_inflight):
+            events = self._outbox.pending(self._batch_max, after_seq=self._cursor)
+            if not events:
+                break
+            self._send(events)
+
+    def _send(self, events: Sequence[OccupancyEvent]) -> None:
+        assert self._publisher is not None
+        for payload, seqs in encode_batches(self.gateway, self._boot, events):
+            mid = self._publisher.publish(self._events_topic, payload)
+            self._in_flight[mid] = seqs
+            self._messages += 1
+            self._sent += len(seqs)
+            self._resent += sum(1 for s in seqs if s <= self._high_water)
+            self._cursor = seqs[-1]
+            self._high_water = max(self._high_water, self._cursor)
+
+    def _apply_acks(self) -> None:
+        done: list[int] = []
+        while self._acks:
+            mid, accepted = self._acks.popleft()
+            seqs = self._in_flight.pop(mid, ())
+            if seqs and not accepted:
+                self._rejected += len(seqs)
+                log.warning("broker rejected message %d (seqs %d..%d): kept for a resend",
+                            mid, seqs[0], seqs[-1])
+            elif seqs:
+                done.extend(seqs)
+        if done:
+            self._acked += self._outbox.remove(done)
+            with self._drained:
+                self._drained.notify_all()
+
+    def _will(self) -> Will:
+        return Will(self._status_topic, encode_status(Status(online=False, boot=self._boot)))
+
+    def _mqtt_publisher(self, will: Will, owner: PublisherOwner) -> Publisher:
+        return MqttPublisher(self._mqtt, client_id=self._client_id, will=will, owner=owner,
+                             reconnect_max_s=self._reconnect_max_s)
+
+
+class _Owner:
+    """Routes the publisher's callbacks to the node without widening its surface."""
+
+    def __init__(self, node: GatewayNode) -> None:
+        self._node = node
+
+    def on_connected(self) -> None:
+        self._node._connected()
+
+    def on_disconnected(self) -> None:
+        self._node._disconnected()
+
+    def on_acked(self, mid: int, accepted: bool) -> None:
+        self._node._acked_mid(mid, accepted)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,16 @@
+"""Simulators that drive the real gateway and wire code without hardware.
+
+``simulators.parking`` and ``simulators.market`` are pure, seeded models of a
+site's occupancy: the caller passes simulated time in, changes come out, no
+clock is read and the same seed gives the same day. ``simulators.runner``
+is the thin shell that runs a model in (scaled) real time and publishes what
+it produces through a ``gateway.node.GatewayNode``.
+
+Exceptions::
+
+    SimulationError    a model used out of order, or a site it cannot model
+"""
+
+
+class SimulationError(Exception):
+    """A model was used out of order, or the site cannot be simulated."""
