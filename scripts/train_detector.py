@@ -97,6 +97,9 @@ def samples_of(frame: Frame, image: Image, layout: Layout) -> Samples:
     return Samples(features_of(image, layout), frame.labels, np.full(n, frame.sequence), frame.centres)
 
 
+SHADOWS = 0.25  # share of training variants with synthetic sun shadows (--shadows)
+
+
 def random_camera(image: Image, layout: Layout, rng: np.random.Generator) -> tuple[Image, Layout]:
     """One random imitation of another camera, for training."""
     layout = augment.shift(layout, 0.12, rng)
@@ -105,7 +108,7 @@ def random_camera(image: Image, layout: Layout, rng: np.random.Generator) -> tup
         image, layout = augment.rescale(image, layout, float(rng.uniform(0.25, 1.0)))
     if rng.random() < 0.2:
         image, layout = augment.tilt(image, layout, 0.08, rng)
-    if rng.random() < 0.5:
+    if rng.random() < SHADOWS:
         image = augment.cast_shadows(image, rng)
     return augment.random_photometric(rng).apply(image, rng), layout
 
@@ -148,6 +151,7 @@ SIMULATED: dict[str, Transform] = {
     "blue cast, low saturation": _fixed(augment.Photometric(cast=(1.25, 1.0, 0.8), saturation=0.5)),
     "blur 1.5 + noise 5 + JPEG 30, 1/2 size": _fixed(augment.Photometric(blur=1.5, noise=5.0, jpeg=30), 0.5),
     "tilted 12 % + 1/2 size": _tilted,
+    "synthetic shadows": _shadowed,
 }
 
 
@@ -190,17 +194,20 @@ def unseen_spaces(frames: list[Frame], args: argparse.Namespace) -> None:
 
 
 def main() -> int:
+    global SHADOWS
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--out", type=Path, default=DEFAULT_MODEL)
     parser.add_argument("--variants", type=int, default=8, help="augmented copies per frame")
     parser.add_argument("--l2", type=float, default=10.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--shadows", type=float, default=SHADOWS, help="share of shadowed variants")
     parser.add_argument("--evaluate", action="store_true", help="validate, write nothing")
     args = parser.parse_args()
     if not args.data.exists():
         print(f"no training data at {args.data}", file=sys.stderr)
         return 2
+    SHADOWS = args.shadows
     frames = load_frames(args.data)
     print(f"{len(frames)} frames, {sum(len(f.labels) for f in frames)} labelled spaces")
     if args.evaluate:

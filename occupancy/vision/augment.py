@@ -35,17 +35,18 @@ def rescale(frame: Image, layout: Layout, factor: float) -> tuple[Image, Layout]
     size = (max(1, round(width * factor)), max(1, round(height * factor)))
     out = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
     matrix = np.diag([size[0] / width, size[1] / height, 1.0])
-    return out, _map_layout(layout, matrix)
+    return np.asarray(out, dtype=np.uint8), _map_layout(layout, matrix)
 
 
 def tilt(frame: Image, layout: Layout, amount: float, rng: np.random.Generator) -> tuple[Image, Layout]:
     """Warp the whole frame by a random homography moving corners by ``amount`` of its size."""
     height, width = frame.shape[:2]
     corners = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float32)
-    moved = corners + rng.uniform(-amount, amount, (4, 2)).astype(np.float32) * [width, height]
-    matrix = cv2.getPerspectiveTransform(corners, moved)
+    shift = rng.uniform(-amount, amount, (4, 2)) * (width, height)
+    moved = (corners + shift).astype(np.float32)
+    matrix = np.asarray(cv2.getPerspectiveTransform(corners, moved), dtype=np.float64)
     out = cv2.warpPerspective(frame, matrix, (width, height), borderMode=cv2.BORDER_REFLECT)
-    return out, _map_layout(layout, matrix)
+    return np.asarray(out, dtype=np.uint8), _map_layout(layout, matrix)
 
 
 def jitter(layout: Layout, amount: float, rng: np.random.Generator) -> Layout:
@@ -55,6 +56,17 @@ def jitter(layout: Layout, amount: float, rng: np.random.Generator) -> Layout:
         points = np.asarray(space.polygon, dtype=np.float64)
         size = points.max(axis=0) - points.min(axis=0)
         points = points + rng.uniform(-amount, amount, points.shape) * size
+        spaces.append(Space(space.id, tuple((float(x), float(y)) for x, y in points)))
+    return Layout(tuple(spaces), layout.device_id, layout.site_id)
+
+
+def shift(layout: Layout, amount: float, rng: np.random.Generator) -> Layout:
+    """Move each polygon as a whole by up to ``amount`` of its size (a misplaced layout)."""
+    spaces = []
+    for space in layout.spaces:
+        points = np.asarray(space.polygon, dtype=np.float64)
+        size = points.max(axis=0) - points.min(axis=0)
+        points = points + rng.uniform(-amount, amount, 2) * size
         spaces.append(Space(space.id, tuple((float(x), float(y)) for x, y in points)))
     return Layout(tuple(spaces), layout.device_id, layout.site_id)
 
@@ -79,14 +91,47 @@ class Photometric:
         x = np.clip(x * self.gain * np.asarray(self.cast, dtype=np.float32), 0, 1) ** self.gamma
         x = x * 255.0
         if self.blur > 0:
-            x = cv2.GaussianBlur(x, (0, 0), self.blur)
+            x = np.asarray(cv2.GaussianBlur(x, (0, 0), self.blur), dtype=np.float32)
         if self.noise > 0:
             x = x + rng.normal(0, self.noise, x.shape).astype(np.float32)
-        out = np.clip(x, 0, 255).astype(np.uint8)
+        out: Image = np.clip(x, 0, 255).astype(np.uint8)
         if self.jpeg:
             ok, data = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg])
-            out = cv2.imdecode(data, cv2.IMREAD_COLOR) if ok else out
+            out = np.asarray(cv2.imdecode(data, cv2.IMREAD_COLOR), dtype=np.uint8) if ok else out
         return out
+
+
+def _shadow_mask(shape: tuple[int, int], rng: np.random.Generator) -> NDArray[np.float32]:
+    """1 where a random shadow falls: straight-edged bands (poles, buildings) or tree blobs."""
+    height, width = shape
+    mask = np.zeros((height, width), dtype=np.float32)
+    if rng.random() < 0.5:
+        for _ in range(int(rng.integers(1, 4))):
+            centre = rng.uniform(0, 1, 2) * (width, height)
+            angle = rng.uniform(0, np.pi)
+            direction = np.array([np.cos(angle), np.sin(angle)])
+            normal = np.array([-direction[1], direction[0]])
+            half = rng.uniform(0.01, 0.3) * width
+            corners = [
+                centre + direction * 2 * width * s + normal * half * t
+                for s, t in ((-1, -1), (1, -1), (1, 1), (-1, 1))
+            ]
+            cv2.fillPoly(mask, [np.round(corners).astype(np.int32)], 1.0)
+    else:
+        cells = rng.random((int(rng.integers(6, 40)), int(rng.integers(10, 70)))).astype(np.float32)
+        smooth = cv2.resize(cells, (width, height), interpolation=cv2.INTER_CUBIC)
+        mask = (smooth > rng.uniform(0.4, 0.7)).astype(np.float32)
+    sigma = float(rng.uniform(0.5, 3.0))
+    return np.asarray(cv2.GaussianBlur(mask, (0, 0), sigma), dtype=np.float32)
+
+
+def cast_shadows(frame: Image, rng: np.random.Generator) -> Image:
+    """Darken random regions as sun shadows do (darker, a little bluer), spaces unchanged."""
+    mask = _shadow_mask(frame.shape[:2], rng)[:, :, None]
+    depth = float(rng.uniform(0.3, 0.75))
+    tint = np.array([1.1, 1.0, 0.9], dtype=np.float32) * depth
+    factor = 1.0 - mask * (1.0 - tint)
+    return np.clip(frame.astype(np.float32) * factor, 0, 255).astype(np.uint8)
 
 
 def random_photometric(rng: np.random.Generator) -> Photometric:

@@ -73,9 +73,7 @@ def _ratio(a: float, b: float) -> float:
     return float(a) / b if b else 0.0
 
 
-def confusion(
-    results: Iterable[SpaceResult], labels: Mapping[str, bool], seconds: float = 0.0
-) -> Confusion:
+def confusion(results: Iterable[SpaceResult], labels: Mapping[str, bool], seconds: float = 0.0) -> Confusion:
     """Score one frame's results against its labels (unlabelled or unknown spaces skipped)."""
     tp = fp = tn = fn = 0
     for result in results:

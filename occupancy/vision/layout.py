@@ -153,8 +153,7 @@ def layout_from_site_device(site_file: Mapping[str, Any], device_id: str) -> Lay
     if not isinstance(raw, Mapping) or not raw:
         raise LayoutError(f"camera {device_id!r} lists no spaces with polygons")
     spaces = tuple(
-        Space(str(space_id), _points(points, f"{device_id}/{space_id}"))
-        for space_id, points in raw.items()
+        Space(str(space_id), _points(points, f"{device_id}/{space_id}")) for space_id, points in raw.items()
     )
     return Layout(spaces, device_id=device_id, site_id=site_id)
 

@@ -67,15 +67,16 @@ def _level_for(quad: FloatArray) -> int:
 
 def plan_warps(layout: Layout) -> tuple[Warp, ...]:
     """Precompute, once per layout, the pyramid level and homography of each space."""
-    target = np.array(
-        [[0, 0], [PATCH_W, 0], [PATCH_W, PATCH_H], [0, PATCH_H]], dtype=np.float32
-    )
+    # corners on the outer pixel centres, so that a reversed contour gives the exact mirror
+    w, h = PATCH_W - 1, PATCH_H - 1
+    target = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float32)
     warps = []
     for space in layout.spaces:
         quad = quad_of(space)
         level = _level_for(quad)
         source = (quad / 2**level).astype(np.float32)
-        warps.append(Warp(level, cv2.getPerspectiveTransform(source, target)))
+        matrix = np.asarray(cv2.getPerspectiveTransform(source, target), dtype=np.float64)
+        warps.append(Warp(level, matrix))
     return tuple(warps)
 
 
@@ -85,7 +86,7 @@ def pyramid(frame: ImageArray, levels: int) -> list[ImageArray]:
         raise FrameError(f"want an H×W×3 uint8 BGR frame, got {frame.shape} {frame.dtype}")
     images = [frame]
     for _ in range(levels):
-        images.append(cv2.pyrDown(images[-1]))
+        images.append(np.asarray(cv2.pyrDown(images[-1]), dtype=np.uint8))
     return images
 
 
