@@ -36,8 +36,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from gateway import GatewayError
+from gateway.backoff import Backoff
 from gateway.outbox import EventDraft, Outbox
-from gateway.publisher import MqttPublisher, Publisher, PublisherOwner, Will
+from gateway.publisher import MqttPublisher, Publisher, PublisherOwner, TlsOptions, Will
 from occupancy.config import MqttUrl
 from occupancy.ids import DeviceId, GatewayId, SpaceRef, TenantId
 from occupancy.model import EventKind, OccupancyEvent, Source, SpaceState
@@ -45,6 +46,8 @@ from occupancy.topics import ROOT, Channel, topic
 from occupancy.wire import MAX_PAYLOAD_BYTES, EventBatch, Status, encode_events, encode_status
 
 log = logging.getLogger(__name__)
+
+REJECTED_RETRY_S = 1.0  # pause before resending what the broker did not accept
 
 PublisherFactory = Callable[[Will, PublisherOwner], Publisher]
 
@@ -62,6 +65,10 @@ class NodeStats:
     messages: int
     in_flight_messages: int
     depth: int
+    dropped_heartbeats: int = 0
+    dropped_changes: int = 0
+    connects: int = 0
+    reconnect_attempts: int = 0
 
 
 def encode_batches(
@@ -91,8 +98,13 @@ class GatewayNode:
         client_id: str | None = None,
         batch_max: int = 200,
         max_inflight: int = 16,
-        reconnect_max_s: int = 10,
+        reconnect_max_s: float = 10,
         publisher_factory: PublisherFactory | None = None,
+        outbox_limit: int | None = None,
+        tls: TlsOptions | None = None,
+        backoff: Backoff | None = None,
+        keepalive_s: int = 30,
+        on_command: Callable[[bytes], None] | None = None,
     ) -> None:
         self.tenant = TenantId(tenant)
         self.gateway = GatewayId(gateway)
@@ -100,11 +112,15 @@ class GatewayNode:
         self._client_id = client_id or f"parkbazaar-gw-{tenant}-{gateway}"
         self._events_topic = topic(tenant, gateway, Channel.EVENTS, prefix)
         self._status_topic = topic(tenant, gateway, Channel.STATUS, prefix)
+        self._health_topic = topic(tenant, gateway, Channel.HEALTH, prefix)
+        self._cmd_topic = topic(tenant, gateway, Channel.CMD, prefix)
+        self._tls, self._backoff, self._keepalive = tls, backoff, keepalive_s
+        self._on_command = on_command
         self._batch_max = batch_max
         self._max_inflight = max_inflight
         self._reconnect_max_s = reconnect_max_s
         self._factory = publisher_factory or self._mqtt_publisher
-        self._outbox = Outbox(outbox_path)
+        self._outbox = Outbox(outbox_path, limit=outbox_limit)
         self._boot = 0
         self._publisher: Publisher | None = None
         self._thread: threading.Thread | None = None
@@ -121,6 +137,7 @@ class GatewayNode:
         self._seen_generation = 0
         self._high_water = 0
         self._sent = self._acked = self._resent = self._rejected = self._messages = 0
+        self._hold_until = 0.0  # after a message the broker did not accept
         self._final: NodeStats | None = None  # the counters at stop, once the outbox is closed
 
     # ---- public surface ----------------------------------------------------
@@ -190,15 +207,31 @@ class GatewayNode:
         log.info("gateway %s/%s boot %d stopped: %s", self.tenant, self.gateway, self._boot,
                  self._final)
 
+    @property
+    def outbox_limit(self) -> int | None:
+        return self._outbox.limit
+
+    def publish_health(self, payload: bytes) -> bool:
+        """Publish a ``health`` message (QoS 1, not retained, not stored): False when offline."""
+        publisher = self._publisher
+        if publisher is None or not self._online.is_set():
+            return False
+        publisher.publish(self._health_topic, payload)
+        return True
+
     def stats(self) -> NodeStats:
         if self._final is not None:
             return self._final
         publisher = self._publisher
+        dropped_heartbeats, dropped_changes = self._outbox.dropped()
         return NodeStats(
             boot=self._boot, connected=publisher is not None and publisher.connected,
             sent=self._sent, acked=self._acked, resent=self._resent, rejected=self._rejected,
             messages=self._messages, in_flight_messages=len(self._in_flight),
-            depth=self._outbox.depth(),
+            depth=self._outbox.depth(), dropped_heartbeats=dropped_heartbeats,
+            dropped_changes=dropped_changes,
+            connects=0 if publisher is None else publisher.connects,
+            reconnect_attempts=0 if publisher is None else publisher.reconnect_attempts,
         )
 
     # ---- network thread (via _Owner) ----------------------------------------
@@ -219,6 +252,10 @@ class GatewayNode:
             # shuts down), and the birth of the next session must be newer than it.
             self._boot = self._outbox.open_session()
             self._publisher.set_will(self._will())
+
+    def _message(self, topic_: str, payload: bytes) -> None:
+        if topic_ == self._cmd_topic and self._on_command is not None:
+            self._on_command(payload)
 
     def _acked_mid(self, mid: int, accepted: bool) -> None:
         self._acks.append((mid, accepted))
@@ -242,6 +279,8 @@ class GatewayNode:
             self._seen_generation = self._generation
             self._in_flight.clear()
             self._cursor = 0
+        if time.monotonic() < self._hold_until:
+            return  # the run loop looks again within half a second
         while (self._online.is_set() and not self._stopping.is_set()
                and len(self._in_flight) < self._max_inflight):
             events = self._outbox.pending(self._batch_max, after_seq=self._cursor)
@@ -267,8 +306,11 @@ class GatewayNode:
             seqs = self._in_flight.pop(mid, ())
             if seqs and not accepted:
                 self._rejected += len(seqs)
-                log.warning("broker rejected message %d (seqs %d..%d): kept for a resend",
-                            mid, seqs[0], seqs[-1])
+                log.warning("broker did not accept message %d (seqs %d..%d): resent in %.1fs",
+                            mid, seqs[0], seqs[-1], REJECTED_RETRY_S)
+                # send it again from the outbox after a pause (same seqs)
+                self._cursor = min(self._cursor, seqs[0] - 1)
+                self._hold_until = time.monotonic() + REJECTED_RETRY_S
             elif seqs:
                 done.extend(seqs)
         if done:
@@ -280,8 +322,11 @@ class GatewayNode:
         return Will(self._status_topic, encode_status(Status(online=False, boot=self._boot)))
 
     def _mqtt_publisher(self, will: Will, owner: PublisherOwner) -> Publisher:
-        return MqttPublisher(self._mqtt, client_id=self._client_id, will=will, owner=owner,
-                             reconnect_max_s=self._reconnect_max_s)
+        return MqttPublisher(
+            self._mqtt, client_id=self._client_id, will=will, owner=owner,
+            keepalive_s=self._keepalive, reconnect_max_s=self._reconnect_max_s,
+            backoff=self._backoff, tls=self._tls,
+            subscriptions=(self._cmd_topic,) if self._on_command is not None else ())
 
 
 class _Owner:
@@ -298,6 +343,9 @@ class _Owner:
 
     def on_acked(self, mid: int, accepted: bool) -> None:
         self._node._acked_mid(mid, accepted)
+
+    def on_message(self, topic: str, payload: bytes) -> None:
+        self._node._message(topic, payload)
 
 
 def _now() -> datetime:

@@ -14,6 +14,14 @@ worse, its ``seq`` handed out again after the reboot (the counter rolls
 back). Edge boxes lose power, so every commit is fsynced; callers batch
 (``append`` takes a list) to pay one fsync per batch, not per event.
 
+Size bound (``limit`` events, optional): when an append would leave more
+than ``limit`` events pending, the oldest pending **heartbeats** are deleted
+first (a heartbeat only restates a state; the next one restates it again),
+and only when no heartbeat is left the oldest **changes** (the newest ones
+carry the current state). Every dropped event is counted, durably, in the
+same transaction (``dropped()``). Size the limit so that the second case
+never happens: a change dropped is an observation lost.
+
 Thread safety: one connection (``check_same_thread=False``) behind a lock;
 every method holds the lock for its whole transaction.
 """
@@ -37,7 +45,8 @@ CREATE TABLE IF NOT EXISTS counters (
     name  TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 );
-INSERT OR IGNORE INTO counters (name, value) VALUES ('boot', 0), ('seq', 0);
+INSERT OR IGNORE INTO counters (name, value) VALUES ('boot', 0), ('seq', 0),
+    ('dropped_heartbeats', 0), ('dropped_changes', 0);
 CREATE TABLE IF NOT EXISTS pending (
     seq        INTEGER PRIMARY KEY,
     space      TEXT NOT NULL,
@@ -48,6 +57,7 @@ CREATE TABLE IF NOT EXISTS pending (
     device     TEXT,
     kind       TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS pending_kind ON pending (kind, seq);
 """
 
 _COLUMNS = "seq, space, state, at, source, confidence, device, kind"
@@ -70,9 +80,12 @@ class EventDraft:
 class Outbox:
     """Pending events and the ``boot``/``seq`` counters of one gateway, on disk."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, limit: int | None = None) -> None:
+        if limit is not None and limit < 1:
+            raise OutboxError(f"outbox limit must be >= 1, got {limit}")
         self.path = Path(path)
-        self._lock = threading.Lock()
+        self.limit = limit
+        self._lock = threading.RLock()  # re-entered to update the cached depth after a commit
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._con = sqlite3.connect(
@@ -81,6 +94,7 @@ class Outbox:
             self._con.execute("PRAGMA journal_mode=WAL")
             self._con.execute("PRAGMA synchronous=FULL")
             self._con.executescript(_SCHEMA)
+            self._depth = int(self._con.execute("SELECT count(*) FROM pending").fetchone()[0])
         except (sqlite3.Error, OSError) as exc:
             raise OutboxError(f"cannot open outbox {self.path}: {exc}") from exc
 
@@ -111,15 +125,24 @@ class Outbox:
         drafts = list(drafts)
         if not drafts:
             return []
-        with self._transaction() as cur:
-            first = self._counter(cur, "seq") + 1
-            events = [_with_seq(d, first + i) for i, d in enumerate(drafts)]
-            cur.executemany(
-                f"INSERT INTO pending ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [_to_row(e) for e in events],
-            )
-            cur.execute("UPDATE counters SET value = ? WHERE name = 'seq'", (events[-1].seq,))
+        with self._lock:
+            with self._transaction() as cur:
+                first = self._counter(cur, "seq") + 1
+                events = [_with_seq(d, first + i) for i, d in enumerate(drafts)]
+                cur.executemany(
+                    f"INSERT INTO pending ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [_to_row(e) for e in events],
+                )
+                cur.execute("UPDATE counters SET value = ? WHERE name = 'seq'", (events[-1].seq,))
+                depth = self._depth + len(events)
+                depth -= self._trim(cur, depth)
+            self._depth = depth
         return events
+
+    def dropped(self) -> tuple[int, int]:
+        """``(heartbeats, changes)`` dropped by the size bound over the outbox's life."""
+        with self._transaction() as cur:
+            return (self._counter(cur, "dropped_heartbeats"), self._counter(cur, "dropped_changes"))
 
     def pending(self, limit: int, after_seq: int | None = None) -> list[OccupancyEvent]:
         """Up to ``limit`` pending events, oldest first, with ``seq > after_seq``."""
@@ -134,15 +157,17 @@ class Outbox:
         """Delete acknowledged events; returns how many were still there."""
         if not seqs:
             return 0
-        with self._transaction() as cur:
-            before = self._con.total_changes
-            cur.executemany("DELETE FROM pending WHERE seq = ?", [(s,) for s in seqs])
-            return self._con.total_changes - before
+        with self._lock:
+            with self._transaction() as cur:
+                before = self._con.total_changes
+                cur.executemany("DELETE FROM pending WHERE seq = ?", [(s,) for s in seqs])
+                removed = self._con.total_changes - before
+            self._depth -= removed
+        return removed
 
     def depth(self) -> int:
-        """How many events wait for a PUBACK."""
-        with self._transaction() as cur:
-            return int(cur.execute("SELECT count(*) FROM pending").fetchone()[0])
+        """How many events wait for a PUBACK (kept in memory: no query)."""
+        return self._depth
 
     def close(self) -> None:
         with self._lock:
@@ -155,6 +180,24 @@ class Outbox:
         self.close()
 
     # ---- helpers -----------------------------------------------------------
+
+    def _trim(self, cur: sqlite3.Cursor, depth: int) -> int:
+        """Apply the size bound inside the caller's transaction; returns how many went."""
+        excess = 0 if self.limit is None else depth - self.limit
+        gone = 0
+        for kind, counter in ((EventKind.HEARTBEAT, "dropped_heartbeats"),
+                              (EventKind.CHANGE, "dropped_changes")):
+            if excess - gone <= 0:
+                break
+            cur.execute(
+                "DELETE FROM pending WHERE seq IN "
+                "(SELECT seq FROM pending WHERE kind = ? ORDER BY seq LIMIT ?)",
+                (kind.value, excess - gone))
+            n = cur.rowcount
+            if n > 0:
+                cur.execute("UPDATE counters SET value = value + ? WHERE name = ?", (n, counter))
+                gone += n
+        return gone
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Cursor]:

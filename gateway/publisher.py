@@ -1,11 +1,18 @@
 """A thin paho-mqtt 2.x client that publishes at QoS 1 and reports PUBACKs.
 
-How this works: the client runs paho's own network thread (``loop_start``),
-connects with a clean session (MQTT 3.1.1, which every broker we meet
-speaks, amqtt included), sets the last will before connecting and reconnects
-by itself with a bounded backoff (``reconnect_delay_set``). It tells its
-owner three things, on the network thread: connected, disconnected, and
-"message ``mid`` was acknowledged".
+How this works: a **supervisor thread** of ours owns the connection. It
+connects (TCP, TLS when configured, username/password), starts paho's
+network thread for that one connection (``loop_start``; paho's own
+reconnecting is off), and waits until the connection is lost or ``stop`` is
+asked. Then it waits ``Backoff.delay`` (exponential, bounded, jittered) and
+connects again. Every attempt is logged and counted (``reconnect_attempts``;
+successful sessions in ``connects``): no retry hides inside paho.
+
+The client connects with a clean session (MQTT 3.1.1, which every broker we
+meet speaks), with the last will set before connecting, and subscribes to
+its ``subscriptions`` (the gateway's ``cmd`` topic) on every connect. It
+tells its owner four things, on paho's network thread: connected,
+disconnected, "message ``mid`` was acknowledged", and "a message arrived".
 
 Resending is the owner's job, not paho's: on every (re)connect the client
 drops the messages paho still holds unacknowledged (``drop_out_messages``)
@@ -21,16 +28,23 @@ around ``publish``); recording the fact and waking another thread is right.
 from __future__ import annotations
 
 import logging
+import random
+import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from gateway import PublishError
+from gateway.backoff import Backoff
 from occupancy.config import MqttUrl
 
 log = logging.getLogger(__name__)
+
+NO_MATCHING_SUBSCRIBERS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +53,21 @@ class Will:
 
     topic: str
     payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class TlsOptions:
+    """TLS to the broker: the CA to trust and, for mutual TLS, a client certificate.
+
+    With no ``ca_file`` the system's trust store is used. ``insecure`` skips
+    the host name check (a broker reached by IP with a name-only certificate);
+    the chain is still verified.
+    """
+
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    insecure: bool = False
 
 
 class PublisherOwner(Protocol):
@@ -50,12 +79,20 @@ class PublisherOwner(Protocol):
 
     def on_acked(self, mid: int, accepted: bool) -> None: ...
 
+    def on_message(self, topic: str, payload: bytes) -> None: ...
+
 
 class Publisher(Protocol):
     """Publishing at QoS 1 with acknowledgement by callback (MQTT, or a fake)."""
 
     @property
     def connected(self) -> bool: ...
+
+    @property
+    def connects(self) -> int: ...
+
+    @property
+    def reconnect_attempts(self) -> int: ...
 
     def start(self) -> None: ...
 
@@ -79,38 +116,70 @@ class MqttPublisher:
         will: Will,
         owner: PublisherOwner,
         keepalive_s: int = 30,
-        reconnect_max_s: int = 10,
+        reconnect_max_s: float = 10,
+        backoff: Backoff | None = None,
+        tls: TlsOptions | None = None,
+        subscriptions: Sequence[str] = (),
     ) -> None:
         self._mqtt = mqtt
         self._owner = owner
         self._keepalive = keepalive_s
-        self._client = paho.Client(
-            CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True,
-            protocol=paho.MQTTv311,
-        )
+        self._backoff = backoff or Backoff(initial_s=min(0.5, reconnect_max_s), max_s=reconnect_max_s)
+        self._subscriptions = tuple(subscriptions)
+        if mqtt.protocol == 5:  # MQTT 5 has clean_start at connect, not clean_session
+            self._client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                                       protocol=paho.MQTTv5, reconnect_on_failure=False)
+        else:
+            self._client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                                       clean_session=True, protocol=paho.MQTTv311,
+                                       reconnect_on_failure=False)
         if mqtt.username:
             self._client.username_pw_set(mqtt.username, mqtt.password)
-        if mqtt.tls:
-            self._client.tls_set()
+        if tls is not None or mqtt.tls:
+            self._set_tls(tls or TlsOptions())
         self._client.will_set(will.topic, will.payload, qos=1, retain=True)
-        self._client.reconnect_delay_set(min_delay=1, max_delay=max(1, reconnect_max_s))
         self._client.max_inflight_messages_set(0)  # the owner bounds what is in flight
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_publish = self._on_publish
+        self._client.on_message = self._on_message
+        self._stopping = threading.Event()
+        self._lost = threading.Event()
+        self._supervisor: threading.Thread | None = None
+        self._attempt = 0
+        self._connects = 0
+        self._reconnect_attempts = 0
+
+    def _set_tls(self, tls: TlsOptions) -> None:
+        try:
+            self._client.tls_set(
+                ca_certs=None if tls.ca_file is None else str(tls.ca_file),
+                certfile=None if tls.cert_file is None else str(tls.cert_file),
+                keyfile=None if tls.key_file is None else str(tls.key_file),
+            )
+            self._client.tls_insecure_set(tls.insecure)
+        except (OSError, ValueError) as exc:
+            raise PublishError(f"TLS setup failed: {exc}") from exc
 
     @property
     def connected(self) -> bool:
         return bool(self._client.is_connected())
 
+    @property
+    def connects(self) -> int:
+        """Sessions the broker accepted (CONNACK success) since ``start``."""
+        return self._connects
+
+    @property
+    def reconnect_attempts(self) -> int:
+        """Connection attempts that failed (refused, unreachable, lost before CONNACK)."""
+        return self._reconnect_attempts
+
     def start(self) -> None:
-        """Connect in the background; paho keeps retrying until ``stop``."""
-        try:
-            self._client.connect_async(self._mqtt.host, self._mqtt.port, self._keepalive)
-        except (OSError, ValueError) as exc:
-            raise PublishError(f"cannot connect to {self._mqtt.host}:{self._mqtt.port}: {exc}") \
-                from exc
-        self._client.loop_start()
+        """Connect in the background; the supervisor keeps retrying until ``stop``."""
+        self._supervisor = threading.Thread(target=self._supervise, daemon=True,
+                                             name=f"mqtt-supervisor-{self._mqtt.host}")
+        self._supervisor.start()
 
     def set_will(self, will: Will) -> None:
         """The will of the next connection (call while disconnected)."""
@@ -141,8 +210,51 @@ class MqttPublisher:
 
     def stop(self) -> None:
         """Disconnect cleanly (the broker then does not send the will)."""
-        self._client.disconnect()
-        self._client.loop_stop()
+        self._stopping.set()
+        if self.connected:
+            self._client.disconnect()
+        self._lost.set()
+        if self._supervisor is not None:
+            self._supervisor.join(10)
+
+    # ---- supervisor thread ----------------------------------------------------
+
+    def _supervise(self) -> None:
+        while not self._stopping.is_set():
+            self._lost.clear()
+            if self._connect():
+                self._client.loop_start()
+                while not self._lost.wait(1.0) and self._network_alive():
+                    pass
+                self._client.loop_stop()
+            if self._stopping.is_set():
+                break
+            self._wait_before_retry()
+
+    def _network_alive(self) -> bool:
+        """paho's thread for this connection still runs (a safety net: a lost
+        connection normally arrives as ``on_disconnect``)."""
+        return getattr(self._client, "_thread", None) is not None
+
+    def _connect(self) -> bool:
+        try:
+            if self._mqtt.protocol == 5:
+                self._client.connect(self._mqtt.host, self._mqtt.port, self._keepalive,
+                                     clean_start=True)
+            else:
+                self._client.connect(self._mqtt.host, self._mqtt.port, self._keepalive)
+        except (OSError, ValueError) as exc:  # refused, unreachable, DNS, TLS handshake
+            log.warning("cannot connect to %s:%s: %s", self._mqtt.host, self._mqtt.port, exc)
+            return False
+        return True
+
+    def _wait_before_retry(self) -> None:
+        delay = self._backoff.delay(self._attempt, random.random())
+        self._attempt += 1
+        self._reconnect_attempts += 1
+        log.info("reconnecting to %s:%s in %.2fs (attempt %d)",
+                 self._mqtt.host, self._mqtt.port, delay, self._attempt)
+        self._stopping.wait(delay)
 
     # ---- paho callbacks (network thread) -----------------------------------
 
@@ -151,17 +263,29 @@ class MqttPublisher:
         if reason.is_failure:
             log.warning("broker %s:%s refused the connection: %s",
                         self._mqtt.host, self._mqtt.port, reason)
+            self._lost.set()
             return
+        self._attempt = 0
+        self._connects += 1
         dropped = client.drop_out_messages()
         log.info("connected to %s:%s (%d unacknowledged messages left to the owner)",
                  self._mqtt.host, self._mqtt.port, len(dropped))
+        for flt in self._subscriptions:
+            client.subscribe(flt, qos=1)
         self._owner.on_connected()
 
     def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any,
                        properties: Any) -> None:
         log.info("disconnected from %s:%s: %s", self._mqtt.host, self._mqtt.port, reason)
         self._owner.on_disconnected()
+        self._lost.set()
 
     def _on_publish(self, client: paho.Client, userdata: Any, mid: int, reason: Any,
                     properties: Any) -> None:
-        self._owner.on_acked(mid, not reason.is_failure)
+        # MQTT 5: "no matching subscribers" (16) means nobody will store the
+        # event (ingest not subscribed yet, or a broker that lost a shared
+        # subscription in a restart): not delivered, so the outbox keeps it.
+        self._owner.on_acked(mid, not reason.is_failure and reason.value != NO_MATCHING_SUBSCRIBERS)
+
+    def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
+        self._owner.on_message(msg.topic, bytes(msg.payload))

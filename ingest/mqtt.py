@@ -55,14 +55,21 @@ class IngestClient:
         self.client = self._make_client()
 
     @property
+    def protocol(self) -> int:
+        """The settings' protocol, unless the broker URL says it speaks only 3.1.1."""
+        return min(self._settings.protocol, self._url.protocol)
+
+    @property
     def shared(self) -> bool:
         if self._settings.shared is not None:
             return self._settings.shared
-        return self._settings.protocol == 5
+        return self.protocol == 5
 
     def _make_client(self) -> mqtt.Client:
-        protocol = mqtt.MQTTv5 if self._settings.protocol == 5 else mqtt.MQTTv311
-        kwargs: dict[str, Any] = {"clean_session": False} if protocol == mqtt.MQTTv311 else {}
+        protocol = mqtt.MQTTv5 if self.protocol == 5 else mqtt.MQTTv311
+        # MQTT 3.1.1 has no session expiry: 0 means no persistent session there too
+        persistent = self._settings.session_expiry_s > 0
+        kwargs: dict[str, Any] = {"clean_session": not persistent} if protocol == mqtt.MQTTv311 else {}
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self._settings.client_id,
                              protocol=protocol, manual_ack=True, **kwargs)
         if self._url.username:
@@ -84,7 +91,7 @@ class IngestClient:
     def connect(self, timeout: float = 10.0) -> None:
         """Connect with a persistent session and start the network thread."""
         props = None
-        if self._settings.protocol == 5:
+        if self.protocol == 5:
             props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = self._settings.session_expiry_s
             self.client.connect_async(self._url.host, self._url.port, keepalive=30,

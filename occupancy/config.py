@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -28,13 +28,18 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class MqttUrl:
-    """``mqtt://[user:password@]host:port`` (``mqtts://`` for TLS)."""
+    """``mqtt://[user:password@]host:port[?protocol=4]`` (``mqtts://`` for TLS).
+
+    ``protocol`` is the MQTT version clients speak to this broker: 5 (default)
+    or 4 (MQTT 3.1.1, for brokers that speak nothing newer).
+    """
 
     host: str
     port: int
     username: str | None = None
     password: str | None = None
     tls: bool = False
+    protocol: int = 5
 
     @classmethod
     def parse(cls, url: str) -> MqttUrl:
@@ -43,12 +48,17 @@ class MqttUrl:
             raise ValueError(f"scheme must be mqtt:// or mqtts://, got {url!r}")
         if not parts.hostname or parts.port is None:
             raise ValueError(f"broker URL needs a host and a port: {url!r}")
+        query = dict(parse_qsl(parts.query))
+        protocol = query.pop("protocol", "5")
+        if protocol not in ("4", "5") or query:
+            raise ValueError(f"broker URL takes only ?protocol=4|5: {url!r}")
         return cls(
             host=parts.hostname,
             port=parts.port,
             username=unquote(parts.username) if parts.username else None,
             password=unquote(parts.password) if parts.password else None,
             tls=parts.scheme in ("mqtts", "ssl"),
+            protocol=int(protocol),
         )
 
 
@@ -83,6 +93,13 @@ class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     default_stale_after_s: int = Field(default=900, ge=1)
+    # public endpoints: requests per second and burst per client address (0: no limit)
+    rate_limit_per_s: float = Field(default=20.0, ge=0)
+    rate_limit_burst: int = Field(default=200, ge=1)
+    # hot reads are cached in-process this long (cleared on every change the live feed sees)
+    cache_ttl_s: float = Field(default=1.0, ge=0, le=60)
+    # a map tile URL template for the web page, e.g. https://tile.example/{z}/{x}/{y}.png
+    tile_url: str | None = None
 
 
 class Settings(BaseSettings):

@@ -105,7 +105,7 @@ async def broker(settings: Settings, data_dir: Path, kind: str) -> AsyncIterator
             yield m.url, 5
     else:
         async with amqtt_broker() as url:
-            yield url, 4
+            yield f"{url}?protocol=4", 4
 
 
 @contextlib.asynccontextmanager

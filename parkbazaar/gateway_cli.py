@@ -1,44 +1,94 @@
-"""``parkbazaar gateway run``: a gateway node fed by a simulated sensor set.
+"""``parkbazaar gateway run|check --config FILE``: the edge gateway of a site.
 
-Minimal for now: the node reports the first site it is bound to in the site
-file, with the simulator standing in for the devices. The gateway issue adds
-real device adapters, the camera loop and a gateway config.
+``run`` reads the gateway config (``gateway/config.py``; example:
+``examples/gateway-central-lot.yaml``), polls its devices and publishes
+until SIGTERM/Ctrl-C, which flushes what can be flushed and leaves the rest
+in the outbox. ``check`` validates the file (keys, bindings, files it names)
+and prints what the gateway would run, without connecting anywhere.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import logging
 import sys
+from pathlib import Path
 
-from parkbazaar.clikit import settings_from
-from parkbazaar.simulate_cli import add_run_arguments, load_site_file, run
-from simulators import SimulationError
+from gateway import GatewayError
+from gateway.config import GatewayConfig, GatewayConfigError, load_gateway_config
+from gateway.service import GatewayService, ServiceStats
+from parkbazaar.clikit import run_until_signalled
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = subparsers.add_parser("gateway", help="run a gateway node")
+    p = subparsers.add_parser("gateway", help="run or check an edge gateway")
     sub = p.add_subparsers(dest="gateway_command", metavar="ACTION", required=True)
-    r = sub.add_parser("run", help="run a gateway fed by simulated sensors of its site")
-    r.add_argument("--gateway", required=True, help="gateway id in the site file")
-    r.add_argument("--site", help="site to report (default: the first site bound to the gateway)")
-    add_run_arguments(r)
+    r = sub.add_parser("run", help="run the gateway of a config file until SIGTERM")
+    r.add_argument("--config", dest="gateway_config", type=Path, required=True, metavar="FILE",
+                   help="gateway config (YAML), e.g. examples/gateway-central-lot.yaml")
+    r.add_argument("--flush-timeout", type=float, default=5.0, metavar="S",
+                   help="on SIGTERM, wait at most S seconds for PUBACKs (default 5)")
     r.set_defaults(func=cmd_run)
+    c = sub.add_parser("check", help="validate a gateway config file and show what it runs")
+    c.add_argument("--config", dest="gateway_config", type=Path, required=True, metavar="FILE")
+    c.set_defaults(func=cmd_check)
+
+
+def _load(path: Path) -> GatewayConfig | None:
+    try:
+        return load_gateway_config(path)
+    except GatewayConfigError as exc:
+        print(f"parkbazaar gateway: configuration error\n{exc}", file=sys.stderr)
+        return None
+
+
+def describe(config: GatewayConfig) -> str:
+    """A human summary of what the config runs."""
+    mqtt = config.mqtt()
+    lines = [
+        f"gateway {config.tenant}/{config.gateway}: {len(config.bound_spaces())} spaces, "
+        f"{len(config.devices)} devices",
+        f"  broker {'mqtts' if mqtt.tls or config.tls() else 'mqtt'}://{mqtt.host}:{mqtt.port}"
+        f" as {mqtt.username or '(anonymous)'}, client id {config.client_id()}",
+        f"  outbox {config.outbox_path()} (at most {config.outbox.max_events} events)",
+        f"  heartbeat {config.heartbeat_s:g}s, stale after {config.stale_after_s:g}s, "
+        f"health every {config.health_s:g}s",
+    ]
+    for d in config.devices:
+        lines.append(f"  device {d.id} ({d.kind}): {len(d.space_refs())} spaces, poll {d.poll_s:g}s")
+    return "\n".join(lines)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    config = _load(args.gateway_config)
+    if config is None:
+        return 2
+    print(describe(config))
+    print("ok")
+    return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    settings = settings_from(args)
-    site_file = load_site_file(args.site_file)
-    try:
-        refs = site_file.bound_spaces(args.gateway)
-    except StopIteration:
-        print(f"parkbazaar gateway: {args.gateway!r} is not in the site file", file=sys.stderr)
+    config = _load(args.gateway_config)
+    if config is None:
         return 2
-    site = args.site or (str(refs[0].site) if refs else None)
-    if site is None:
-        print(f"parkbazaar gateway: {args.gateway!r} is bound to no space", file=sys.stderr)
-        return 2
+    logging.basicConfig(level=config.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stats: list[ServiceStats] = []
+
+    async def main(stop: asyncio.Event) -> None:
+        service = GatewayService(config, flush_timeout=args.flush_timeout)
+        stats.append(await service.run(stop))
+
     try:
-        return run(args, settings, site_file, site, args.gateway)
-    except (SimulationError, KeyError) as exc:
+        run_until_signalled(main)
+    except GatewayError as exc:
         print(f"parkbazaar gateway: {exc}", file=sys.stderr)
-        return 2
+        return 1
+    s = stats[0]
+    print(f"gateway {config.gateway}: {s.changes} changes, {s.heartbeats} heartbeats, "
+          f"{s.read_errors} read errors; boot {s.node.boot}, acked {s.node.acked}, "
+          f"left in the outbox {s.node.depth}, dropped heartbeats {s.node.dropped_heartbeats}",
+          flush=True)
+    return 0

@@ -1,4 +1,13 @@
-"""``parkbazaar simulate parking|market``: a simulated site published by a real gateway node."""
+"""``parkbazaar simulate``: a simulated site through a real gateway node, or a scenario file.
+
+``parkbazaar simulate parking|market`` runs one site's model in scaled real
+time against the configured broker (until Ctrl-C or ``--duration``).
+``parkbazaar simulate SCENARIO.yaml [--verify] [--report DIR]`` runs a scenario
+(``simulators/scenario.py``) against the whole chain: with no database or
+broker configured it starts embedded ones, and it runs ingest and the API
+in-process unless ``--api URL`` points at a running deployment; see
+``parkbazaar/simchain.py`` and docs/simulators.md.
+"""
 
 from __future__ import annotations
 
@@ -20,11 +29,23 @@ EXAMPLE_SITE_FILE = Path(__file__).resolve().parents[1] / "examples" / "shiraz.y
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = subparsers.add_parser("simulate", help="simulate a parking lot or a market through a gateway")
-    p.add_argument("kind", choices=["parking", "market"], help="the kind of site to simulate")
+    p = subparsers.add_parser("simulate", help="simulate a site through a gateway, or run a scenario file")
+    p.add_argument("kind", metavar="parking|market|SCENARIO.yaml",
+                   help="the kind of site to simulate, or a scenario file")
+    p.add_argument("--verify", action="store_true",
+                   help="scenario: compare the API and the database with the truth; exit 1 if wrong")
+    p.add_argument("--report", type=Path, default=None, metavar="DIR",
+                   help="scenario: write a PNG report per site into DIR")
+    p.add_argument("--api", default=None, metavar="URL",
+                   help="scenario: verify against this running API (needs database_url and "
+                        "mqtt_url configured); default: run ingest and the API in-process")
+    p.add_argument("--data-dir", type=Path, default=None,
+                   help="scenario: where embedded services keep their data (default: a temporary dir)")
+    p.add_argument("--quiet", action="store_true", help="scenario: no progress bar")
     p.add_argument("--site", help="site id (default: the first site of that kind in the file)")
     p.add_argument("--gateway", help="gateway id (default: the gateway bound to the site)")
     add_run_arguments(p)
+    p.set_defaults(speed=None, seed=None)  # a scenario's own unless given
     p.set_defaults(func=cmd_simulate)
 
 
@@ -83,8 +104,9 @@ def run(args: argparse.Namespace, settings: Settings, site_file: SiteFile, site:
     async def main(stop: asyncio.Event) -> None:
         stats.append(await run_simulation(
             site_file=site_file, site_id=site, gateway_id=gateway, mqtt=settings.mqtt,
-            prefix=settings.topic_prefix, state_dir=state_dir, speed=args.speed, stop=stop,
-            duration_s=args.duration, seed=args.seed, heartbeat_s=args.heartbeat))
+            prefix=settings.topic_prefix, state_dir=state_dir, speed=args.speed or 60.0, stop=stop,
+            duration_s=args.duration, seed=1 if args.seed is None else args.seed,
+            heartbeat_s=args.heartbeat))
 
     run_until_signalled(main)
     print(stats[0].summary())
@@ -92,6 +114,10 @@ def run(args: argparse.Namespace, settings: Settings, site_file: SiteFile, site:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    if args.kind not in ("parking", "market"):
+        from parkbazaar.simulate_scenario import cmd_scenario
+
+        return cmd_scenario(args)
     settings = settings_from(args)
     site_file = load_site_file(args.site_file)
     try:

@@ -2,10 +2,13 @@
 
 How this works: arrivals are a Poisson process whose rate follows the hour of
 day (morning and evening peaks, quiet nights; none while the lot is closed),
-drawn by thinning from the peak rate. A driver takes a free bay, preferring
-bays near the start of a zone (weights fall with the bay's index in its
-zone), and stays for a lognormal dwell; a driver who finds the lot full is
-turned away. Departures wait in a heap. ``advance(now)`` replays every
+drawn by thinning from the peak rate; the weekend (Friday in Iran, the
+``weekend`` parameter) has its own, lower profile. A driver takes a free bay,
+preferring bays near the start of a zone (weights fall with the bay's index in
+its zone), and stays for a lognormal dwell; a driver who finds no bay they may
+use is turned away. Bays marked ``disabled`` in the site file are used only by
+drivers with a disabled permit (who take one when free, else a general bay);
+``ev_charger`` bays only by electric cars, likewise. Departures wait in a heap. ``advance(now)`` replays every
 arrival and departure up to ``now`` and returns the net change of each bay
 since the previous call: a car that came and went between two calls is not
 reported, so no two events of one bay carry the same time.
@@ -32,6 +35,14 @@ DAY_PROFILE = (
     0.02, 0.01, 0.01, 0.01, 0.01, 0.04, 0.15, 0.45, 0.65, 0.55, 0.40, 0.35,
     0.38, 0.35, 0.30, 0.32, 0.42, 0.55, 0.62, 0.50, 0.35, 0.20, 0.08, 0.04,
 )
+# The weekend: a late, flat day with an evening outing.
+WEEKEND_PROFILE = (
+    0.03, 0.02, 0.01, 0.01, 0.01, 0.01, 0.03, 0.06, 0.12, 0.20, 0.28, 0.30,
+    0.28, 0.25, 0.25, 0.28, 0.35, 0.42, 0.45, 0.40, 0.30, 0.18, 0.08, 0.05,
+)
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+DriverKind = str  # "general", "disabled" or "ev"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +53,17 @@ class ParkingParams:
     dwell_min_s: float = 5 * 60
     dwell_max_s: float = 12 * 3600
     near_start_bias: float = 0.08  # weight of the bay at index i in its zone: exp(-bias·i)
+    weekend_arrivals_per_hour: tuple[float, ...] = WEEKEND_PROFILE
+    weekend: tuple[str, ...] = ("friday",)
+    disabled_share: float = 0.04  # of arriving drivers, holding a disabled permit
+    ev_share: float = 0.06  # of arriving drivers, in an electric car
+
+
+def bay_kind(attributes: dict[str, object]) -> DriverKind:
+    """Who may use a bay with these site-file attributes."""
+    if attributes.get("disabled"):
+        return "disabled"
+    return "ev" if attributes.get("ev_charger") else "general"
 
 
 def minutes(hhmm: str) -> int:
@@ -65,6 +87,8 @@ class ParkingLot:
         self._rng = random.Random(seed)
         self._weights = {s: math.exp(-self.params.near_start_bias * i)
                          for z in site.zones for i, s in enumerate(z.space_ids())}
+        self._reserved = {s: bay_kind(z.attributes.get(str(s), {}))
+                          for z in site.zones for s in z.space_ids()}
         self._hours = site.opening_hours
         self._bays: list[SpaceId] = []
         self._occupied: set[SpaceId] = set()
@@ -85,9 +109,9 @@ class ParkingLot:
         self._now = at
         share = min(0.95, 2.0 * self._rate_share(at))
         for _ in range(round(share * self.capacity)):
-            bay = self._choose_bay()
-            assert bay is not None
-            self._park(bay, at, residual=True)
+            bay = self._choose_bay(self._driver())
+            if bay is not None:
+                self._park(bay, at, residual=True)
         self._next_arrival = self._candidate_after(at)
         return list(self.states().items())
 
@@ -123,11 +147,13 @@ class ParkingLot:
             minute = local.hour * 60 + local.minute
             if not minutes(self._hours.open) <= minute < minutes(self._hours.close):
                 return 0.0
-        return self.params.arrivals_per_hour[local.hour]
+        weekend = WEEKDAYS[local.weekday()] in self.params.weekend
+        profile = self.params.weekend_arrivals_per_hour if weekend else self.params.arrivals_per_hour
+        return profile[local.hour]
 
     def _candidate_after(self, t: datetime) -> datetime:
         """The next arrival after ``t`` (Poisson, thinned from the peak rate)."""
-        peak = max(self.params.arrivals_per_hour)
+        peak = max(*self.params.arrivals_per_hour, *self.params.weekend_arrivals_per_hour)
         if peak <= 0:
             return t + timedelta(days=3650)
         peak_per_s = peak * max(self.capacity, 1) / 3600
@@ -138,17 +164,25 @@ class ParkingLot:
 
     def _arrive(self, at: datetime) -> None:
         self.arrivals += 1
-        bay = self._choose_bay()
+        bay = self._choose_bay(self._driver())
         if bay is None:
             self.turned_away += 1
         else:
             self._park(bay, at, residual=False)
 
-    def _choose_bay(self) -> SpaceId | None:
-        free = [b for b in self._bays if b not in self._occupied]
-        if not free:
-            return None
-        return self._rng.choices(free, weights=[self._weights[b] for b in free])[0]
+    def _driver(self) -> DriverKind:
+        r = self._rng.random()
+        if r < self.params.disabled_share:
+            return "disabled"
+        return "ev" if r < self.params.disabled_share + self.params.ev_share else "general"
+
+    def _choose_bay(self, driver: DriverKind) -> SpaceId | None:
+        """A free bay this driver may use: their reserved kind first, else a general one."""
+        for kind in ((driver, "general") if driver != "general" else ("general",)):
+            free = [b for b in self._bays if b not in self._occupied and self._reserved[b] == kind]
+            if free:
+                return self._rng.choices(free, weights=[self._weights[b] for b in free])[0]
+        return None
 
     def _park(self, bay: SpaceId, at: datetime, residual: bool) -> None:
         p = self.params

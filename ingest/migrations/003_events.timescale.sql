@@ -18,11 +18,16 @@ CREATE TABLE occupancy_events (
 SELECT create_hypertable('occupancy_events', 'observed_at', chunk_time_interval => interval '1 day');
 CREATE INDEX ON occupancy_events (space_id, observed_at DESC);
 
+-- Compressed per space (the history queries read one space's newest events
+-- before an instant). The key columns are in the order too: a resent event
+-- that lands in a compressed chunk is checked by ON CONFLICT DO NOTHING
+-- against few batches (TimescaleDB warns when a key column is in neither).
 ALTER TABLE occupancy_events SET (
     timescaledb.compress,
     timescaledb.compress_segmentby = 'space_id',
-    timescaledb.compress_orderby = 'observed_at DESC'
+    timescaledb.compress_orderby = 'observed_at DESC, gateway_id, seq'
 );
+SELECT add_compression_policy('occupancy_events', compress_after => interval '7 days');
 
 -- Chunks are made on insert: nothing to create ahead.
 CREATE FUNCTION ensure_event_partitions(from_day date, to_day date) RETURNS int

@@ -143,3 +143,45 @@ def test_events_appended_before_a_sigkill_are_pending_after_reopen(tmp_path: Pat
         assert [e.seq for e in box.pending(10)] == [1, 2, 3, 4, 5]
         assert box.open_session() == 2
         assert box.append([draft()])[0].seq == 6
+
+
+HB = EventKind.HEARTBEAT
+
+
+def kinds(box: Outbox) -> list[tuple[int, EventKind]]:
+    return [(e.seq, e.kind) for e in box.pending(10_000)]
+
+
+def test_full_outbox_drops_the_oldest_heartbeats_first(tmp_path: Path) -> None:
+    with Outbox(tmp_path / "o.sqlite", limit=6) as box:
+        box.append([draft(0, kind=HB), draft(1), draft(2, kind=HB), draft(3, kind=HB)])
+        box.append([draft(4), draft(5)])
+        assert box.depth() == 6 and box.dropped() == (0, 0)
+        box.append([draft(6), draft(7, kind=HB)])  # 8 > 6: heartbeats 1 and 3 go
+        assert kinds(box) == [(2, EventKind.CHANGE), (4, HB), (5, EventKind.CHANGE),
+                              (6, EventKind.CHANGE), (7, EventKind.CHANGE), (8, HB)]
+        assert box.dropped() == (2, 0)
+        assert box.depth() == 6
+
+
+def test_only_changes_left_then_the_oldest_changes_go_and_are_counted(tmp_path: Path) -> None:
+    path = tmp_path / "o.sqlite"
+    with Outbox(path, limit=3) as box:
+        box.append([draft(0), draft(1, kind=HB), draft(2)])
+        box.append([draft(3), draft(4)])  # 5 > 3: the heartbeat, then change 1
+        assert [s for s, _ in kinds(box)] == [3, 4, 5]
+        assert box.dropped() == (1, 1)
+    with Outbox(path, limit=3) as box:  # the counts survive a restart
+        assert box.dropped() == (1, 1) and box.depth() == 3
+        box.append([draft(5, kind=HB)] * 4)  # incoming heartbeats can be dropped too
+        assert [s for s, _ in kinds(box)] == [3, 4, 5]
+        assert box.dropped() == (5, 1)
+
+
+def test_depth_follows_appends_removes_and_trims(tmp_path: Path) -> None:
+    with Outbox(tmp_path / "o.sqlite", limit=50) as box:
+        box.append(draft(i, kind=HB if i % 2 else EventKind.CHANGE) for i in range(80))
+        assert box.depth() == 50 == len(box.pending(1000))
+        box.remove([e.seq for e in box.pending(10)])
+        assert box.depth() == 40 == len(box.pending(1000))
+        assert box.dropped() == (30, 0)

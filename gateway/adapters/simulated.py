@@ -1,0 +1,47 @@
+"""A simulated sensor set: each space flips at random (seeded) at every read."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from occupancy.ids import DeviceId, SpaceRef
+
+if TYPE_CHECKING:
+    from gateway.config import SimulatedDevice
+
+
+class SimulatedAdapter:
+    """Every read, each space flips with ``change_probability``; start states are random."""
+
+    kind = "simulated"
+
+    def __init__(self, config: SimulatedDevice) -> None:
+        self._device = DeviceId(config.id)
+        self._spaces = tuple(config.space_refs())
+        self._p = config.change_probability
+        self._battery = config.battery
+        self._rng = random.Random(config.seed)
+        self._states = {s: self._rng.random() < 0.5 for s in self._spaces}
+
+    @property
+    def device(self) -> DeviceId:
+        return self._device
+
+    @property
+    def spaces(self) -> tuple[SpaceRef, ...]:
+        return self._spaces
+
+    @property
+    def battery(self) -> float | None:
+        return self._battery
+
+    async def read(self) -> Mapping[SpaceRef, float]:
+        for space in self._spaces:
+            if self._rng.random() < self._p:
+                self._states[space] = not self._states[space]
+        return {s: 1.0 if occupied else 0.0 for s, occupied in self._states.items()}
+
+    async def close(self) -> None:
+        return None

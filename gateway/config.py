@@ -1,0 +1,405 @@
+"""The gateway config file (YAML): who the gateway is, where it publishes, what it reads.
+
+``load_gateway_config(path)`` reads and validates it; every problem becomes
+one line ``FILE: key.path: message`` of a ``GatewayConfigError``. Relative
+paths in the file (state dir, TLS files, password file, camera layout) are
+relative to the file's folder, so a config and its secrets can move
+together. See ``examples/gateway-central-lot.yaml`` and ``docs/gateway.md``.
+
+Shape (abridged)::
+
+    tenant: shiraz
+    gateway: gw-central-lot
+    broker: {url: mqtts://broker:8883, username: gw-central-lot, password_file: gw.secret,
+             tls: {ca: ca.pem, cert: gw.pem, key: gw.key}}
+    spaces: [{site: central-lot, prefix: A-, count: 48}]     # what the gateway is bound to
+    heartbeat_s: 300            # restate every space
+    stale_after_s: 120          # silent device → its spaces unknown
+    outbox: {max_events: 1000000}
+    devices:
+      - {id: bus-a, kind: modbus, host: 10.0.0.5, table: coils,
+         bays: [{site: central-lot, prefix: A-, count: 48, address: 0}]}
+      - {id: sim-1, kind: simulated, spaces: [central-lot/B-001]}
+      - {id: cam-2, kind: camera, source: rtsp://…, layout: cam-2.xml, site: central-lot}
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from gateway import GatewayError
+from gateway.backoff import Backoff
+from gateway.publisher import TlsOptions
+from occupancy.config import MqttUrl, describe_validation_error
+from occupancy.ids import DeviceId, GatewayId, IdError, SiteId, SpaceId, SpaceRef, TenantId
+from occupancy.statemachine import Policy
+from occupancy.topics import ROOT
+
+
+class GatewayConfigError(GatewayError):
+    """The gateway config file is unreadable or wrong; one ``FILE: key: message`` a line."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SpaceBlock(_Strict):
+    """``count`` consecutive spaces of one site: ``{site, prefix, start, count, width}``."""
+
+    site: str
+    prefix: str = ""
+    start: int = Field(default=1, ge=0)
+    count: int = Field(ge=1, le=10_000)
+    width: int = Field(default=3, ge=1, le=6)
+
+    def refs(self) -> list[SpaceRef]:
+        return [SpaceRef(SiteId(self.site), SpaceId(f"{self.prefix}{n:0{self.width}d}"))
+                for n in range(self.start, self.start + self.count)]
+
+
+SpaceItem = str | SpaceBlock
+
+
+def expand(items: list[SpaceItem]) -> list[SpaceRef]:
+    """``site/space`` strings and blocks, in order, as space references."""
+    out: list[SpaceRef] = []
+    for item in items:
+        out += [SpaceRef.parse(item)] if isinstance(item, str) else item.refs()
+    return out
+
+
+def _check_refs(items: list[SpaceItem]) -> list[SpaceItem]:
+    try:
+        refs = expand(items)
+    except IdError as exc:
+        raise ValueError(str(exc)) from exc
+    if len(set(refs)) != len(refs):
+        raise ValueError("a space is listed twice")
+    return items
+
+
+class TlsSection(_Strict):
+    ca: Path | None = None
+    cert: Path | None = None
+    key: Path | None = None
+    insecure: bool = False
+
+    @model_validator(mode="after")
+    def _pair(self) -> TlsSection:
+        if (self.cert is None) != (self.key is None):
+            raise ValueError("cert and key go together (mutual TLS)")
+        return self
+
+
+class BrokerSection(_Strict):
+    url: str
+    username: str | None = None
+    password: str | None = None
+    password_file: Path | None = None
+    client_id: str | None = Field(default=None, min_length=1, max_length=64)
+    keepalive_s: int = Field(default=30, ge=5, le=3600)
+    reconnect_initial_s: float = Field(default=0.5, gt=0)
+    reconnect_max_s: float = Field(default=30.0, gt=0, le=3600)
+    tls: TlsSection | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        MqttUrl.parse(v)
+        return v
+
+    @model_validator(mode="after")
+    def _secrets(self) -> BrokerSection:
+        if self.password is not None and self.password_file is not None:
+            raise ValueError("give password or password_file, not both")
+        if self.reconnect_initial_s > self.reconnect_max_s:
+            raise ValueError("reconnect_initial_s must not exceed reconnect_max_s")
+        return self
+
+
+class DebounceSection(_Strict):
+    enter: float = Field(default=0.6, ge=0, le=1)
+    leave: float = Field(default=0.4, ge=0, le=1)
+    confirm_readings: int = Field(default=1, ge=1, le=1000)
+    debounce_s: float = Field(default=0.0, ge=0)
+
+    @model_validator(mode="after")
+    def _band(self) -> DebounceSection:
+        if self.leave > self.enter:
+            raise ValueError("leave must not exceed enter")
+        return self
+
+
+class OutboxSection(_Strict):
+    max_events: int = Field(default=1_000_000, ge=10)
+
+
+class _Device(_Strict):
+    id: str
+    poll_s: float = Field(default=1.0, gt=0, le=3600)
+    stale_after_s: float | None = Field(default=None, gt=0)
+    debounce: DebounceSection | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _device_id(cls, v: str) -> str:
+        return DeviceId(v)
+
+
+class BayBlock(SpaceBlock):
+    """A block of bays read from consecutive addresses starting at ``address``."""
+
+    address: int = Field(ge=0, le=65535)
+
+
+class ModbusDevice(_Device):
+    """Bay sensors on a Modbus TCP bus: one coil or register per bay, polled."""
+
+    kind: Literal["modbus"]
+    host: str
+    port: int = Field(default=502, ge=1, le=65535)
+    unit: int = Field(default=1, ge=0, le=255)
+    table: Literal["coils", "discrete_inputs", "holding_registers", "input_registers"] = "coils"
+    timeout_s: float = Field(default=1.0, gt=0, le=60)
+    invert: bool = False
+    bays: list[BayBlock | dict[str, int]] = Field(min_length=1)
+
+    def address_map(self) -> dict[SpaceRef, int]:
+        """Every bay and its address."""
+        out: dict[SpaceRef, int] = {}
+        for item in self.bays:
+            if isinstance(item, BayBlock):
+                out.update({r: item.address + i for i, r in enumerate(item.refs())})
+            else:
+                out.update({SpaceRef.parse(k): v for k, v in item.items()})
+        return out
+
+    @model_validator(mode="after")
+    def _addresses(self) -> ModbusDevice:
+        try:
+            addresses = self.address_map()
+        except IdError as exc:
+            raise ValueError(str(exc)) from exc
+        n = sum(len(b.refs()) if isinstance(b, BayBlock) else len(b) for b in self.bays)
+        if len(addresses) != n:
+            raise ValueError("a bay is listed twice")
+        if len(set(addresses.values())) != len(addresses):
+            raise ValueError("two bays share an address")
+        if any(not 0 <= a <= 65535 for a in addresses.values()):
+            raise ValueError("addresses are 0..65535")
+        return self
+
+    def space_refs(self) -> list[SpaceRef]:
+        return list(self.address_map())
+
+
+class SimulatedDevice(_Device):
+    """Sensors that flip at random (seeded): the gateway without hardware."""
+
+    kind: Literal["simulated"]
+    spaces: list[SpaceItem] = Field(min_length=1)
+    change_probability: float = Field(default=0.05, ge=0, le=1)
+    seed: int = 1
+    battery: float | None = Field(default=100.0, ge=0, le=100)
+
+    @field_validator("spaces")
+    @classmethod
+    def _spaces(cls, v: list[SpaceItem]) -> list[SpaceItem]:
+        return _check_refs(v)
+
+    def space_refs(self) -> list[SpaceRef]:
+        return expand(self.spaces)
+
+
+class CameraDevice(_Device):
+    """A camera and its layout (polygons of space ids of ``site``); see docs/vision.md."""
+
+    kind: Literal["camera"]
+    source: str
+    layout: Path
+    site: str
+    live: bool = True
+    every: int = Field(default=1, ge=1)
+    model: Path | None = None
+    poll_s: float = Field(default=0.0, ge=0, le=3600)
+    layout_spaces: list[str] = Field(default_factory=list, description="filled from the layout")
+
+    def space_refs(self) -> list[SpaceRef]:
+        return [SpaceRef(SiteId(self.site), SpaceId(s)) for s in self.layout_spaces]
+
+
+Device = Annotated[ModbusDevice | SimulatedDevice | CameraDevice, Field(discriminator="kind")]
+
+
+class GatewayConfig(_Strict):
+    """The whole file; ``base_dir`` (the file's folder) resolves relative paths."""
+
+    tenant: str
+    gateway: str
+    broker: BrokerSection
+    topic_prefix: str = Field(default=ROOT, pattern=r"^[A-Za-z0-9_/-]+[A-Za-z0-9_-]$")
+    state_dir: Path = Path("state")
+    spaces: list[SpaceItem] | None = None
+    heartbeat_s: float = Field(default=300.0, gt=0)
+    health_s: float = Field(default=60.0, gt=0)
+    stale_after_s: float = Field(default=120.0, gt=0)
+    tick_s: float = Field(default=1.0, gt=0, le=60)
+    debounce: DebounceSection = Field(default_factory=DebounceSection)
+    outbox: OutboxSection = Field(default_factory=OutboxSection)
+    devices: list[Device] = Field(min_length=1)
+    log_level: str = "INFO"
+    _base_dir: Path = PrivateAttr(default=Path("."))
+
+    @field_validator("tenant")
+    @classmethod
+    def _tenant(cls, v: str) -> str:
+        return TenantId(v)
+
+    @field_validator("gateway")
+    @classmethod
+    def _gateway(cls, v: str) -> str:
+        return GatewayId(v)
+
+    @field_validator("spaces")
+    @classmethod
+    def _spaces(cls, v: list[SpaceItem] | None) -> list[SpaceItem] | None:
+        return None if v is None else _check_refs(v)
+
+    @model_validator(mode="after")
+    def _bindings(self) -> GatewayConfig:
+        ids = [d.id for d in self.devices]
+        if len(set(ids)) != len(ids):
+            raise ValueError("two devices share an id")
+        owner: dict[SpaceRef, str] = {}
+        bound = None if self.spaces is None else set(expand(self.spaces))
+        for d in self.devices:
+            for ref in d.space_refs():
+                if ref in owner:
+                    raise ValueError(f"space {ref} is bound to devices {owner[ref]} and {d.id}")
+                if bound is not None and ref not in bound:
+                    raise ValueError(f"device {d.id}: space {ref} is not in the gateway's spaces")
+                owner[ref] = d.id
+        return self
+
+    # ---- derived values ---------------------------------------------------------
+
+    @property
+    def base_dir(self) -> Path:
+        return self._base_dir
+
+    def path(self, p: Path) -> Path:
+        """A path of the file, resolved against the file's folder."""
+        return p if p.is_absolute() else self._base_dir / p
+
+    def outbox_path(self) -> Path:
+        return self.path(self.state_dir) / f"{self.gateway}.sqlite"
+
+    def bound_spaces(self) -> list[SpaceRef]:
+        if self.spaces is not None:
+            return expand(self.spaces)
+        return [r for d in self.devices for r in d.space_refs()]
+
+    def policy(self, device: ModbusDevice | SimulatedDevice | CameraDevice) -> Policy:
+        d = device.debounce or self.debounce
+        return Policy(enter=d.enter, leave=d.leave, confirm_readings=d.confirm_readings,
+                      debounce_s=d.debounce_s,
+                      stale_after_s=device.stale_after_s or self.stale_after_s,
+                      heartbeat_s=self.heartbeat_s)
+
+    def mqtt(self) -> MqttUrl:
+        """The broker URL with the credentials of the file (they win over the URL's)."""
+        url = MqttUrl.parse(self.broker.url)
+        username = self.broker.username or url.username
+        password = self.broker.password or url.password
+        if self.broker.password_file is not None:
+            password = self.path(self.broker.password_file).read_text(encoding="utf-8").strip()
+        return MqttUrl(url.host, url.port, username, password, url.tls)
+
+    def tls(self) -> TlsOptions | None:
+        t = self.broker.tls
+        if t is None:
+            return None
+        return TlsOptions(
+            ca_file=None if t.ca is None else self.path(t.ca),
+            cert_file=None if t.cert is None else self.path(t.cert),
+            key_file=None if t.key is None else self.path(t.key), insecure=t.insecure)
+
+    def backoff(self) -> Backoff:
+        return Backoff(initial_s=self.broker.reconnect_initial_s, max_s=self.broker.reconnect_max_s)
+
+    def client_id(self) -> str:
+        return self.broker.client_id or f"parkbazaar-gw-{self.tenant}-{self.gateway}"
+
+
+def parse_gateway_config(data: Any, base_dir: Path, origin: str = "config") -> GatewayConfig:
+    """Validate parsed YAML; ``base_dir`` resolves relative paths. Raises GatewayConfigError."""
+    if not isinstance(data, dict):
+        raise GatewayConfigError(f"{origin}: the gateway config must be a mapping of keys")
+    try:
+        data = _with_layouts(data, base_dir, origin)
+        config = GatewayConfig.model_validate(data)
+    except ValidationError as exc:
+        raise GatewayConfigError(describe_validation_error(exc, origin)) from exc
+    config._base_dir = base_dir
+    _check_files(config, origin)
+    return config
+
+
+def load_gateway_config(path: Path | str) -> GatewayConfig:
+    """Read and validate a gateway config file."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise GatewayConfigError(f"{path}: cannot read the gateway config: {exc}") from exc
+    return parse_gateway_config(data, path.resolve().parent, str(path))
+
+
+def _with_layouts(data: dict[str, Any], base_dir: Path, origin: str) -> dict[str, Any]:
+    """Fill each camera's ``layout_spaces`` from its layout file (errors name the key)."""
+    devices = data.get("devices")
+    if not isinstance(devices, list):
+        return data
+    out = []
+    for i, d in enumerate(devices):
+        if isinstance(d, dict) and d.get("kind") == "camera" and isinstance(d.get("layout"), str):
+            from occupancy.vision.errors import VisionError
+            from occupancy.vision.layout import load_layout
+
+            layout_path = Path(d["layout"])
+            layout_path = layout_path if layout_path.is_absolute() else base_dir / layout_path
+            try:
+                layout = load_layout(layout_path, str(d.get("id")))
+            except VisionError as exc:
+                raise GatewayConfigError(f"{origin}: devices.{i}.layout: {exc}") from exc
+            d = {**d, "layout_spaces": list(layout.ids)}
+        out.append(d)
+    return {**data, "devices": out}
+
+
+def _check_files(config: GatewayConfig, origin: str) -> None:
+    """Files the config names must exist now, not at the first reconnect."""
+    problems = []
+    b = config.broker
+    if b.password_file is not None and not config.path(b.password_file).is_file():
+        problems.append(f"{origin}: broker.password_file: no such file {config.path(b.password_file)}")
+    if b.tls is not None:
+        for key in ("ca", "cert", "key"):
+            p = getattr(b.tls, key)
+            if p is not None and not config.path(p).is_file():
+                problems.append(f"{origin}: broker.tls.{key}: no such file {config.path(p)}")
+    if problems:
+        raise GatewayConfigError("\n".join(problems))

@@ -1,0 +1,295 @@
+"""The gateway process: adapters → state machines → outbox/MQTT, plus health and ``cmd``.
+
+How this works (asyncio; the thin shell around pure parts):
+
+- one **poll task per device** reads its adapter every ``poll_s`` and steps
+  that device's state machine (``occupancy.statemachine``) with the scores;
+  a failed read is counted in the device's health and changes nothing else,
+  so a dead device never stops the others;
+- a **ticker** steps every machine with ``Tick(now)`` every ``tick_s``:
+  silent spaces expire to ``unknown``, heartbeats go out at their period;
+- one **writer** takes what the machines produced, in order, and stores it
+  with ``GatewayNode.observe_many`` (one outbox transaction, one fsync, in a
+  worker thread); the node's sender publishes it and deletes it on PUBACK;
+- a **health task** publishes ``health`` (``occupancy.health``) every
+  ``health_s``, and at once after a ``cmd`` was applied;
+- ``cmd`` messages (retained, delivered again on every connect) arrive on
+  paho's thread and are handed to the loop; the service applies the new
+  periods to every machine and reports the version in ``health``.
+
+Time: every input is stamped by the service's clock, never earlier than the
+previous stamp, so each machine sees time move forward (its contract).
+``run`` returns when ``stop`` is set (SIGTERM): the pollers stop, what the
+machines produced is stored, the node flushes for ``flush_timeout`` seconds
+and stops; what was not acknowledged stays in the outbox for the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+from gateway import GatewayError
+from gateway.adapters import Adapter, AdapterError, build_adapter
+from gateway.config import GatewayConfig
+from gateway.node import GatewayNode, NodeStats
+from gateway.outbox import EventDraft
+from occupancy.health import (
+    Command,
+    DeviceHealth,
+    GatewayHealth,
+    OutboxHealth,
+    decode_command,
+    encode_health,
+)
+from occupancy.ids import DeviceId
+from occupancy.model import EventKind, Source, SpaceState
+from occupancy.statemachine import (
+    Machine,
+    Observe,
+    Output,
+    Tick,
+    new_machine,
+    step,
+    with_policy,
+)
+from occupancy.wire import WireError
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+_SOURCES = {"modbus": Source.SENSOR, "simulated": Source.SIMULATOR, "camera": Source.CAMERA}
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class DeviceMonitor:
+    """What the service knows of one device's health (owned by the event loop)."""
+
+    adapter: Adapter
+    poll_s: float
+    errors: int = 0
+    consecutive_errors: int = 0
+    last_error: str | None = None
+    last_seen: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceStats:
+    """What a run produced (events, by kind) and the node's counters."""
+
+    changes: int
+    heartbeats: int
+    read_errors: int
+    config_version: str | None
+    node: NodeStats
+
+
+class GatewayService:
+    """One gateway process; ``await run(stop)``. See the module docstring."""
+
+    def __init__(self, config: GatewayConfig, *, adapters: Sequence[Adapter] | None = None,
+                 clock: Clock = utc_now, flush_timeout: float = 5.0) -> None:
+        self.config = config
+        self._clock = clock
+        self._flush_timeout = flush_timeout
+        made = adapters if adapters is not None else [build_adapter(config, d) for d in config.devices]
+        polls = {d.id: d.poll_s for d in config.devices}
+        self._devices = {a.device: DeviceMonitor(a, polls.get(a.device, 1.0)) for a in made}
+        self._policies = {d.id: config.policy(d) for d in config.devices}
+        self._machines: dict[DeviceId, Machine] = {}
+        self._queue: asyncio.Queue[list[EventDraft]] = asyncio.Queue()
+        self._last = datetime.min.replace(tzinfo=UTC)
+        self._health_s = config.health_s
+        self._health_now = asyncio.Event()
+        self._version: str | None = None
+        self._changes = self._heartbeats = 0
+        self._started = time.monotonic()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.node = GatewayNode(
+            config.tenant, config.gateway, config.outbox_path(), config.mqtt(), config.topic_prefix,
+            client_id=config.client_id(), outbox_limit=config.outbox.max_events, tls=config.tls(),
+            backoff=config.backoff(), reconnect_max_s=config.broker.reconnect_max_s,
+            keepalive_s=config.broker.keepalive_s, on_command=self._command_arrived)
+
+    # ---- running -------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> ServiceStats:
+        """Run until ``stop`` is set; then store, flush and stop. Returns the counters."""
+        self._loop = asyncio.get_running_loop()
+        self._started = time.monotonic()
+        await asyncio.to_thread(self.node.start)
+        self._machines = {d: self._new_machine(d, m) for d, m in self._devices.items()}
+        writer = asyncio.create_task(self._write(), name="gateway-writer")
+        tasks = [asyncio.create_task(self._poll(m), name=f"poll-{d}") for d, m in self._devices.items()]
+        tasks += [asyncio.create_task(self._tick(stop), name="gateway-ticker"),
+                  asyncio.create_task(self._health(stop), name="gateway-health")]
+        if ready is not None:
+            ready.set()
+        try:
+            await stop.wait()
+        finally:
+            await self._shutdown(tasks, writer)
+        return self.stats()
+
+    def stats(self) -> ServiceStats:
+        return ServiceStats(self._changes, self._heartbeats,
+                            sum(m.errors for m in self._devices.values()), self._version,
+                            self.node.stats())
+
+    async def _shutdown(self, tasks: list[asyncio.Task[None]], writer: asyncio.Task[None]) -> None:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        with contextlib.suppress(TimeoutError):  # everything the machines produced is stored
+            await asyncio.wait_for(self._queue.join(), self._flush_timeout + 5)
+        writer.cancel()
+        await asyncio.gather(writer, return_exceptions=True)
+        for m in self._devices.values():
+            with contextlib.suppress(AdapterError, OSError):
+                await m.adapter.close()
+        await asyncio.to_thread(self.node.stop, self._flush_timeout)
+
+    def _new_machine(self, device: DeviceId, monitor: DeviceMonitor) -> Machine:
+        policy = self._policies.get(device) or self.config.policy(self.config.devices[0])
+        machine = new_machine(list(monitor.adapter.spaces), policy)
+        # no heartbeat of all-unknown at start: first readings go out as changes
+        return replace(machine, next_heartbeat=self._now() + timedelta(seconds=policy.heartbeat_s))
+
+    def _now(self) -> datetime:
+        self._last = max(self._clock(), self._last)
+        return self._last
+
+    # ---- tasks ------------------------------------------------------------------
+
+    async def _poll(self, monitor: DeviceMonitor) -> None:
+        adapter = monitor.adapter
+        while True:
+            started = time.monotonic()
+            try:
+                scores = await asyncio.wait_for(adapter.read(), max(5.0, monitor.poll_s * 4))
+            except (AdapterError, TimeoutError) as exc:
+                self._read_failed(monitor, exc)
+            else:
+                if monitor.consecutive_errors:
+                    log.info("device %s is back after %d failed reads", adapter.device,
+                             monitor.consecutive_errors)
+                monitor.consecutive_errors = 0
+                at = self._now()
+                monitor.last_seen = at
+                if scores:
+                    self._step(adapter.device, Observe(at, dict(scores)))
+            await asyncio.sleep(max(0.0, monitor.poll_s - (time.monotonic() - started)))
+
+    def _read_failed(self, monitor: DeviceMonitor, exc: Exception) -> None:
+        monitor.errors += 1
+        monitor.consecutive_errors += 1
+        monitor.last_error = str(exc) or type(exc).__name__
+        if monitor.consecutive_errors == 1:
+            log.warning("device %s: read failed: %s", monitor.adapter.device, monitor.last_error)
+
+    async def _tick(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            at = self._now()
+            for device in list(self._machines):
+                self._step(device, Tick(at))
+            await asyncio.sleep(self.config.tick_s)
+
+    def _step(self, device: DeviceId, event: Observe | Tick) -> None:
+        self._machines[device], outputs = step(self._machines[device], event)
+        if outputs:
+            self._queue.put_nowait(self._drafts(device, outputs))
+
+    def _drafts(self, device: DeviceId, outputs: list[Output]) -> list[EventDraft]:
+        source = _SOURCES.get(self._devices[device].adapter.kind, Source.SENSOR)
+        return [EventDraft(o.space, o.state, o.at, source, device=device, kind=o.kind)
+                for o in outputs]
+
+    async def _write(self) -> None:
+        while True:
+            drafts = await self._queue.get()
+            batches = 1
+            while not self._queue.empty():
+                drafts += self._queue.get_nowait()
+                batches += 1
+            await self._store(drafts)
+            for _ in range(batches):
+                self._queue.task_done()
+
+    async def _store(self, drafts: list[EventDraft]) -> None:
+        """Into the outbox; a failing disk is retried every second, nothing is dropped."""
+        while True:
+            try:
+                await asyncio.to_thread(self.node.observe_many, drafts)
+                break
+            except GatewayError as exc:
+                log.error("gateway %s: cannot store %d events (retrying): %s",
+                          self.config.gateway, len(drafts), exc)
+                await asyncio.sleep(1.0)
+        beats = sum(1 for d in drafts if d.kind is EventKind.HEARTBEAT)
+        self._heartbeats += beats
+        self._changes += len(drafts) - beats
+
+    async def _health(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._health_now.wait(), self._health_s)
+            self._health_now.clear()
+            payload = encode_health(self.health())
+            await asyncio.to_thread(self.node.publish_health, payload)
+
+    # ---- health and cmd ---------------------------------------------------------
+
+    def health(self) -> GatewayHealth:
+        """The ``health`` payload as of now."""
+        node = self.node.stats()
+        limit = self.node.outbox_limit or 0
+        devices = tuple(self._device_health(d, m) for d, m in self._devices.items())
+        return GatewayHealth(
+            gateway=self.node.gateway, boot=node.boot, at=self._now(),
+            uptime_s=time.monotonic() - self._started, config_version=self._version,
+            connected=node.connected,
+            outbox=OutboxHealth(node.depth, limit, node.dropped_heartbeats, node.dropped_changes),
+            connects=node.connects, reconnect_attempts=node.reconnect_attempts, devices=devices)
+
+    def _device_health(self, device: DeviceId, m: DeviceMonitor) -> DeviceHealth:
+        machine = self._machines.get(device)
+        tracks = machine.tracks.values() if machine else ()
+        unknown = sum(1 for t in tracks if t.state is SpaceState.UNKNOWN)
+        return DeviceHealth(
+            id=device, kind=m.adapter.kind, ok=m.consecutive_errors == 0 and m.last_seen is not None,
+            last_seen=m.last_seen, errors=m.errors, consecutive_errors=m.consecutive_errors,
+            last_error=m.last_error, battery=m.adapter.battery, spaces=len(m.adapter.spaces),
+            unknown=unknown)
+
+    def _command_arrived(self, payload: bytes) -> None:
+        """On paho's thread: hand the payload to the event loop."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.apply_command, payload)
+
+    def apply_command(self, payload: bytes) -> Command | None:
+        """Apply a ``cmd`` payload; a bad one is logged and ignored."""
+        try:
+            cmd = decode_command(payload)
+        except WireError as exc:
+            log.warning("gateway %s: ignoring a bad cmd: %s", self.config.gateway, exc)
+            return None
+        for device, machine in self._machines.items():
+            policy = replace(machine.policy,
+                             heartbeat_s=cmd.heartbeat_s or machine.policy.heartbeat_s,
+                             stale_after_s=cmd.stale_after_s or machine.policy.stale_after_s)
+            self._machines[device] = with_policy(machine, policy)
+        self._health_s = cmd.health_s or self._health_s
+        self._version = cmd.version
+        log.info("gateway %s: applied config version %s", self.config.gateway, cmd.version)
+        self._health_now.set()
+        return cmd
+

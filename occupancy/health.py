@@ -1,0 +1,236 @@
+"""The ``health`` and ``cmd`` payloads of contract v1: encode and decode, pure and strict.
+
+``health`` (QoS 1, not retained), one message per gateway every ``health_s``::
+
+    {"v": 1, "gateway": "gw-lot7", "boot": 12, "at": "2026-11-26T10:00:00.000Z",
+     "uptime_s": 3600.0, "config_version": "7", "connected": true,
+     "outbox": {"depth": 0, "limit": 1000000, "dropped_heartbeats": 0, "dropped_changes": 0},
+     "mqtt": {"connects": 3, "reconnect_attempts": 5},
+     "devices": [{"id": "bus-1", "kind": "modbus", "ok": true,
+                  "last_seen": "2026-11-26T09:59:59.500Z", "errors": 0,
+                  "consecutive_errors": 0, "last_error": null, "battery": null,
+                  "spaces": 48, "unknown": 0}]}
+
+``cmd`` (QoS 1, retained), configuration pushed down to one gateway::
+
+    {"v": 1, "version": "7", "heartbeat_s": 120, "health_s": 60, "stale_after_s": 90}
+
+Every key but ``v`` and ``version`` is optional; a gateway applies what it
+understands and reports ``version`` as ``config_version`` in its health.
+Both decoders refuse unknown keys and wrong types with ``WireError``, like
+``occupancy.wire``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from occupancy.ids import DeviceId, GatewayId, IdError
+from occupancy.wire import VERSION, Reason, WireError, format_time, parse_time
+
+MAX_HEALTH_BYTES = 256 * 1024
+MAX_CMD_BYTES = 16 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceHealth:
+    """One device as its gateway sees it."""
+
+    id: DeviceId
+    kind: str
+    ok: bool
+    last_seen: datetime | None
+    errors: int
+    consecutive_errors: int
+    last_error: str | None
+    battery: float | None
+    spaces: int
+    unknown: int
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxHealth:
+    depth: int
+    limit: int
+    dropped_heartbeats: int
+    dropped_changes: int
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayHealth:
+    """The payload of a ``health`` message."""
+
+    gateway: GatewayId
+    boot: int
+    at: datetime
+    uptime_s: float
+    config_version: str | None
+    connected: bool
+    outbox: OutboxHealth
+    connects: int
+    reconnect_attempts: int
+    devices: tuple[DeviceHealth, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """Configuration pushed down on ``cmd``; ``None`` means "keep what you have"."""
+
+    version: str
+    heartbeat_s: float | None = None
+    health_s: float | None = None
+    stale_after_s: float | None = None
+
+
+def _dumps(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
+
+
+def _time(at: datetime | None) -> str | None:
+    return None if at is None else format_time(at)
+
+
+def encode_health(h: GatewayHealth) -> bytes:
+    devices = [{"id": str(d.id), "kind": d.kind, "ok": d.ok, "last_seen": _time(d.last_seen),
+                "errors": d.errors, "consecutive_errors": d.consecutive_errors,
+                "last_error": d.last_error, "battery": d.battery, "spaces": d.spaces,
+                "unknown": d.unknown} for d in h.devices]
+    o = h.outbox
+    return _dumps({
+        "v": VERSION, "gateway": str(h.gateway), "boot": h.boot, "at": format_time(h.at),
+        "uptime_s": round(h.uptime_s, 3), "config_version": h.config_version,
+        "connected": h.connected,
+        "outbox": {"depth": o.depth, "limit": o.limit, "dropped_heartbeats": o.dropped_heartbeats,
+                   "dropped_changes": o.dropped_changes},
+        "mqtt": {"connects": h.connects, "reconnect_attempts": h.reconnect_attempts},
+        "devices": devices,
+    })
+
+
+def encode_command(c: Command) -> bytes:
+    body: dict[str, Any] = {"v": VERSION, "version": c.version}
+    for key in ("heartbeat_s", "health_s", "stale_after_s"):
+        if getattr(c, key) is not None:
+            body[key] = getattr(c, key)
+    return _dumps(body)
+
+
+# ---- decoding -------------------------------------------------------------
+
+
+def _object(payload: bytes, limit: int, keys: frozenset[str], where: str) -> Mapping[str, Any]:
+    if len(payload) > limit:
+        raise WireError(Reason.OVERSIZE, f"{len(payload)} bytes > {limit}")
+    try:
+        obj = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise WireError(Reason.MALFORMED_JSON, str(exc)) from exc
+    if not isinstance(obj, dict):
+        raise WireError(Reason.NOT_AN_OBJECT, f"{where} is {type(obj).__name__}")
+    if obj.get("v") != VERSION or isinstance(obj.get("v"), bool):
+        raise WireError(Reason.UNSUPPORTED_VERSION, f"v={obj.get('v')!r}, want {VERSION}")
+    extra = set(obj) - keys
+    if extra:
+        raise WireError(Reason.UNKNOWN_FIELD, f"{where}: {sorted(extra)}")
+    return obj
+
+
+def _get(obj: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str,
+         optional: bool = False) -> Any:
+    if key not in obj or obj[key] is None:
+        if optional:
+            return None
+        raise WireError(Reason.MISSING_FIELD, f"{where}.{key}")
+    value = obj[key]
+    if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+        raise WireError(Reason.BAD_FIELD, f"{where}.{key}={value!r}")
+    if not isinstance(value, kind):
+        raise WireError(Reason.BAD_FIELD, f"{where}.{key}={value!r}")
+    return value
+
+
+def _count(obj: Mapping[str, Any], key: str, where: str) -> int:
+    value: int = _get(obj, key, int, where)
+    if value < 0:
+        raise WireError(Reason.BAD_FIELD, f"{where}.{key}={value!r}: want >= 0")
+    return value
+
+
+def _seconds(obj: Mapping[str, Any], key: str, where: str) -> float | None:
+    value = _get(obj, key, (int, float), where, optional=True)
+    if value is not None and (not math.isfinite(value) or value <= 0):
+        raise WireError(Reason.BAD_FIELD, f"{where}.{key}={value!r}: want seconds > 0")
+    return None if value is None else float(value)
+
+
+_DEVICE_KEYS = frozenset({"id", "kind", "ok", "last_seen", "errors", "consecutive_errors",
+                          "last_error", "battery", "spaces", "unknown"})
+
+
+def _device(raw: Any, where: str) -> DeviceHealth:
+    if not isinstance(raw, dict):
+        raise WireError(Reason.BAD_FIELD, f"{where} is not an object")
+    if set(raw) - _DEVICE_KEYS:
+        raise WireError(Reason.UNKNOWN_FIELD, f"{where}: {sorted(set(raw) - _DEVICE_KEYS)}")
+    try:
+        device = DeviceId(_get(raw, "id", str, where))
+    except IdError as exc:
+        raise WireError(Reason.BAD_FIELD, f"{where}: {exc}") from exc
+    seen = raw.get("last_seen")
+    battery = _get(raw, "battery", (int, float), where, optional=True)
+    return DeviceHealth(
+        id=device, kind=_get(raw, "kind", str, where), ok=_get(raw, "ok", bool, where),
+        last_seen=None if seen is None else parse_time(seen, f"{where}.last_seen"),
+        errors=_count(raw, "errors", where),
+        consecutive_errors=_count(raw, "consecutive_errors", where),
+        last_error=_get(raw, "last_error", str, where, optional=True),
+        battery=None if battery is None else float(battery),
+        spaces=_count(raw, "spaces", where), unknown=_count(raw, "unknown", where),
+    )
+
+
+_HEALTH_KEYS = frozenset({"v", "gateway", "boot", "at", "uptime_s", "config_version", "connected",
+                          "outbox", "mqtt", "devices"})
+
+
+def decode_health(payload: bytes) -> GatewayHealth:
+    """Decode a ``health`` message; raises ``WireError``."""
+    obj = _object(payload, MAX_HEALTH_BYTES, _HEALTH_KEYS, "health")
+    try:
+        gateway = GatewayId(_get(obj, "gateway", str, "health"))
+    except IdError as exc:
+        raise WireError(Reason.BAD_FIELD, str(exc)) from exc
+    outbox = _get(obj, "outbox", dict, "health")
+    mqtt = _get(obj, "mqtt", dict, "health")
+    devices = _get(obj, "devices", list, "health")
+    return GatewayHealth(
+        gateway=gateway, boot=_count(obj, "boot", "health"),
+        at=parse_time(obj.get("at"), "health.at"),
+        uptime_s=float(_get(obj, "uptime_s", (int, float), "health")),
+        config_version=_get(obj, "config_version", str, "health", optional=True),
+        connected=_get(obj, "connected", bool, "health"),
+        outbox=OutboxHealth(*(_count(outbox, k, "health.outbox") for k in
+                              ("depth", "limit", "dropped_heartbeats", "dropped_changes"))),
+        connects=_count(mqtt, "connects", "health.mqtt"),
+        reconnect_attempts=_count(mqtt, "reconnect_attempts", "health.mqtt"),
+        devices=tuple(_device(d, f"health.devices[{i}]") for i, d in enumerate(devices)),
+    )
+
+
+_CMD_KEYS = frozenset({"v", "version", "heartbeat_s", "health_s", "stale_after_s"})
+
+
+def decode_command(payload: bytes) -> Command:
+    """Decode a ``cmd`` message; raises ``WireError``."""
+    obj = _object(payload, MAX_CMD_BYTES, _CMD_KEYS, "cmd")
+    version = _get(obj, "version", (str, int), "cmd")
+    if not 1 <= len(str(version)) <= 64:
+        raise WireError(Reason.BAD_FIELD, f"cmd.version={version!r}: want 1..64 characters")
+    return Command(version=str(version), heartbeat_s=_seconds(obj, "heartbeat_s", "cmd"),
+                   health_s=_seconds(obj, "health_s", "cmd"),
+                   stale_after_s=_seconds(obj, "stale_after_s", "cmd"))

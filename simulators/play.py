@@ -1,0 +1,237 @@
+"""Play an engine's steps through real gateway nodes, paced to ``speed``; carry out the faults.
+
+How this works: one ``GatewayNode`` per simulated gateway (its outbox in
+``state_dir``), connected straight to the broker or, when the scenario cuts
+its uplink, through an ``UplinkProxy``. Step ``i`` is observed no earlier
+than ``i · tick / speed`` real seconds after the start, so simulated time
+never overtakes the wall clock (events are stamped in the past). Actions:
+``uplink_cut``/``uplink_restore`` act on the proxy; ``duplicate_burst``
+republishes the gateway's last ``count`` events with their own seqs through a
+separate raw client; ``malformed`` publishes broken payloads on the gateway's
+events topic. At the end every node is flushed (its outbox drained) and stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
+from gateway.node import GatewayNode, NodeStats
+from gateway.outbox import EventDraft
+from occupancy.config import MqttUrl
+from occupancy.ids import GatewayId
+from occupancy.model import OccupancyEvent
+from occupancy.topics import Channel, topic
+from occupancy.wire import EventBatch, encode_events
+from simulators.engine import Action, Engine, GwKey, Step
+from simulators.netfault import UplinkProxy
+
+log = logging.getLogger(__name__)
+Progress = Callable[[Step], None]
+
+# Broken payloads a faulty gateway might send, one reason of the wire format each.
+MALFORMED_PAYLOADS: tuple[Callable[[str], bytes], ...] = (
+    lambda gw: b'{"v": 1, "gateway": "' + gw.encode() + b'", "events": [',  # malformed_json
+    lambda gw: b"[1, 2, 3]",  # not_an_object
+    lambda gw: b'{"v": 9, "gateway": "' + gw.encode() + b'", "boot": 1, "events": []}',
+    lambda gw: b'{"v": 1, "gateway": "' + gw.encode() + b'", "boot": 1}',  # missing_field
+    lambda gw: b"\xff\xfe not utf-8",
+)
+
+
+@dataclass
+class PlayResult:
+    """What was sent, per gateway, and how the run went."""
+
+    sent: dict[GwKey, list[OccupancyEvent]] = field(default_factory=dict)
+    nodes: dict[GwKey, NodeStats] = field(default_factory=dict)
+    skewed: dict[GwKey, set[int]] = field(default_factory=dict)  # seqs stamped by a wrong clock
+    duplicates: int = 0
+    malformed: int = 0
+    real_s: float = 0.0
+    lag_s: float = 0.0
+    drained: bool = True
+
+    @property
+    def events(self) -> int:
+        return sum(len(v) for v in self.sent.values())
+
+
+def shift_for(engine_start: datetime, span: timedelta, speed: float, now: datetime) -> timedelta:
+    """The shift that makes the simulated span end when the run does (whole seconds)."""
+    end_real = now + span / speed
+    return timedelta(seconds=round((end_real - (engine_start + span)).total_seconds()))
+
+
+class Player:
+    """See the module docstring."""
+
+    def __init__(self, engine: Engine, *, mqtt: MqttUrl, prefix: str, state_dir: Path,
+                 speed: float, progress: Progress | None = None, flush_s: float = 60.0) -> None:
+        self.engine, self.mqtt, self.prefix = engine, mqtt, prefix
+        self.state_dir, self.speed, self.progress = state_dir, speed, progress
+        self.flush_s = flush_s
+        self.nodes: dict[GwKey, GatewayNode] = {}
+        self.proxies: dict[GwKey, UplinkProxy] = {}
+        self.result = PlayResult()
+        self._raw: paho.Client | None = None
+
+    async def run(self, stop: asyncio.Event | None = None) -> PlayResult:
+        """Play every step, then wait for the outboxes to drain; the gateways stay online
+        (their last will would turn every space ``unknown``) until ``close()``."""
+        started = time.monotonic()
+        await self._start()
+        try:
+            await self._loop(stop or asyncio.Event(), started)
+            await self._drain()
+        except BaseException:
+            await self.close()
+            raise
+        self.result.real_s = time.monotonic() - started
+        return self.result
+
+    # ---- set-up and tear-down --------------------------------------------------
+
+    async def _start(self) -> None:
+        cut = {a for a in self._uplink_gateways()}
+        for t in self.engine.targets:
+            if t.gw in self.nodes:
+                continue
+            url = self.mqtt
+            if t.gw in cut:
+                proxy = await UplinkProxy(self.mqtt.host, self.mqtt.port).start()
+                self.proxies[t.gw] = proxy
+                url = MqttUrl(proxy_host(), proxy.port, self.mqtt.username, self.mqtt.password)
+            self.nodes[t.gw] = GatewayNode(
+                t.tenant, t.gateway, self.state_dir / f"{t.tenant}--{t.gateway}.sqlite", url,
+                self.prefix, client_id=f"sim-{self.prefix.split('/')[0]}-{t.tenant}-{t.gateway}",
+                reconnect_max_s=2)
+            self.result.sent[t.gw] = []
+        await asyncio.gather(*(asyncio.to_thread(n.start) for n in self.nodes.values()))
+        await asyncio.gather(*(asyncio.to_thread(n.wait_connected, 15) for n in self.nodes.values()))
+
+    def _uplink_gateways(self) -> set[GwKey]:
+        out = set()
+        for f in self.engine.scenario.faults:
+            if getattr(f, "kind", "") == "uplink_loss":
+                out |= {t.gw for t in self.engine.targets if t.gateway == getattr(f, "gateway", "")}
+        return out
+
+    async def _drain(self) -> None:
+        for proxy in self.proxies.values():
+            proxy.restore()
+        flushed = await asyncio.gather(*(asyncio.to_thread(n.flush, self.flush_s)
+                                         for n in self.nodes.values()))
+        self.result.drained = all(flushed)
+
+    async def close(self) -> None:
+        """Stop every gateway (offline status), the proxies and the raw client."""
+        for proxy in self.proxies.values():
+            proxy.restore()
+        await asyncio.gather(*(asyncio.to_thread(n.stop) for n in self.nodes.values()))
+        self.result.nodes = {k: n.stats() for k, n in self.nodes.items()}
+        for proxy in self.proxies.values():
+            await proxy.stop()
+        if self._raw is not None:
+            self._raw.disconnect()
+            self._raw.loop_stop()
+
+    # ---- the paced loop -----------------------------------------------------------
+
+    async def _loop(self, stop: asyncio.Event, started: float) -> None:
+        tick_real = self.engine.tick.total_seconds() / self.speed
+        for step in self.engine.run():
+            due = started + step.index * tick_real
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), max(0.0, due - time.monotonic()))
+            if stop.is_set():
+                return
+            self.result.lag_s = max(self.result.lag_s, time.monotonic() - due)
+            await self._observe(step)
+            for action in step.actions:
+                await self._act(action)
+            if self.progress is not None:
+                self.progress(step)
+
+    async def _observe(self, step: Step) -> None:
+        async def one(gw: GwKey) -> None:
+            drafts = step.events.get(gw, [])
+            if drafts and gw in step.skew:
+                drafts = skewed(drafts, step.skew[gw], utc_now())
+            if drafts:
+                events = await asyncio.to_thread(self.nodes[gw].observe_many, drafts)
+                self.result.sent[gw].extend(events)
+                if gw in step.skew:
+                    self.result.skewed.setdefault(gw, set()).update(e.seq for e in events)
+
+        await asyncio.gather(*(one(gw) for gw in self.nodes))
+
+    async def _act(self, action: Action) -> None:
+        log.info("fault %s on %s at %s", action.kind, action.gateway, action.at)
+        if action.kind == "uplink_cut":
+            self.proxies[action.gateway].cut()
+        elif action.kind == "uplink_restore":
+            self.proxies[action.gateway].restore()
+        elif action.kind == "duplicate_burst":
+            await asyncio.to_thread(self._duplicates, action)
+        elif action.kind == "malformed":
+            await asyncio.to_thread(self._malformed, action)
+
+    # ---- raw publishing (faults) ------------------------------------------------------
+
+    def _client(self) -> paho.Client:
+        if self._raw is None:
+            client = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv311,
+                                 client_id=f"sim-raw-{self.prefix.split('/')[0]}")
+            if self.mqtt.username:
+                client.username_pw_set(self.mqtt.username, self.mqtt.password)
+            client.max_inflight_messages_set(100)
+            client.connect(self.mqtt.host, self.mqtt.port)
+            client.loop_start()
+            self._raw = client
+        return self._raw
+
+    def _publish(self, gw: GwKey, payloads: list[bytes]) -> None:
+        client = self._client()
+        events_topic = topic(gw[0], gw[1], Channel.EVENTS, self.prefix)
+        infos = [client.publish(events_topic, p, qos=1) for p in payloads]
+        for info in infos:
+            info.wait_for_publish(10)
+
+    def _duplicates(self, action: Action) -> None:
+        events = self.result.sent[action.gateway][-action.count:]
+        boot = self.nodes[action.gateway].boot
+        payloads = [encode_events(EventBatch(GatewayId(action.gateway[1]), boot,
+                                             tuple(events[i:i + 100])))
+                    for i in range(0, len(events), 100)]
+        self._publish(action.gateway, payloads)
+        self.result.duplicates += len(events)
+
+    def _malformed(self, action: Action) -> None:
+        payloads = [MALFORMED_PAYLOADS[i % len(MALFORMED_PAYLOADS)](action.gateway[1])
+                    for i in range(action.count)]
+        self._publish(action.gateway, payloads)
+        self.result.malformed += len(payloads)
+
+
+def skewed(drafts: list[EventDraft], offset_s: int, now: datetime) -> list[EventDraft]:
+    """Drafts stamped by a clock ``offset_s`` off: ahead of the real clock, or behind their time."""
+    delta = timedelta(seconds=offset_s)
+    return [replace(d, at=(max(d.at, now) if offset_s > 0 else d.at) + delta) for d in drafts]
+
+
+def proxy_host() -> str:
+    return "127.0.0.1"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,338 @@
+"""``--verify``: compare what the chain reports with the ground truth, and say where it lied.
+
+Four checks, each producing findings that name spaces and times:
+
+1. **now** — ``GET /v1/sites/{t}/{s}/spaces``: every space's current state
+   against ``Truth.expected_at(now)``;
+2. **checkpoints** — each space's state at each checkpoint, as stored (the
+   last event at or before it, ``unknown`` when older than the staleness
+   bound), against the truth then;
+3. **history** — the site's counts over the run, from the API's history
+   endpoint when it answers 200, else from SQL ``site_counts_series``,
+   against the truth's counts at each step;
+4. **delivery** — every event a gateway sent is in ``occupancy_events``
+   (``(gateway, seq)``), except those a fault was meant to get rejected.
+
+Spaces in a window the truth excuses (flapping, skewed clock, between a
+sensor's last word and its staleness bound) are not counted. Camera-watched
+spaces may be wrong up to ``camera_max_error`` of their comparisons: the
+detector is measured, not trusted. The pure comparison functions are
+separate from the two small fetchers (HTTP with urllib, SQL with asyncpg).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from occupancy.model import OccupancyEvent, SpaceState
+from occupancy.wire import parse_time
+from simulators.engine import GwKey
+from simulators.truth import SiteKey, SpaceKey, Truth
+
+Counts = dict[SpaceState, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One way the chain differs from the truth."""
+
+    check: str  # now, checkpoint, history, delivery, camera
+    site: str
+    what: str
+    at: datetime | None = None
+
+    def line(self, tz: Any = None) -> str:
+        when = "" if self.at is None else (f" at {self.at.astimezone(tz):%H:%M:%S}" if tz is not None
+                                           else f" at {self.at.astimezone(UTC):%H:%M:%S}Z")
+        return f"[{self.check}] {self.site}{when}: {self.what}"
+
+
+@dataclass
+class Verdict:
+    findings: list[Finding] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    compared: int = 0
+    camera_compared: int = 0
+    camera_wrong: int = 0
+    history_source: str = "sql"
+    reported_series: dict[SiteKey, list[tuple[datetime, Counts]]] = field(default_factory=dict)
+    reported_now: dict[SiteKey, dict[str, SpaceState]] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    def text(self, tz: Any = None, limit: int = 40) -> str:
+        head = "VERIFY PASSED" if self.ok else f"VERIFY FAILED: {len(self.findings)} findings"
+        lines = [f"{head} ({self.compared} space comparisons, history from {self.history_source})"]
+        lines += [f"  {f.line(tz)}" for f in self.findings[:limit]]
+        if len(self.findings) > limit:
+            lines.append(f"  … and {len(self.findings) - limit} more")
+        lines += [f"  note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+# ---- pure comparisons -----------------------------------------------------------
+
+
+def compare_states(truth: Truth, site: SiteKey, reported: dict[str, SpaceState], t: datetime,
+                   check: str, verdict: Verdict) -> None:
+    """Per-space comparison at ``t``; wrong spaces grouped into one finding per kind."""
+    wrong: dict[str, list[str]] = {}
+    for key in truth.spaces_of(site):
+        if truth.is_excused(key, t):
+            continue
+        expected = truth.expected_at(key, t)
+        got = reported.get(key[2], SpaceState.UNKNOWN)
+        if key in truth.camera_spaces:
+            verdict.camera_compared += 1
+            verdict.camera_wrong += got is not expected
+            continue
+        verdict.compared += 1
+        if got is not expected:
+            label = _label(expected, got)
+            wrong.setdefault(label, []).append(f"{key[2]} ({got}, truth {expected}{_since(truth, key, t)})")
+    for label, spaces in wrong.items():
+        verdict.findings.append(Finding(check, site[1], f"{len(spaces)} spaces {label}: "
+                                        + ", ".join(spaces[:12]) + (" …" if len(spaces) > 12 else ""), t))
+
+
+def _label(expected: SpaceState, got: SpaceState) -> str:
+    if got is SpaceState.UNKNOWN:
+        return "unknown or stale (missing events?)"
+    if expected is SpaceState.UNKNOWN:
+        return "should be unknown (silent device reported as live)"
+    return "wrong"
+
+
+def _since(truth: Truth, key: SpaceKey, t: datetime) -> str:
+    series = [at for at, _ in truth.changes.get(key, []) if at <= t]
+    return f" since {series[-1].astimezone(UTC):%H:%M:%S}Z" if series else ""
+
+
+def compare_history(truth: Truth, site: SiteKey, series: Sequence[tuple[datetime, Counts]],
+                    start: datetime, end: datetime, verdict: Verdict) -> None:
+    """Counts per step against the truth; consecutive bad steps merged into one finding."""
+    bad: list[tuple[datetime, str]] = []
+    for t, counts in series:
+        if not start < t <= end:
+            continue
+        excused = sum(1 for k in truth.spaces_of(site)
+                      if truth.is_excused(k, t) or k in truth.camera_spaces)
+        expected = truth.counts_at(site, t)
+        diff = max(abs(counts.get(s, 0) - expected[s]) for s in SpaceState)
+        if diff > excused:
+            bad.append((t, f"API free/occupied/unknown {_fou(counts)}, truth {_fou(expected)}"))
+    for run in _runs(bad, verdict):
+        first, last = run[0][0], run[-1][0]
+        verdict.findings.append(Finding(
+            "history", site[1], f"counts differ {first.astimezone(UTC):%H:%M}–"
+            f"{last.astimezone(UTC):%H:%M}Z ({len(run)} steps), "
+            f"first: {run[0][1]}", first))
+
+
+def _runs(bad: list[tuple[datetime, str]], verdict: Verdict) -> Iterable[list[tuple[datetime, str]]]:
+    run: list[tuple[datetime, str]] = []
+    for item in bad:
+        if run and item[0] - run[-1][0] > timedelta(hours=1):
+            yield run
+            run = []
+        run.append(item)
+    if run:
+        yield run
+
+
+def _fou(c: Counts) -> str:
+    return f"{c.get(SpaceState.FREE, 0)}/{c.get(SpaceState.OCCUPIED, 0)}/{c.get(SpaceState.UNKNOWN, 0)}"
+
+
+def compare_delivery(gw: GwKey, sent: Sequence[OccupancyEvent], stored: set[int],
+                     excused: set[int], verdict: Verdict) -> None:
+    """Events sent but not stored (``excused`` seqs aside), as seq ranges with their times."""
+    missing = [e for e in sent if e.seq not in stored and e.seq not in excused]
+    rejected = sum(1 for e in sent if e.seq not in stored) - len(missing)
+    if rejected:
+        verdict.notes.append(f"{gw[1]}: {rejected} events of a skewed clock not stored, as expected")
+    for lo, hi in _seq_ranges(missing):
+        verdict.findings.append(Finding(
+            "delivery", gw[1], f"events seq {lo.seq}–{hi.seq} ({hi.seq - lo.seq + 1}) never stored, "
+            f"observed {lo.at.astimezone(UTC):%H:%M:%S}–{hi.at.astimezone(UTC):%H:%M:%S}Z", lo.at))
+
+
+def _seq_ranges(events: Sequence[OccupancyEvent]) -> list[tuple[OccupancyEvent, OccupancyEvent]]:
+    out: list[tuple[OccupancyEvent, OccupancyEvent]] = []
+    for e in sorted(events, key=lambda e: e.seq):
+        if out and e.seq == out[-1][1].seq + 1:
+            out[-1] = (out[-1][0], e)
+        else:
+            out.append((e, e))
+    return out
+
+
+def camera_finding(verdict: Verdict, max_error: float) -> None:
+    if not verdict.camera_compared:
+        return
+    share = verdict.camera_wrong / verdict.camera_compared
+    verdict.notes.append(f"camera-watched spaces: {verdict.camera_wrong} of "
+                         f"{verdict.camera_compared} comparisons differ ({share:.1%}, "
+                         f"allowed {max_error:.0%})")
+    if share > max_error:
+        verdict.findings.append(Finding("camera", "*", f"{share:.1%} of camera comparisons wrong, "
+                                        f"more than {max_error:.0%}"))
+
+
+# ---- fetching (HTTP and SQL) ----------------------------------------------------------
+
+
+def http_json(url: str, timeout: float = 10.0) -> tuple[int, Any]:
+    """GET ``url``; (status, parsed JSON or None). Only ever 127.0.0.1 in tests."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status, json.load(r)
+    except urllib.error.HTTPError as exc:
+        return exc.code, None
+    except (OSError, ValueError):
+        return 0, None
+
+
+def spaces_from_api(api: str, site: SiteKey) -> dict[str, SpaceState] | None:
+    status, body = http_json(f"{api}/v1/sites/{site[0]}/{site[1]}/spaces")
+    if status != 200 or not isinstance(body, list):
+        return None
+    return {row["space"]: SpaceState(row["state"]) for row in body}
+
+
+def history_from_api(api: str, site: SiteKey, start: datetime, end: datetime,
+                     step: timedelta) -> list[tuple[datetime, Counts]] | None:
+    """The API's history endpoint, if it exists and answers in a shape we know."""
+    query = urllib.parse.urlencode({"from": start.isoformat(), "to": end.isoformat(),
+                                    "step": f"{int(step.total_seconds())}s"})
+    status, body = http_json(f"{api}/v1/sites/{site[0]}/{site[1]}/history?{query}")
+    if status != 200:
+        return None
+    rows = body.get("series") or body.get("points") or body.get("buckets") if isinstance(body, dict) else body
+    try:
+        return [(_row_time(r), {s: int(r[s.value]) for s in SpaceState}) for r in rows or []] or None
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _row_time(row: dict[str, Any]) -> datetime:
+    for key in ("bucket", "t", "time", "at", "from", "start"):
+        if key in row:
+            return parse_time(row[key], key)
+    raise KeyError("time")
+
+
+_STATE_AT = """
+SELECT sp.slug, e.state, e.observed_at, si.stale_after_s
+FROM spaces sp JOIN sites si ON si.id = sp.site_id JOIN tenants tn ON tn.id = si.tenant_id
+LEFT JOIN LATERAL (
+    SELECT ev.state, ev.observed_at FROM occupancy_events ev
+    WHERE ev.space_id = sp.id AND ev.observed_at <= $3
+    ORDER BY ev.observed_at DESC, ev.seq DESC LIMIT 1) e ON true
+WHERE tn.slug = $1 AND si.slug = $2
+"""
+
+_SERIES = """
+SELECT c.bucket, c.free, c.occupied, c.unknown
+FROM sites si JOIN tenants tn ON tn.id = si.tenant_id
+CROSS JOIN LATERAL site_counts_series(si.id, $3, $4, $5, make_interval(secs => si.stale_after_s)) c
+WHERE tn.slug = $1 AND si.slug = $2 ORDER BY c.bucket
+"""
+
+_STORED = """
+SELECT ev.seq FROM occupancy_events ev
+JOIN gateways g ON g.id = ev.gateway_id JOIN tenants tn ON tn.id = g.tenant_id
+WHERE tn.slug = $1 AND g.slug = $2 AND ev.seq = ANY($3::bigint[])
+"""
+
+
+async def states_at_sql(con: asyncpg.Connection, site: SiteKey, t: datetime) -> dict[str, SpaceState]:
+    rows = await con.fetch(_STATE_AT, site[0], site[1], t)
+    out = {}
+    for r in rows:
+        fresh = r["observed_at"] is not None and r["observed_at"] > t - timedelta(seconds=r["stale_after_s"])
+        out[r["slug"]] = SpaceState(r["state"]) if fresh else SpaceState.UNKNOWN
+    return out
+
+
+async def series_sql(con: asyncpg.Connection, site: SiteKey, start: datetime, end: datetime,
+                     step: timedelta) -> list[tuple[datetime, Counts]]:
+    rows = await con.fetch(_SERIES, site[0], site[1], start, end, step)
+    return [(r["bucket"], {SpaceState.FREE: r["free"], SpaceState.OCCUPIED: r["occupied"],
+                           SpaceState.UNKNOWN: r["unknown"]}) for r in rows]
+
+
+async def stored_seqs(con: asyncpg.Connection, gw: GwKey, seqs: list[int]) -> set[int]:
+    return {r["seq"] for r in await con.fetch(_STORED, gw[0], gw[1], seqs)}
+
+
+async def dead_letter_counts(con: asyncpg.Connection) -> dict[str, int]:
+    rows = await con.fetch("SELECT reason, count(*) AS n FROM dead_letters GROUP BY reason")
+    return {r["reason"]: int(r["n"]) for r in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyInput:
+    truth: Truth
+    sent: dict[GwKey, list[OccupancyEvent]]
+    start: datetime  # stamped
+    end: datetime  # stamped
+    checkpoints: list[datetime]
+    step: timedelta
+    camera_max_error: float
+    skewed: dict[GwKey, set[int]] = field(default_factory=dict)
+
+
+async def verify(inp: VerifyInput, *, api: str, dsn: str) -> Verdict:
+    """Run the four checks; the verdict names what is wrong, where and when."""
+    verdict = Verdict()
+    now = max(inp.end, _utcnow(inp.end))
+    con = await asyncpg.connect(dsn)
+    try:
+        for site in inp.truth.sites():
+            await _check_site(inp, site, api, con, now, verdict)
+        for gw, events in inp.sent.items():
+            stored = await stored_seqs(con, gw, [e.seq for e in events])
+            compare_delivery(gw, events, stored, inp.skewed.get(gw, set()), verdict)
+        dead = await dead_letter_counts(con)
+        if dead:
+            verdict.notes.append("dead letters: " + ", ".join(f"{k} {v}" for k, v in sorted(dead.items())))
+    finally:
+        await con.close()
+    camera_finding(verdict, inp.camera_max_error)
+    return verdict
+
+
+async def _check_site(inp: VerifyInput, site: SiteKey, api: str, con: asyncpg.Connection,
+                      now: datetime, verdict: Verdict) -> None:
+    reported = await asyncio.to_thread(spaces_from_api, api, site)
+    if reported is None:
+        verdict.findings.append(Finding("now", site[1], f"the API did not answer for {site[0]}/{site[1]}"))
+    else:
+        verdict.reported_now[site] = reported
+        compare_states(inp.truth, site, reported, now, "now", verdict)
+    for t in inp.checkpoints:
+        compare_states(inp.truth, site, await states_at_sql(con, site, t), t, "checkpoint", verdict)
+    series = await asyncio.to_thread(history_from_api, api, site, inp.start, inp.end, inp.step)
+    if series is not None:
+        verdict.history_source = "api"
+    else:
+        series = await series_sql(con, site, inp.start, inp.end, inp.step)
+    verdict.reported_series[site] = series
+    compare_history(inp.truth, site, series, inp.start, inp.end, verdict)
+
+
+def _utcnow(like: datetime) -> datetime:
+    return datetime.now(like.tzinfo)

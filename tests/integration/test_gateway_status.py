@@ -1,0 +1,80 @@
+"""Birth and last will through real ingest: a killed gateway goes offline; an older
+session's will never undoes a newer session's birth."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from occupancy.topics import Channel, topic
+from occupancy.wire import Status, encode_status
+from parkbazaar.embedded import Mosquitto
+from tests.integration.gateway_helpers import (
+    config_dict,
+    gateway_process,
+    simulated,
+    terminate,
+    write_config,
+)
+from tests.integration.support import (
+    GW,
+    TENANT,
+    publish,
+    running_ingest,
+    seed_registry,
+    settings_for,
+    wait_until,
+)
+
+pytestmark = pytest.mark.mosquitto
+
+
+async def status(db: asyncpg.Connection) -> tuple[bool, int]:
+    row = await db.fetchrow("SELECT online, boot FROM gateways WHERE slug = $1", GW)
+    assert row is not None
+    return bool(row["online"]), int(row["boot"])
+
+
+async def test_killed_gateway_goes_offline_and_a_stale_will_is_ignored(
+        database: str, db: asyncpg.Connection, topic_prefix: str, tmp_path: Path,
+        mosquitto_factory: Callable[..., Mosquitto]) -> None:
+    await seed_registry(database)
+    broker = mosquitto_factory()
+    path = write_config(config_dict(broker.url, topic_prefix, tmp_path / "state",
+                                    [simulated(5, poll_s=0.2)]), tmp_path / "gw.yaml")
+    status_topic = topic(TENANT, GW, Channel.STATUS, topic_prefix)
+
+    async def is_(want: tuple[bool, int]) -> bool:
+        return await status(db) == want
+
+    # protocol 4: ingest must survive the broker restart below (see test_gateway_delivery)
+    async with running_ingest(settings_for(database, broker.url, topic_prefix, protocol=4)):
+        proc = gateway_process(path)
+        try:
+            await wait_until(lambda: is_((True, 1)), 15)
+            proc.kill()  # the connection is cut: the broker publishes the will of boot 1
+            proc.wait(10)
+            await wait_until(lambda: is_((False, 1)), 15)
+        finally:
+            proc.kill()
+        proc = gateway_process(path)
+        try:
+            await wait_until(lambda: is_((True, 2)), 15)
+            # the older session's will arrives late (say, redelivered): it must not count
+            old_will = encode_status(Status(online=False, boot=1))
+            await asyncio.to_thread(publish, broker.url, [(status_topic, old_will)], retain=True)
+            # the broker itself restarts: it publishes boot 2's will as it goes, and the
+            # gateway's next session (boot 3) is born after it
+            broker.stop()
+            broker.start()
+            await wait_until(lambda: is_((True, 3)), 30)
+            await asyncio.sleep(1.0)
+            assert await status(db) == (True, 3)
+        finally:
+            out = terminate(proc)
+        assert proc.returncode == 0, out
+        await wait_until(lambda: is_((False, 3)), 15)  # a clean stop says offline itself
