@@ -2,14 +2,18 @@
 
 ``create_app(settings)`` in ``dashboard_api.app`` builds the FastAPI
 application; ``dashboard_api.provision`` loads a site file into the database.
-All SQL lives in ``dashboard_api.queries``. This package reads the schema that
-``ingest`` migrates but never imports ``ingest``.
+SQL lives in the query modules (``queries``, ``live``, ``manage``, ``admin``).
+This package reads the schema that ``ingest`` migrates but never imports ``ingest``.
 
 Exceptions::
 
     DashboardError
-    ├── NotFound              a tenant or site named by a request does not exist (→ 404)
+    ├── NotFound              a tenant, site or row named by a request does not exist (→ 404)
     ├── DatabaseUnavailable   the database did not answer in time (→ 503)
+    ├── Unauthorized          no bearer token, or one that is not valid (→ 401)
+    ├── Forbidden             a valid token without rights over what it asks for (→ 403)
+    ├── Conflict              the row exists already, or is retired (→ 409)
+    ├── BadInput              a request body or layout file that cannot be used (→ 422)
     └── ProvisionError        a site file cannot be loaded (schema missing, conflicting rows)
 """
 
@@ -19,11 +23,27 @@ class DashboardError(Exception):
 
 
 class NotFound(DashboardError):
-    """The tenant or site a request names does not exist."""
+    """The tenant, site or row a request names does not exist."""
 
 
 class DatabaseUnavailable(DashboardError):
     """The database could not be reached or did not answer in time."""
+
+
+class Unauthorized(DashboardError):
+    """The request carries no valid bearer token."""
+
+
+class Forbidden(DashboardError):
+    """The token is valid but has no rights over this tenant, site or action."""
+
+
+class Conflict(DashboardError):
+    """The row to create exists already, or the row to change is retired."""
+
+
+class BadInput(DashboardError):
+    """A request body (a layout file, a polygon) that is well-formed JSON but unusable."""
 
 
 class ProvisionError(DashboardError):

@@ -1,38 +1,41 @@
 """Dependencies of the routes, as ``Annotated`` aliases: the pool, a connection
-per request, the clock, and the parsed query parameters."""
+per request, the clock, the parsed query parameters, and the caller's token."""
 
 from __future__ import annotations
 
+import contextlib
 import math
+import re
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import asyncpg
 from fastapi import Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator
 
-from dashboard_api import DatabaseUnavailable
+from dashboard_api import DatabaseUnavailable, Forbidden, Unauthorized
+from dashboard_api.auth import Principal, principal_for
 from occupancy.config import Settings
 
 ACQUIRE_TIMEOUT_S = 2.0
 NEAR_HELP = "a point as `LAT,LON` in decimal degrees (WGS 84), e.g. `29.6176,52.5447`"
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_pool(request: Request) -> asyncpg.Pool:
+async def get_pool(request: Request) -> asyncpg.Pool:
     pool: asyncpg.Pool = request.app.state.pool
     return pool
 
 
-async def get_connection(
-    pool: Annotated[asyncpg.Pool, Depends(get_pool)],
-) -> AsyncIterator[asyncpg.Connection]:
-    """One pooled connection for the request, released after the response."""
+@contextlib.asynccontextmanager
+async def acquire(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    """A pooled connection; ``DatabaseUnavailable`` when none comes within ACQUIRE_TIMEOUT_S."""
     try:
         con = await pool.acquire(timeout=ACQUIRE_TIMEOUT_S)
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
@@ -43,7 +46,15 @@ async def get_connection(
         await pool.release(con)
 
 
-def utcnow() -> datetime:
+async def get_connection(
+    pool: Annotated[asyncpg.Pool, Depends(get_pool)],
+) -> AsyncIterator[asyncpg.Connection]:
+    """One pooled connection for the request, released after the response."""
+    async with acquire(pool) as con:
+        yield con
+
+
+async def utcnow() -> datetime:
     """The request's clock (one place to read it; tests may override this dependency)."""
     return datetime.now(UTC)
 
@@ -77,7 +88,7 @@ NearText = Annotated[
 ]
 
 
-def near_point(near: NearText = None) -> tuple[float, float] | None:
+async def near_point(near: NearText = None) -> tuple[float, float] | None:
     """The ``near`` query parameter as (lat, lon), already validated."""
     return parse_near(near) if near is not None else None
 
@@ -91,3 +102,66 @@ RadiusM = Annotated[
     float,
     Query(gt=0, le=100_000, description="search radius around `near` in metres (max 100 km)"),
 ]
+
+
+_STEP = re.compile(r"^(\d{1,6})(s|m|h|d)$")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_STEPS = 5000
+
+
+def parse_step(text: str) -> timedelta:
+    """``30s``, ``5m``, ``1h``, ``1d`` → a positive timedelta; ``ValueError`` otherwise (pure)."""
+    m = _STEP.match(text)
+    if not m or int(m.group(1)) == 0:
+        raise ValueError(f"step must be a positive number and a unit s, m, h or d (e.g. 5m), got {text!r}")
+    return timedelta(seconds=int(m.group(1)) * _UNIT_S[m.group(2)])
+
+
+def _valid_step(text: str) -> str:
+    parse_step(text)
+    return text
+
+
+StepText = Annotated[
+    str, Query(description="grid step: `30s`, `5m`, `1h`, `1d`", examples=["5m"]),
+    AfterValidator(_valid_step),
+]
+
+_bearer = HTTPBearer(auto_error=False, description="a token from `parkbazaar token create`")
+
+
+async def get_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    pool: Annotated[asyncpg.Pool, Depends(get_pool)],
+) -> Principal:
+    """The token's principal; 401 without a token or with one that is unknown or revoked."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized("a bearer token is required")
+    try:
+        async with pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as con:
+            found = await principal_for(con, credentials.credentials)
+    except (OSError, TimeoutError, asyncpg.InterfaceError) as exc:
+        raise DatabaseUnavailable(f"no database connection: {exc}") from exc
+    if found is None:
+        raise Unauthorized("the bearer token is not valid")
+    return found
+
+
+async def manager(request: Request, who: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    """A manager (or admin) of the path's tenant and, when the path names one, its site."""
+    params = request.path_params
+    if not who.may_manage(params.get("tenant", ""), params.get("site")):
+        raise Forbidden("this token has no rights over this tenant or site")
+    return who
+
+
+async def admin(request: Request, who: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    """An admin (operator) of the path's tenant."""
+    if not who.may_administer(request.path_params.get("tenant", "")):
+        raise Forbidden("an admin token of this tenant is required")
+    return who
+
+
+Manager = Annotated[Principal, Depends(manager)]
+Admin = Annotated[Principal, Depends(admin)]

@@ -17,15 +17,15 @@ Functions are keyword-only and take their connection explicitly.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
 
-from dashboard_api.schemas import SiteDetail, SiteSummary, SpaceStatus, ZoneSummary
+from dashboard_api.schemas import HistoryPoint, SiteDetail, SiteSummary, SpaceStatus, ZoneSummary
 
 # The schema version this API needs (the newest migration it reads from).
-REQUIRED_SCHEMA_VERSION = 4
+REQUIRED_SCHEMA_VERSION = 6
 EARTH_RADIUS_M = 6_371_008.8  # mean Earth radius (IUGG)
 
 # $1 is always ``now``.
@@ -39,7 +39,7 @@ eff AS (
                  AND NOT coalesce(g.online = false AND g.status_at > st.observed_at, false)
                 THEN st.state ELSE 'unknown' END AS state
     FROM site s
-    JOIN spaces sp ON sp.site_id = s.id
+    JOIN spaces sp ON sp.site_id = s.id AND sp.retired_at IS NULL
     LEFT JOIN space_state st ON st.space_id = sp.id
     LEFT JOIN gateways g ON g.id = st.gateway_id
 )"""
@@ -65,15 +65,16 @@ WITH site AS (
         SELECT si.*, t.slug AS tenant, t.timezone,
                CASE WHEN $2::float8 IS NULL THEN NULL ELSE {_DISTANCE} END AS distance_m
         FROM sites si JOIN tenants t ON t.id = si.tenant_id
-        WHERE $5::text IS NULL OR si.kind = $5
+        WHERE ($5::text IS NULL OR si.kind = $5) AND si.retired_at IS NULL
     ) x
     WHERE distance_m IS NULL OR distance_m <= $4::float8
 ), {_EFF},
 counts AS (
     SELECT e.site_id, {_COUNTS}, max(e.observed_at) AS updated_at FROM eff e GROUP BY e.site_id
 )
-SELECT {_SITE_COLS}, round(s.distance_m::numeric, 1)::float8 AS distance_m
+SELECT {_SITE_COLS}, round(s.distance_m::numeric, 1)::float8 AS distance_m, s.address, s.opening_hours
 FROM site s LEFT JOIN counts c ON c.site_id = s.id
+WHERE $6::int IS NULL OR coalesce(c.free, 0) >= $6
 ORDER BY s.distance_m NULLS LAST, s.tenant, s.slug
 """
 
@@ -81,14 +82,14 @@ _ONE_SITE = """
 WITH site AS (
     SELECT si.*, t.slug AS tenant, t.timezone
     FROM sites si JOIN tenants t ON t.id = si.tenant_id
-    WHERE t.slug = $2 AND si.slug = $3
+    WHERE t.slug = $2 AND si.slug = $3 AND si.retired_at IS NULL
 )"""
 
 _SITE_SQL = f"""{_ONE_SITE}, {_EFF},
 counts AS (SELECT {_COUNTS}, max(e.observed_at) AS updated_at FROM eff e),
 zone_counts AS (
     SELECT z.slug AS zone, z.name, z.name_fa, {_COUNTS}
-    FROM site s JOIN zones z ON z.site_id = s.id LEFT JOIN eff e ON e.zone_id = z.id
+    FROM site s JOIN zones z ON z.site_id = s.id AND z.retired_at IS NULL LEFT JOIN eff e ON e.zone_id = z.id
     GROUP BY z.id, z.slug, z.name, z.name_fa
 )
 SELECT {_SITE_COLS}, NULL::float8 AS distance_m, s.address, s.opening_hours, s.stale_after_s,
@@ -110,11 +111,12 @@ def _json(value: Any) -> Any:
 
 async def sites(
     con: asyncpg.Connection, *, now: datetime, near: tuple[float, float] | None = None,
-    radius_m: float = 5000.0, kind: str | None = None,
+    radius_m: float = 5000.0, kind: str | None = None, min_free: int | None = None,
 ) -> list[SiteSummary]:
-    """Sites (of every tenant) with live counts; within ``radius_m`` of ``near``, nearest first."""
+    """Sites (of every tenant) with live counts; within ``radius_m`` of ``near``, nearest first;
+    only those with at least ``min_free`` free spaces when given."""
     lat, lon = near if near else (None, None)
-    rows = await con.fetch(_SITES_SQL, now, lat, lon, radius_m, kind)
+    rows = await con.fetch(_SITES_SQL, now, lat, lon, radius_m, kind, min_free)
     return [SiteSummary.model_validate(dict(r)) for r in rows]
 
 
@@ -147,3 +149,101 @@ async def schema_version(con: asyncpg.Connection) -> int | None:
         return None
     version: int | None = await con.fetchval("SELECT max(version) FROM schema_migrations")
     return version
+
+
+# Occupancy history as a step function. Each event holds its state from its
+# observed_at until the space's next event, or until it goes stale
+# (observed_at + stale_after_s), whichever is first; the last event before the
+# first step is carried in. Every interval emits the grid points it covers, so
+# the work is proportional to events + covered points, not events × steps.
+# $1 tenant, $2 site, $3 from, $4 to, $5 step.
+_HISTORY_SQL = """
+WITH site AS (
+    SELECT si.id, si.stale_after_s FROM sites si JOIN tenants t ON t.id = si.tenant_id
+    WHERE t.slug = $1 AND si.slug = $2 AND si.retired_at IS NULL
+),
+sp AS (SELECT id, coalesce(retired_at, 'infinity') AS gone FROM spaces WHERE site_id = (SELECT id FROM site)),
+g0 AS (SELECT time_bucket($5::interval, $3::timestamptz) AS t0),
+grid AS (SELECT generate_series((SELECT t0 FROM g0), $4::timestamptz, $5::interval) AS t),
+ev AS (
+    SELECT e.* FROM sp CROSS JOIN LATERAL (
+        SELECT ev.space_id, ev.state, ev.observed_at, ev.seq FROM occupancy_events ev
+        WHERE ev.space_id = sp.id AND ev.observed_at <= (SELECT t0 FROM g0)
+        ORDER BY ev.observed_at DESC, ev.seq DESC LIMIT 1) e
+    UNION ALL
+    SELECT ev.space_id, ev.state, ev.observed_at, ev.seq FROM occupancy_events ev
+    WHERE ev.space_id IN (SELECT id FROM sp)
+      AND ev.observed_at > (SELECT t0 FROM g0) AND ev.observed_at <= $4::timestamptz
+),
+iv AS (
+    SELECT ev.state, ev.observed_at AS a,
+           least(lead(ev.observed_at, 1, 'infinity') OVER w,
+                 ev.observed_at + make_interval(secs => (SELECT stale_after_s FROM site)),
+                 sp.gone, $4::timestamptz + interval '1 microsecond') AS b
+    FROM ev JOIN sp ON sp.id = ev.space_id
+    WINDOW w AS (PARTITION BY ev.space_id ORDER BY ev.observed_at, ev.seq)
+),
+pts AS (
+    SELECT p.t, iv.state FROM iv CROSS JOIN g0
+    CROSS JOIN LATERAL generate_series(
+        g0.t0 + $5::interval * greatest(0, ceil(extract(epoch FROM iv.a - g0.t0)
+                                                / extract(epoch FROM $5::interval))),
+        iv.b - interval '1 microsecond', $5::interval) AS p(t)
+    WHERE iv.state IN ('free', 'occupied') AND iv.b > iv.a
+)
+SELECT g.t AS at,
+       count(p.state) FILTER (WHERE p.state = 'free')::int AS free,
+       count(p.state) FILTER (WHERE p.state = 'occupied')::int AS occupied,
+       (SELECT count(*) FROM sp WHERE sp.gone > g.t)::int AS total
+FROM grid g LEFT JOIN pts p ON p.t = g.t
+WHERE EXISTS (SELECT FROM site)
+GROUP BY g.t ORDER BY g.t
+"""
+
+
+async def history(
+    con: asyncpg.Connection, *, tenant: str, site: str, start: datetime, end: datetime, step: timedelta,
+) -> list[HistoryPoint] | None:
+    """Counts at every step from ``start`` (aligned down to the step) to ``end``; None: no such site.
+
+    The one function behind ``/history``: a maintained rollup can replace its SQL alone.
+    """
+    if await con.fetchval(_SITE_EXISTS_SQL, tenant, site) is None:
+        return None
+    rows = await con.fetch(_HISTORY_SQL, tenant, site, start, end, step)
+    return [HistoryPoint(at=r["at"], free=r["free"], occupied=r["occupied"], total=r["total"],
+                         unknown=r["total"] - r["free"] - r["occupied"]) for r in rows]
+
+
+_SITE_EXISTS_SQL = """SELECT si.id FROM sites si JOIN tenants t ON t.id = si.tenant_id
+WHERE t.slug = $1 AND si.slug = $2 AND si.retired_at IS NULL"""
+
+
+_ALL_SPACES_SQL = f"""
+WITH site AS (
+    SELECT si.*, t.slug AS tenant, t.timezone FROM sites si JOIN tenants t ON t.id = si.tenant_id
+    WHERE si.retired_at IS NULL AND ($2::text IS NULL OR t.slug = $2) AND ($3::text IS NULL OR si.slug = $3)
+), {_EFF}
+SELECT s.tenant, s.slug AS site, s.kind, s.lat, s.lon, e.slug AS space, e.state, e.observed_at,
+       (SELECT array_agg(d.slug ORDER BY d.slug) FROM device_spaces ds JOIN devices d ON d.id = ds.device_id
+        WHERE ds.space_id = e.space_id AND d.retired_at IS NULL) AS devices
+FROM eff e JOIN site s ON s.id = e.site_id
+WHERE $4::text IS NULL OR e.slug = $4
+ORDER BY s.tenant, s.slug, e.slug
+LIMIT $5 OFFSET $6
+"""
+
+
+async def site_rows(con: asyncpg.Connection, *, now: datetime) -> list[dict[str, Any]]:
+    """Every site with its counts, address and opening hours, as plain dicts (NGSI-LD views)."""
+    rows = await con.fetch(_SITES_SQL, now, None, None, 0.0, None, None)
+    return [dict(r) | {"opening_hours": _json(r["opening_hours"])} for r in rows]
+
+
+async def space_rows(
+    con: asyncpg.Connection, *, now: datetime, tenant: str | None = None, site: str | None = None,
+    space: str | None = None, limit: int = 100, offset: int = 0,
+) -> list[dict[str, Any]]:
+    """Spaces of every (or one) site with their effective state, site location and devices."""
+    rows = await con.fetch(_ALL_SPACES_SQL, now, tenant, site, space, limit, offset)
+    return [dict(r) for r in rows]

@@ -84,3 +84,80 @@ class Problem(_Frozen):
     """An error: ``detail`` says what went wrong."""
 
     detail: str
+
+
+class HistoryPoint(_Frozen):
+    """The counts at one instant of the grid (a step function: each count holds until it changes)."""
+
+    at: datetime
+    free: int
+    occupied: int
+    unknown: int
+    total: int
+
+
+class History(_Frozen):
+    """Counts of a site at every step of ``[from, to]``; ``from`` is aligned down to the step."""
+
+    tenant: str
+    site: str
+    step_s: int
+    timezone: str
+    points: list[HistoryPoint]
+
+
+class StallDay(_Frozen):
+    """One stall's attendance on a market day, within the opening hours (local time)."""
+
+    space: str
+    zone: str | None
+    vendor: str | None
+    category: str | None
+    first_arrival: datetime | None = Field(description="first time occupied within the opening hours")
+    last_departure: datetime | None = Field(description="last time it became free within the hours")
+    minutes_occupied: float
+    absent: bool = Field(description="never occupied within the opening hours")
+
+
+class Attendance(_Frozen):
+    """Vendor attendance of a market on one local day."""
+
+    tenant: str
+    site: str
+    date: str = Field(description="local date, ISO (Gregorian)")
+    date_jalali: str = Field(description="the same date in the Solar Hijri calendar, YYYY-MM-DD")
+    timezone: str
+    opens_at: datetime | None
+    closes_at: datetime | None
+    closed: bool = Field(description="the market does not open that day")
+    stalls: list[StallDay]
+
+
+class HourUse(_Frozen):
+    """Share of stall-time occupied in one local hour of day over a date range."""
+
+    hour: int = Field(ge=0, le=23)
+    utilization: float = Field(ge=0, le=1)
+    occupied_minutes: float
+    stall_minutes: float
+
+
+class Utilization(_Frozen):
+    tenant: str
+    site: str
+    start: str
+    end: str
+    start_jalali: str
+    end_jalali: str
+    timezone: str
+    hours: list[HourUse]
+
+
+class Alert(_Frozen):
+    """Something a manager or operator should look at."""
+
+    kind: Literal["device_silent", "gateway_offline", "battery_low", "stall_absent"]
+    site: str | None
+    subject: str = Field(description="device, gateway or stall id")
+    since: datetime | None = Field(description="last heard / went offline / expected since")
+    detail: str

@@ -15,3 +15,11 @@ SPLIT_BATCHES = Counter("parkbazaar_ingest_split_batches_total",
 RECONNECTS = Counter("parkbazaar_ingest_mqtt_reconnects_total", "MQTT reconnections")
 QUEUE_DEPTH = Gauge("parkbazaar_ingest_queue_depth", "Messages received, not yet processed")
 REGISTRY_RELOADS = Counter("parkbazaar_ingest_registry_reloads_total", "Registry reloads")
+EVENTS_RECEIVED = Counter("parkbazaar_ingest_events_received_total",
+                          "Events in messages received (before validation and de-duplication)")
+BATCH_MESSAGES = Histogram("parkbazaar_ingest_batch_messages", "Messages in a batch",
+                           buckets=(1, 5, 10, 50, 100, 250, 500, 1000, 2500, 5000))
+COMMIT_SECONDS = Histogram("parkbazaar_ingest_commit_seconds", "Write and commit of a batch",
+                           buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
+LAST_COMMIT = Gauge("parkbazaar_ingest_last_commit_timestamp_seconds", "Unix time of the last commit")
+MAINTENANCE = Counter("parkbazaar_ingest_maintenance_total", "Maintenance runs", ["outcome"])

@@ -1,17 +1,29 @@
 """``parkbazaar ingest``: MQTT → PostgreSQL, acknowledging only what committed.
 
-The loop: collect received messages into a batch (by count, bytes and time),
-plan it (pure: ``ingest.plan``), write it in one transaction
-(``ingest.store``), then acknowledge its messages. A connection failure of the
-database is retried with bounded exponential backoff; a data error rewrites the
-batch message by message and dead-letters the one that fails. On SIGTERM the
-service stops taking messages, finishes what it holds, acknowledges it and
-disconnects; what the broker still has waits in the persistent session.
+How this works: three stages joined by bounded queues, on one event loop.
+
+1. paho's network thread hands each message over (``ingest.mqtt``); at most
+   ``queue_max_messages`` are received and not yet acknowledged, so a slow
+   database makes ingest stop reading and the broker keep the rest;
+2. the *planner* collects a batch (by count, bytes and time) and plans it
+   (pure: ``ingest.plan``), then waits for room in a queue of
+   ``pipeline_depth`` planned batches — so the next batch is decoded while the
+   previous one commits;
+3. the *writer* writes each plan in one transaction (``ingest.store``),
+   commits, then acknowledges its messages, in order.
+
+A lost database is retried with exponential backoff (counted, logged) for up
+to ``retry_max_s``, then the worker exits non-zero with nothing acknowledged
+that did not commit. A data error rewrites the batch message by message and
+dead-letters the one that fails. On SIGTERM the service stops taking messages,
+writes and acknowledges what it took, and disconnects; the broker keeps the
+rest in the persistent session.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -23,6 +35,7 @@ import asyncpg
 from prometheus_client import start_http_server
 
 from ingest import DatabaseUnavailable, metrics
+from ingest.maintenance import run_maintenance
 from ingest.mqtt import IngestClient
 from ingest.plan import DeadLetter, Plan, Received, plan_batch
 from ingest.registry import Registry, load_registry
@@ -34,7 +47,7 @@ T = TypeVar("T")
 
 TRANSIENT = (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
              asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError,
-             asyncpg.AdminShutdownError, ConnectionError)
+             asyncpg.AdminShutdownError, asyncpg.CrashShutdownError, ConnectionError, TimeoutError)
 
 
 async def collect(queue: asyncio.Queue[Received], *, max_messages: int, max_bytes: int,
@@ -67,9 +80,14 @@ async def collect(queue: asyncio.Queue[Received], *, max_messages: int, max_byte
     return batch
 
 
+def backoff_delay(attempt: int) -> float:
+    """0.2 s doubling, at most 5 s (pure)."""
+    return float(min(0.2 * 2**attempt, 5.0))
+
+
 @dataclass
 class Ingest:
-    """The state of one ingest worker between batches."""
+    """One ingest worker's state between batches: registry, known days, totals."""
 
     settings: Settings
     pool: asyncpg.Pool
@@ -90,17 +108,28 @@ class Ingest:
                           prefix=self.settings.topic_prefix,
                           max_skew=timedelta(seconds=self.settings.ingest.max_skew_s))
 
-    async def handle(self, batch: list[Received]) -> Plan:
-        """Plan, write and commit one batch; returns the plan whose acks are due."""
-        started = time.perf_counter()
+    async def plan(self, batch: list[Received]) -> Plan:
+        """Plan a batch; reload the registry first if it names something new."""
         plan = self._plan(batch)
         age = time.monotonic() - self.registry_at
         if plan.misses_registry() and age > self.settings.ingest.registry_refresh_s:
             await self.retrying(self.reload_registry)
             plan = self._plan(batch)
+        metrics.BATCH_MESSAGES.observe(len(batch))
+        return plan
+
+    async def write(self, plan: Plan, batch: list[Received]) -> None:
+        """Write and commit a plan, retrying a lost database; count what it did."""
+        started = time.perf_counter()
         written = await self.retrying(lambda: self._write(plan, batch))
+        metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
+        metrics.LAST_COMMIT.set(time.time())
         self._count(plan, written)
-        metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+
+    async def handle(self, batch: list[Received]) -> Plan:
+        """Plan and write one batch without the pipeline (drain, tests)."""
+        plan = await self.plan(batch)
+        await self.write(plan, batch)
         return plan
 
     async def _write(self, plan: Plan, batch: list[Received]) -> Written:
@@ -118,9 +147,8 @@ class Ingest:
     async def _write_one_by_one(self, con: asyncpg.Connection, batch: list[Received]) -> Written:
         total = Written(0, 0, 0, 0)
         for msg in batch:
-            single = self._plan([msg])
             try:
-                w = await write_plan(con, single)
+                w = await write_plan(con, self._plan([msg]))
             except asyncpg.PostgresError as exc:
                 if isinstance(exc, TRANSIENT):
                     raise
@@ -139,24 +167,27 @@ class Ingest:
             self.days |= new
 
     async def retrying(self, action: Callable[[], Awaitable[T]]) -> T:
-        """Run ``action``; on a lost database retry with bounded backoff, then give up."""
-        limit = self.settings.ingest.retry_max
-        for attempt in range(limit + 1):
+        """Run ``action``; while the database is lost, retry with backoff up to ``retry_max_s``."""
+        deadline = time.monotonic() + self.settings.ingest.retry_max_s
+        attempt = 0
+        while True:
             try:
                 return await action()
             except TRANSIENT as exc:
-                if attempt == limit:
-                    raise DatabaseUnavailable(f"database unreachable after {limit} retries: "
-                                              f"{exc}") from exc
-                delay = min(0.2 * 2**attempt, 10.0)
+                delay = backoff_delay(attempt)
+                if time.monotonic() + delay > deadline:
+                    raise DatabaseUnavailable(
+                        f"database unreachable for {self.settings.ingest.retry_max_s:.0f}s: {exc}"
+                    ) from exc
+                attempt += 1
                 metrics.DB_RETRIES.inc()
-                log.warning("database write failed (%s); retry %d/%d in %.1fs", exc,
-                            attempt + 1, limit, delay)
+                log.warning("database unavailable (%s: %s); retry %d in %.1fs",
+                            type(exc).__name__, exc, attempt, delay)
                 await asyncio.sleep(delay)
-        raise AssertionError("unreachable")
 
     def _count(self, plan: Plan, written: Written) -> None:
         metrics.MESSAGES.inc(plan.messages)
+        metrics.EVENTS_RECEIVED.inc(len(plan.rows))
         metrics.EVENTS.labels("stored").inc(written.stored)
         metrics.EVENTS.labels("duplicate").inc(written.duplicates)
         for d in plan.dead:
@@ -168,7 +199,7 @@ class Ingest:
 
 
 async def _open_pool(settings: Settings) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(settings.dsn, min_size=1, max_size=2)
+    pool = await asyncpg.create_pool(settings.dsn, min_size=1, max_size=3)
     if pool is None:  # pragma: no cover - asyncpg types it Optional
         raise DatabaseUnavailable("no pool")
     return pool
@@ -190,28 +221,75 @@ async def run_ingest(settings: Settings, stop: asyncio.Event,
     log.info("ingest %s running", settings.ingest.client_id)
     if ready is not None:
         ready.set()
+    upkeep = asyncio.create_task(_maintain(worker, stop), name="ingest-maintenance")
     try:
-        await _loop(worker, client, queue, stop)
+        await _pipeline(worker, client, queue, stop)
     finally:
+        upkeep.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await upkeep
         client.close()
         await pool.close()
     log.info("ingest stopped: %s", worker.totals)
     return worker.totals
 
 
-async def _loop(worker: Ingest, client: IngestClient, queue: asyncio.Queue[Received],
-                stop: asyncio.Event) -> None:
+Planned = tuple[Plan, list[Received]]
+
+
+async def _pipeline(worker: Ingest, client: IngestClient, queue: asyncio.Queue[Received],
+                    stop: asyncio.Event) -> None:
+    planned: asyncio.Queue[Planned | None] = asyncio.Queue(worker.settings.ingest.pipeline_depth)
+    writer = asyncio.create_task(_writer(worker, client, planned), name="ingest-writer")
+    planner = asyncio.create_task(_planner(worker, client, queue, planned, stop),
+                                  name="ingest-planner")
+    await asyncio.wait({writer, planner}, return_when=asyncio.FIRST_EXCEPTION)
+    for task in (planner, writer):
+        if task.done() and task.exception() is not None:
+            planner.cancel()
+            writer.cancel()
+            raise task.exception()  # type: ignore[misc]
+    await writer
+
+
+async def _planner(worker: Ingest, client: IngestClient, queue: asyncio.Queue[Received],
+                   planned: asyncio.Queue[Planned | None], stop: asyncio.Event) -> None:
     cfg = worker.settings.ingest
-    delay = cfg.batch_max_delay_ms / 1000
     limits = {"max_messages": cfg.batch_max_messages, "max_bytes": cfg.batch_max_bytes}
     while not stop.is_set():
-        batch = await collect(queue, stop=stop, max_delay=delay, **limits)
+        batch = await collect(queue, stop=stop, max_delay=cfg.batch_max_delay_ms / 1000, **limits)
         metrics.QUEUE_DEPTH.set(queue.qsize())
         if batch:
-            plan = await worker.handle(batch)
-            client.ack(plan.acks)
-    client.stop_receiving()
+            await planned.put((await worker.plan(batch), batch))
+    client.stop_receiving()  # what arrives from now on stays unacknowledged for the next session
     while not queue.empty():  # drain: finish what was already received
         batch = await collect(queue, stop=asyncio.Event(), max_delay=0, **limits)
-        plan = await worker.handle(batch)
+        await planned.put((await worker.plan(batch), batch))
+    await planned.put(None)
+
+
+async def _writer(worker: Ingest, client: IngestClient,
+                  planned: asyncio.Queue[Planned | None]) -> None:
+    while (item := await planned.get()) is not None:
+        plan, batch = item
+        await worker.write(plan, batch)
         client.ack(plan.acks)
+
+
+async def _maintain(worker: Ingest, stop: asyncio.Event) -> None:
+    """Partitions ahead and retention, now and then (any worker; they take turns)."""
+    cfg = worker.settings.ingest
+    while not stop.is_set():
+        try:
+            async with worker.pool.acquire() as con:
+                report = await run_maintenance(con, now=datetime.now(UTC),
+                                               retention_days=cfg.retention_days)
+            metrics.MAINTENANCE.labels("ok").inc()
+            if report.dropped:
+                log.info("maintenance: %s", report)
+        except (asyncpg.PostgresError, *TRANSIENT) as exc:
+            metrics.MAINTENANCE.labels("failed").inc()
+            log.warning("maintenance failed (%s); next try in %.0fs", exc,
+                        cfg.maintenance_interval_s)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), cfg.maintenance_interval_s)

@@ -9,13 +9,16 @@ cannot move a state backwards.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import asyncpg
 
 from ingest.plan import DeadLetter, EventRow, Plan, StatusUpdate, dead_letter_json
+from occupancy.wire import format_time
 
 EVENT_COLUMNS = ("observed_at", "gateway_id", "seq", "space_id", "state", "source", "kind",
                  "confidence", "device")
@@ -35,6 +38,7 @@ ON CONFLICT DO NOTHING
 """
 
 _UPSERT_STATE = """
+WITH up AS (
 INSERT INTO space_state AS s (space_id, state, observed_at, source, confidence, gateway_id,
                               seq, changed_at)
 SELECT DISTINCT ON (space_id) space_id, state, observed_at, source, confidence, gateway_id,
@@ -48,8 +52,14 @@ ON CONFLICT (space_id) DO UPDATE SET
                       ELSE EXCLUDED.observed_at END,
     updated_at = now()
 WHERE (s.observed_at, s.seq) < (EXCLUDED.observed_at, EXCLUDED.seq)
-RETURNING space_id
+RETURNING space_id, state, observed_at
+)
+SELECT up.space_id, sp.site_id, up.state, up.observed_at
+FROM up JOIN spaces sp ON sp.id = up.space_id
 """
+
+NOTIFY_CHANNEL = "parkbazaar_changes"
+NOTIFY_MAX_BYTES = 7900  # PostgreSQL refuses a payload of 8000 bytes or more
 
 # A birth or death of an older session never overrides a newer one; for the
 # same session, a death wins over a (redelivered) birth.
@@ -86,13 +96,40 @@ async def ensure_partitions(con: asyncpg.Connection, days: set[date]) -> None:
         await con.execute("SELECT ensure_event_partitions($1, $2)", min(days), max(days))
 
 
+def notify_payloads(changes: Sequence[asyncpg.Record | tuple[Any, ...]]) -> list[str]:
+    """The changed states of a batch as ``NOTIFY`` payloads, each under the size limit (pure).
+
+    ``{"v":1,"changes":[{"space_id","site_id","state","observed_at"}, …]}``
+    """
+    payloads: list[str] = []
+    items: list[str] = []
+    size = 0
+    for space_id, site_id, state, observed_at in changes:
+        item = json.dumps({"space_id": space_id, "site_id": site_id, "state": state,
+                           "observed_at": format_time(observed_at)}, separators=(",", ":"))
+        if items and size + len(item) + 40 > NOTIFY_MAX_BYTES:
+            payloads.append(_envelope(items))
+            items, size = [], 0
+        items.append(item)
+        size += len(item) + 1
+    if items:
+        payloads.append(_envelope(items))
+    return payloads
+
+
+def _envelope(items: list[str]) -> str:
+    return '{"v":1,"changes":[' + ",".join(items) + "]}"
+
+
 async def _write_events(con: asyncpg.Connection, rows: list[EventRow]) -> tuple[int, int]:
     await con.execute(_STAGE)
     await con.copy_records_to_table("ingest_stage", records=rows, columns=EVENT_COLUMNS)
     status = await con.execute(_INSERT_EVENTS)
     stored = int(status.split()[-1])
-    changed = len(await con.fetch(_UPSERT_STATE))
-    return stored, changed
+    changes = await con.fetch(_UPSERT_STATE)
+    for payload in notify_payloads(changes):  # delivered at commit, coalesced per batch
+        await con.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, payload)
+    return stored, len(changes)
 
 
 async def _write_statuses(con: asyncpg.Connection, statuses: list[StatusUpdate]) -> None:

@@ -77,7 +77,11 @@ class IngestSettings(BaseModel):
     registry_refresh_s: float = Field(default=2.0, ge=0)
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
     max_skew_s: float = Field(default=300.0, ge=0)
-    retry_max: int = Field(default=8, ge=0)
+    retry_max_s: float = Field(default=900.0, ge=0,
+                               description="keep retrying a lost database this long, then exit")
+    pipeline_depth: int = Field(default=2, ge=1, le=16)
+    retention_days: int | None = Field(default=400, ge=1)
+    maintenance_interval_s: float = Field(default=3600.0, ge=1)
 
     @field_validator("protocol")
     @classmethod

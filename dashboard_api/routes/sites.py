@@ -1,38 +1,83 @@
-"""``/v1/sites``: sites near a point, one site with its zones, a site's spaces."""
+"""``/v1/sites``: sites near a point, one site with its zones, a site's spaces,
+its occupancy history, and its live stream (Server-Sent Events)."""
 
 from __future__ import annotations
 
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+import asyncpg
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import StreamingResponse
 
-from dashboard_api import NotFound, queries
-from dashboard_api.deps import Connection, Near, Now, RadiusM
-from dashboard_api.schemas import Problem, SiteDetail, SiteKind, SiteSummary, SpaceStatus
+from dashboard_api import BadInput, NotFound, queries
+from dashboard_api.deps import (
+    MAX_STEPS,
+    Connection,
+    Near,
+    Now,
+    PoolDep,
+    RadiusM,
+    StepText,
+    acquire,
+    parse_step,
+)
+from dashboard_api.http import ResponseCache, conditional, encode
+from dashboard_api.live import ChangeFeed, SiteKey, changes_since, current_xmin, sse
+from dashboard_api.schemas import History, Problem, SiteDetail, SiteKind, SiteSummary, SpaceStatus
 
 router = APIRouter(prefix="/v1/sites", tags=["sites"])
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": Problem, "description": "no such tenant or site"}
 }
+HOT: dict[int | str, dict[str, Any]] = {
+    304: {"description": "not modified (the `If-None-Match` ETag is current)"}, **NOT_FOUND,
+}
+KEEPALIVE_S = 15.0
+_EVENT_ID = re.compile(r"^\d{1,18}$")
 
 
-@router.get("", summary="Sites near a point, with live counts")
+def _cache(request: Request) -> ResponseCache:
+    cache: ResponseCache = request.app.state.cache
+    return cache
+
+
+@router.get("", summary="Sites near a point, with live counts", response_model=list[SiteSummary],
+            responses={304: HOT[304]})
 async def list_sites(
-    con: Connection, now: Now, near: Near, radius_m: RadiusM = 5000.0,
+    request: Request, pool: PoolDep, now: Now, near: Near, radius_m: RadiusM = 5000.0,
     kind: Annotated[SiteKind | None, Query(description="only parking lots or markets")] = None,
-) -> list[SiteSummary]:
+    min_free: Annotated[int | None, Query(ge=0, le=100_000, description="at least this many free")] = None,
+) -> Response:
     """Every site within `radius_m` of `near`, nearest first. Without `near`: every
-    site, sorted by tenant and site, `distance_m` null (`radius_m` is then ignored)."""
-    return await queries.sites(con, now=now, near=near, radius_m=radius_m, kind=kind)
+    site, sorted by tenant and site, `distance_m` null (`radius_m` is then ignored).
+    With an `ETag`; `If-None-Match` answers 304 when nothing changed."""
+
+    async def load() -> bytes:
+        async with acquire(pool) as con:
+            return encode(await queries.sites(con, now=now, near=near, radius_m=radius_m, kind=kind,
+                                              min_free=min_free))
+
+    return conditional(request, *await _cache(request).get_or_load(f"sites?{request.url.query}", load))
 
 
-@router.get("/{tenant}/{site}", summary="One site with its zones", responses=NOT_FOUND)
-async def get_site(con: Connection, now: Now, tenant: str, site: str) -> SiteDetail:
-    """The site's live counts, per zone too, its address and opening hours."""
-    found = await queries.site(con, now=now, tenant=tenant, site=site)
-    if found is None:
-        raise NotFound(f"no site {site!r} of tenant {tenant!r}")
-    return found
+@router.get("/{tenant}/{site}", summary="One site with its zones", response_model=SiteDetail,
+            responses=HOT)
+async def get_site(request: Request, pool: PoolDep, now: Now, tenant: str, site: str) -> Response:
+    """The site's live counts, per zone too, its address and opening hours (with an `ETag`).
+    Served from a short in-process cache that every committed change clears."""
+
+    async def load() -> bytes:
+        async with acquire(pool) as con:
+            found = await queries.site(con, now=now, tenant=tenant, site=site)
+        if found is None:
+            raise NotFound(f"no site {site!r} of tenant {tenant!r}")
+        return encode(found)
+
+    return conditional(request, *await _cache(request).get_or_load(f"site/{tenant}/{site}", load))
 
 
 @router.get("/{tenant}/{site}/spaces", summary="Every space of a site", responses=NOT_FOUND)
@@ -42,3 +87,102 @@ async def list_spaces(con: Connection, now: Now, tenant: str, site: str) -> list
     if found is None:
         raise NotFound(f"no site {site!r} of tenant {tenant!r}")
     return found
+
+
+@router.get("/{tenant}/{site}/history", summary="Occupancy history (a step function)",
+            responses={**NOT_FOUND, 422: {"description": "bad range or step"}})
+async def history(
+    con: Connection, now: Now, tenant: str, site: str, step: StepText = "5m",
+    start: Annotated[datetime | None, Query(alias="from", description="ISO 8601; default: `to` − 24 h")]
+    = None,
+    end: Annotated[datetime | None, Query(alias="to", description="ISO 8601; default: now")] = None,
+) -> History:
+    """Free / occupied / unknown / total at every `step` from `from` (aligned down to the
+    step) to `to`. A space keeps the state of its last observation until the next one,
+    or until that observation is older than the site's `stale_after_s` (then unknown),
+    so steps with no events carry the counts forward."""
+    width = parse_step(step)
+    end = _aware(end) if end else now
+    start = _aware(start) if start else end - timedelta(days=1)
+    _check_range(start, end, width)
+    points = await queries.history(con, tenant=tenant, site=site, start=start, end=end, step=width)
+    if points is None:
+        raise NotFound(f"no site {site!r} of tenant {tenant!r}")
+    tz = await con.fetchval("SELECT timezone FROM tenants WHERE slug = $1", tenant)
+    return History(tenant=tenant, site=site, step_s=int(width.total_seconds()), timezone=tz, points=points)
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise BadInput("from/to need a time zone (e.g. 2026-11-26T10:00:00Z)")
+    return value
+
+
+def _check_range(start: datetime, end: datetime, width: timedelta) -> None:
+    if end <= start:
+        raise BadInput("`to` must be after `from`")
+    if (end - start) / width > MAX_STEPS:
+        raise BadInput(f"at most {MAX_STEPS} steps a request: widen `step` or narrow the range")
+    if start.year < 2000 or end.year > 2999:
+        raise BadInput("from/to must be between the years 2000 and 2999")
+
+
+@router.get(
+    "/{tenant}/{site}/live", summary="Live changes (Server-Sent Events)", response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}},
+                     "description": "`snapshot`, then `space` and `counts` events"}, **NOT_FOUND},
+)
+async def live(
+    request: Request, pool: PoolDep, tenant: str, site: str,
+    last_event_id: Annotated[str | None, Header(description="resume after this event id")] = None,
+) -> StreamingResponse:
+    """First a `snapshot` event (`{"site": …, "spaces": […]}`), then a `space` event for
+    every space whose state changes and a `counts` event with the site's new counts.
+    Reconnecting with `Last-Event-ID` sends what changed since that id instead of a
+    snapshot, so nothing is missed. A `: keepalive` comment every 15 s."""
+    feed: ChangeFeed = request.app.state.feed
+    async with pool.acquire() as con:
+        key = await feed.site_key(con, tenant, site)
+        if key is None:
+            raise NotFound(f"no site {site!r} of tenant {tenant!r}")
+        sub = feed.subscribe(key)
+        try:
+            first = await _first_message(con, key, last_event_id)
+        except BaseException:
+            feed.unsubscribe(sub)
+            raise
+
+    async def stream() -> AsyncIterator[str]:
+        try:
+            yield "retry: 2000\n\n" + first
+            while True:
+                try:
+                    msg = await asyncio.wait_for(sub.queue.get(), KEEPALIVE_S)
+                except TimeoutError:
+                    yield ": keepalive\n\n"
+                    continue
+                if msg is None:
+                    return
+                yield msg
+        finally:
+            feed.unsubscribe(sub)
+
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+async def _first_message(con: asyncpg.Connection, key: SiteKey, last_event_id: str | None) -> str:
+    now = datetime.now(UTC)
+    detail = None
+    if last_event_id and _EVENT_ID.match(last_event_id.strip()):
+        xmin, changed = await changes_since(con, key, last_event_id.strip())
+        detail = await queries.site(con, now=now, tenant=key.tenant, site=key.slug)
+        return "".join(sse("space", s, xmin) for s in changed) + sse("counts", _dump(detail), xmin)
+    xmin = await current_xmin(con)
+    detail = await queries.site(con, now=now, tenant=key.tenant, site=key.slug)
+    spaces = await queries.spaces(con, now=now, tenant=key.tenant, site=key.slug) or []
+    return sse("snapshot", {"site": _dump(detail), "spaces": [s.model_dump() for s in spaces]}, xmin)
+
+
+def _dump(detail: SiteDetail | None) -> dict[str, Any] | None:
+    return detail.model_dump() if detail else None

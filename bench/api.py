@@ -1,0 +1,274 @@
+"""Benchmark of the dashboard API: ``python bench/api.py [--duration 10] [--clients 1000]``.
+
+In one run, against a database of its own on the machine's PostgreSQL
+(``PARKBAZAAR_DATABASE_URL`` or 127.0.0.1:5432) provisioned with the example
+tenant and every space observed:
+
+1. the API under uvicorn (one worker, a subprocess on 127.0.0.1) with a
+   hello-world JSON endpoint added at ``/bench/hello``;
+2. ``wrk -t2 -c64`` (or, without wrk, an asyncio/httpx load generator) on
+   ``/bench/hello`` and on ``/v1/sites/shiraz/central-lot``: req/s and p99;
+3. SSE fan-out: ``--clients`` streams of ``/v1/sites/shiraz/fruit-market/live``;
+   the bench commits a state change and its NOTIFY (as ingest does) every
+   200 ms and measures commit → delivery at every client.
+
+The last line is one JSON object: ``site_req_per_s``, ``hello_req_per_s``,
+``ratio``, ``p99_ms``, ``hello_p99_ms``, ``sse_clients``, ``sse_p99_ms``, …
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+SITE_URL = "/v1/sites/shiraz/central-lot"
+HELLO_URL = "/bench/hello"
+LIVE_URL = "/v1/sites/shiraz/fruit-market/live"
+
+
+def serve(dsn: str, port: int) -> None:
+    """The API plus a hello-world endpoint, on uvicorn (run in the subprocess)."""
+    import uvicorn
+
+    from dashboard_api.app import create_app
+    from occupancy.config import Settings
+
+    app = create_app(Settings(database_url=dsn, log_level="WARNING", api={"rate_limit_per_s": 0}))
+
+    @app.get(HELLO_URL, include_in_schema=False)
+    async def hello() -> dict[str, str]:
+        return {"hello": "world"}
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+async def prepare(admin_dsn: str) -> str:
+    from dashboard_api.provision import provision
+    from ingest.migrate import migrate
+    from parkbazaar.api_cli import read_site_file
+
+    name = f"pb_bench_{uuid.uuid4().hex[:8]}"
+    con = await asyncpg.connect(admin_dsn)
+    await con.execute(f'CREATE DATABASE "{name}"')
+    await con.close()
+    dsn = admin_dsn.rsplit("/", 1)[0] + f"/{name}"
+    con = await asyncpg.connect(dsn)
+    try:
+        await migrate(con, flavor="plain")
+        await provision(con, read_site_file(REPO / "parkbazaar" / "examples" / "shiraz.yaml"))
+        await con.execute(
+            """INSERT INTO space_state (space_id, state, observed_at, source, gateway_id, seq, changed_at)
+               SELECT sp.id, CASE WHEN sp.id % 3 = 0 THEN 'free' ELSE 'occupied' END, now(), 'sensor',
+                      g.id, sp.id, now()
+               FROM spaces sp JOIN gateway_spaces gs ON gs.space_id = sp.id
+               JOIN gateways g ON g.id = gs.gateway_id"""
+        )
+    finally:
+        await con.close()
+    return dsn
+
+
+async def drop(admin_dsn: str, dsn: str) -> None:
+    con = await asyncpg.connect(admin_dsn)
+    await con.execute(f'DROP DATABASE IF EXISTS "{dsn.rsplit("/", 1)[1]}" WITH (FORCE)')
+    await con.close()
+
+
+def wrk(url: str, duration: int) -> tuple[float, float]:
+    out = subprocess.run(
+        ["wrk", "-t2", "-c64", f"-d{duration}s", "--latency", url], capture_output=True, text=True, check=True
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    m = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    assert m, out
+    p99 = float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
+    return rps, p99
+
+
+async def httpx_load(url: str, duration: int, connections: int = 64) -> tuple[float, float]:
+    import httpx
+
+    latencies: list[float] = []
+    deadline = time.perf_counter() + duration
+    limits = httpx.Limits(max_connections=connections)
+    async with httpx.AsyncClient(limits=limits) as client:
+
+        async def worker() -> None:
+            while time.perf_counter() < deadline:
+                t0 = time.perf_counter()
+                (await client.get(url)).raise_for_status()
+                latencies.append(time.perf_counter() - t0)
+
+        await asyncio.gather(*(worker() for _ in range(connections)))
+    return len(latencies) / duration, statistics.quantiles(latencies, n=100)[98] * 1000
+
+
+async def load(url: str, duration: int) -> tuple[float, float]:
+    if shutil.which("wrk"):
+        return await asyncio.to_thread(wrk, url, duration)
+    return await httpx_load(url, duration)
+
+
+class SseClient:
+    """A raw SSE reader: records when each (space, observed_at) first arrives."""
+
+    def __init__(self) -> None:
+        self.arrivals: dict[str, float] = {}
+        self.ready = asyncio.Event()
+
+    async def run(self, port: int, stop: asyncio.Event) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(f"GET {LIVE_URL} HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n".encode())
+        await writer.drain()
+        buf = b""
+        try:
+            while not stop.is_set():
+                chunk = await reader.read(65536)
+                if not chunk:
+                    return
+                now = time.perf_counter()
+                buf += chunk
+                if b"event: snapshot" in buf:
+                    self.ready.set()
+                *messages, buf = buf.split(b"\n\n")
+                for m in messages:
+                    if b"event: space" in m:
+                        key = re.search(rb'"space":"([^"]+)".*?"observed_at":"([^"]+)"', m)
+                        if key:
+                            self.arrivals.setdefault(f"{key.group(1).decode()}@{key.group(2).decode()}", now)
+        finally:
+            writer.close()
+
+
+async def sse_fanout(dsn: str, port: int, clients: int, changes: int = 25) -> dict[str, float]:
+    stop = asyncio.Event()
+    readers = [SseClient() for _ in range(clients)]
+    tasks = []
+    for i, c in enumerate(readers):
+        tasks.append(asyncio.create_task(c.run(port, stop)))
+        if i % 100 == 99:
+            await asyncio.sleep(0.05)
+    await asyncio.wait_for(asyncio.gather(*(c.ready.wait() for c in readers)), 60)
+    con = await asyncpg.connect(dsn)
+    commits: dict[str, float] = {}
+    spaces = await con.fetch("""SELECT sp.id, sp.slug, sp.site_id
+                                FROM spaces sp JOIN sites si ON si.id = sp.site_id
+                                WHERE si.slug = 'fruit-market' ORDER BY sp.slug""")
+    for k in range(changes):
+        sp = spaces[k % len(spaces)]
+        at = datetime.now(UTC)
+        state = "free" if k % 2 else "occupied"
+        payload = json.dumps(
+            {
+                "v": 1,
+                "changes": [
+                    {
+                        "space_id": sp["id"],
+                        "site_id": sp["site_id"],
+                        "state": state,
+                        "observed_at": at.isoformat(),
+                    }
+                ],
+            }
+        )
+        async with con.transaction():
+            await con.execute(
+                "UPDATE space_state SET state = $2, observed_at = $3, seq = seq + 1000 WHERE space_id = $1",
+                sp["id"],
+                state,
+                at,
+            )
+            await con.execute("SELECT pg_notify('parkbazaar_changes', $1)", payload)
+        commits[f"{sp['slug']}@{at.isoformat().replace('+00:00', 'Z')}"] = time.perf_counter()
+        await asyncio.sleep(0.2)
+    await asyncio.sleep(2)
+    stop.set()
+    await con.close()
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    delays, missing = [], 0
+    for c in readers:
+        for key, committed in commits.items():
+            if key in c.arrivals:
+                delays.append((c.arrivals[key] - committed) * 1000)
+            else:
+                missing += 1
+    return {
+        "sse_clients": clients,
+        "sse_changes": changes,
+        "sse_deliveries": len(delays),
+        "sse_missing": missing,
+        "sse_p50_ms": round(statistics.median(delays), 1),
+        "sse_p99_ms": round(statistics.quantiles(delays, n=100)[98], 1),
+    }
+
+
+async def main(args: argparse.Namespace) -> dict[str, object]:
+    from parkbazaar.embedded import free_port, wait_port
+
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))
+    admin_dsn = os.environ.get("PARKBAZAAR_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    dsn = await prepare(admin_dsn)
+    port = free_port()
+    server = subprocess.Popen(  # noqa: ASYNC220 (the server runs beside the event loop)
+[sys.executable, __file__, "--serve", "--dsn", dsn, "--port", str(port)])
+    try:
+        await asyncio.to_thread(wait_port, "127.0.0.1", port)
+        base = f"http://127.0.0.1:{port}"
+        await load(base + SITE_URL, 2)  # warm up
+        hello_rps, hello_p99 = await load(base + HELLO_URL, args.duration)
+        site_rps, site_p99 = await load(base + SITE_URL, args.duration)
+        print(
+            f"hello: {hello_rps:.0f} req/s, p99 {hello_p99:.1f} ms; "
+            f"site: {site_rps:.0f} req/s, p99 {site_p99:.1f} ms",
+            flush=True,
+        )
+        sse = await sse_fanout(dsn, port, args.clients)
+        print(f"sse: {sse}", flush=True)
+    finally:
+        server.terminate()
+        server.wait(20)
+        await drop(admin_dsn, dsn)
+    return {
+        "site_req_per_s": round(site_rps),
+        "hello_req_per_s": round(hello_rps),
+        "ratio": round(site_rps / hello_rps, 3),
+        "p99_ms": round(site_p99, 2),
+        "hello_p99_ms": round(hello_p99, 2),
+        "connections": 64,
+        "load_tool": "wrk" if shutil.which("wrk") else "httpx",
+        **sse,
+    }
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per load test")
+    parser.add_argument("--clients", type=int, default=1000, help="SSE clients")
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--dsn", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    ns = parser.parse_args()
+    if ns.serve:
+        serve(ns.dsn, ns.port)
+    else:
+        print(json.dumps(asyncio.run(main(ns))))
