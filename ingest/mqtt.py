@@ -81,6 +81,7 @@ class IngestClient:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         return client
 
     def filters(self) -> list[str]:
@@ -112,9 +113,19 @@ class IngestClient:
         if self._generation > 1:
             self._loop.call_soon_threadsafe(self._on_reconnect)
         client.subscribe([(f, 1) for f in self.filters()])
-        log.info("MQTT connected (generation %d), subscribed to %s", self._generation,
+        log.info("MQTT connected (generation %d), subscribing to %s", self._generation,
                  self.filters())
+        # Not waiting for the SUBACK here: a resumed session's backlog may arrive
+        # first, and it must flow into the pipeline for the SUBACK to be read.
         self._connected.set()
+
+    def _on_subscribe(self, _c: Any, _u: Any, _mid: int, codes: list[ReasonCode],
+                      _p: Any = None) -> None:
+        refused = [c for c in codes if c.is_failure]
+        if refused:
+            log.error("subscription refused: %s", refused)
+        else:
+            log.info("subscribed (generation %d)", self._generation)
 
     def _on_disconnect(self, _c: Any, _u: Any, _f: Any, rc: ReasonCode, _p: Any = None) -> None:
         self._connected.clear()
