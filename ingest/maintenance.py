@@ -1,4 +1,5 @@
-"""Storage upkeep: event partitions created ahead, and retention.
+"""Storage upkeep: event partitions created ahead, retention, and the refresh
+of the per-site history rollup (``ingest.history``).
 
 Plain PostgreSQL: daily partitions for the next week exist before any event
 needs them (ingest also creates one on demand for an older day a backlog
@@ -15,6 +16,8 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
+from ingest.history import refresh_history
+
 _LOCK_KEY = 0x70A2_B0A3
 AHEAD_DAYS = 7
 
@@ -24,6 +27,7 @@ class MaintenanceReport:
     ran: bool
     created: int = 0
     dropped: int = 0
+    refreshed: int | None = None
 
 
 def retention_cut(now: datetime, retention_days: int | None) -> datetime | None:
@@ -41,4 +45,8 @@ async def run_maintenance(con: asyncpg.Connection, *, now: datetime,
                                      today - timedelta(days=1), today + timedelta(days=AHEAD_DAYS))
         cut = retention_cut(now, retention_days)
         dropped = 0 if cut is None else await con.fetchval("SELECT drop_event_partitions($1)", cut)
-    return MaintenanceReport(ran=True, created=int(created or 0), dropped=int(dropped or 0))
+    # outside the transaction (TimescaleDB refuses to refresh inside one); from
+    # the retention cut, so a refresh never deletes the history of dropped chunks
+    refreshed = await refresh_history(con, since=cut)
+    return MaintenanceReport(ran=True, created=int(created or 0), dropped=int(dropped or 0),
+                             refreshed=refreshed)

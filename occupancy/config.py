@@ -81,7 +81,7 @@ class IngestSettings(BaseModel):
                                description="keep retrying a lost database this long, then exit")
     pipeline_depth: int = Field(default=2, ge=1, le=16)
     retention_days: int | None = Field(default=400, ge=1)
-    maintenance_interval_s: float = Field(default=3600.0, ge=1)
+    maintenance_interval_s: float = Field(default=300.0, ge=1)
 
     @field_validator("protocol")
     @classmethod

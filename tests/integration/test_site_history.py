@@ -1,0 +1,320 @@
+"""The history rollup (migration 007) on plain PostgreSQL: site_history() against the event series.
+
+``site_counts_series`` (migration 004) computes the step function from the
+events themselves and is the reference: ``site_history`` must return the same
+rows from the rollup, on scripted data with gaps, ties, resends, late events
+from a backlog, a UTC midnight (two daily partitions) and retention. The
+helpers here are shared with tests/timescale/test_site_history_timescale.py,
+which plays the same script on PGlite+TimescaleDB; they write with INSERT (COPY
+crashes PGlite), one statement per batch as ingest does.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+
+from dashboard_api.queries import history as api_history
+from ingest.history import refresh_history
+
+START = datetime(2026, 3, 1, 22, 0, tzinfo=UTC)  # two hours before a UTC midnight
+END = datetime(2026, 3, 2, 3, 0, tzinfo=UTC)
+MIDNIGHT = datetime(2026, 3, 2, tzinfo=UTC)
+SPACES = ("S1", "S2", "S3", "S4", "S5")
+GATEWAYS = ("gw-a", "gw-b")
+FIVE = timedelta(minutes=5)
+US = timedelta(microseconds=1)
+
+# (from, to, step, stale): steps on 5-minute boundaries read the rollup's rows
+# (`scan`), steps of at least stale + 30 min probe it per step (`probe`), the
+# others (1 min, 7 min, 90 s) read events after the rollup's state (`events`).
+QUERIES: tuple[tuple[datetime, datetime, timedelta, timedelta], ...] = (
+    (START + timedelta(minutes=3), END, timedelta(hours=1), timedelta(minutes=20)),  # probe
+    (START - timedelta(hours=30), END + timedelta(days=1), timedelta(hours=2), timedelta(minutes=75)),
+    (START - timedelta(hours=1), END + timedelta(hours=2), FIVE, timedelta(minutes=30)),
+    (START + timedelta(minutes=17, seconds=13), END, FIVE, timedelta(minutes=10)),
+    (START, END, timedelta(minutes=15), timedelta(hours=1)),
+    (START + timedelta(hours=2, minutes=40), END, timedelta(hours=1), timedelta(hours=3)),
+    (MIDNIGHT - timedelta(minutes=10), MIDNIGHT + timedelta(minutes=10), FIVE, FIVE),
+    (START, END, timedelta(days=1), timedelta(days=1)),
+    (START + timedelta(minutes=50), START + timedelta(hours=2), timedelta(minutes=1), timedelta(minutes=30)),
+    (START, END, timedelta(minutes=7), timedelta(minutes=20)),
+    (MIDNIGHT - timedelta(minutes=33), MIDNIGHT + timedelta(minutes=20), timedelta(seconds=90), FIVE),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Ev:
+    gateway: str
+    seq: int
+    at: datetime
+    space: str
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class Registry:
+    site_id: int
+    gateways: dict[str, int]
+    spaces: dict[str, int]
+
+
+Row = tuple[object, ...]
+
+
+# --- the script -----------------------------------------------------------------
+
+
+def _next_time(rng: random.Random, t: datetime) -> datetime:
+    """Gaps of every kind: same instant (a tie), a microsecond, up to past any staleness."""
+    step = rng.choice([timedelta(0), US, timedelta(seconds=37), timedelta(minutes=1),
+                       FIVE - US, FIVE, timedelta(minutes=7), timedelta(minutes=15),
+                       timedelta(minutes=40), timedelta(minutes=75)])
+    t += step
+    if rng.random() < 0.25:  # snap onto a 5-minute boundary: the edge the rollup must get right
+        t = START + FIVE * -(-(t - START) // FIVE)
+    return t
+
+
+def script(seed: int = 5) -> tuple[list[Ev], list[Ev]]:
+    """(live, backlog): events in arrival order, and late ones that arrive after them.
+
+    seq is unique across gateways (ties at an instant are broken by seq, as the
+    reference does); a tenth of the live events are resent, identically.
+    """
+    rng = random.Random(seed)
+    events: list[Ev] = []
+    seq = 0
+    for space in SPACES:
+        t = START + timedelta(seconds=rng.randint(0, 900))
+        while t < END:
+            seq += 1
+            events.append(Ev(rng.choice(GATEWAYS), seq, t, space,
+                             rng.choice(["free", "occupied", "occupied", "unknown"])))
+            t = _next_time(rng, t)
+    events.sort(key=lambda e: (e.at, e.seq))
+    late = {e.seq for e in rng.sample(events, len(events) // 4)}
+    live = [e for e in events if e.seq not in late]
+    resent = rng.sample(live, len(live) // 10)
+    live = sorted(live + resent, key=lambda e: (e.at, e.seq))
+    backlog = [e for e in events if e.seq in late]
+    rng.shuffle(backlog)
+    return live, backlog
+
+
+def batches(events: Sequence[Ev], size: int) -> list[Sequence[Ev]]:
+    return [events[i:i + size] for i in range(0, len(events), size)]
+
+
+# --- SQL shared by both flavors ---------------------------------------------------
+
+
+async def provision(con: asyncpg.Connection, tenant: str) -> Registry:
+    """A tenant with one parking site, its spaces and two gateways bound to them."""
+    tenant_id = await con.fetchval(
+        "INSERT INTO tenants (slug, name) VALUES ($1, $1) RETURNING id", tenant)
+    site_id = await con.fetchval(
+        """INSERT INTO sites (tenant_id, slug, kind, name, lat, lon, stale_after_s)
+           VALUES ($1, 'lot', 'parking', 'Lot', 29.61, 52.53, 600) RETURNING id""", tenant_id)
+    gateways = {g: await con.fetchval(
+        "INSERT INTO gateways (tenant_id, slug) VALUES ($1, $2) RETURNING id", tenant_id, g)
+        for g in GATEWAYS}
+    spaces = {s: await con.fetchval(
+        "INSERT INTO spaces (site_id, slug) VALUES ($1, $2) RETURNING id", site_id, s)
+        for s in SPACES}
+    return Registry(site_id, gateways, spaces)
+
+
+async def insert(con: asyncpg.Connection, reg: Registry, events: Sequence[Ev]) -> int:
+    """One INSERT … ON CONFLICT DO NOTHING for the batch, as ingest writes; returns rows stored."""
+    days = sorted({e.at.date() for e in events})
+    await con.execute("SELECT ensure_event_partitions($1, $2)", days[0], days[-1])
+    status = await con.execute(
+        """INSERT INTO occupancy_events (observed_at, gateway_id, seq, space_id, state, source)
+           SELECT t.at, t.gw, t.seq, t.space, t.state, 'sensor'
+           FROM unnest($1::timestamptz[], $2::int[], $3::bigint[], $4::int[], $5::text[])
+                AS t(at, gw, seq, space, state)
+           ON CONFLICT DO NOTHING""",
+        [e.at for e in events], [reg.gateways[e.gateway] for e in events],
+        [e.seq for e in events], [reg.spaces[e.space] for e in events], [e.state for e in events])
+    return int(status.split()[-1])
+
+
+async def play(con: asyncpg.Connection, reg: Registry, live: Sequence[Ev], backlog: Sequence[Ev],
+               *, refresh_every: int = 3) -> int:
+    """Live batches with a refresh every few, then the backlog, then a last refresh."""
+    stored = 0
+    for i, batch in enumerate(batches(live, 17)):
+        stored += await insert(con, reg, batch)
+        if i % refresh_every == refresh_every - 1:
+            await refresh_history(con, since=None)
+    for batch in batches(backlog, 23):
+        stored += await insert(con, reg, batch)
+    await refresh_history(con, since=None)
+    return stored
+
+
+async def history(con: asyncpg.Connection, reg: Registry, fn: str,
+                  q: tuple[datetime, datetime, timedelta, timedelta]) -> list[Row]:
+    rows = await con.fetch(f"SELECT * FROM {fn}($1, $2, $3, $4, $5)", reg.site_id, *q)
+    return [tuple(r.values()) for r in rows]
+
+
+async def rollup(con: asyncpg.Connection, reg: Registry) -> list[Row]:
+    """The rollup rows of a site, by space slug (ids differ between databases)."""
+    slug = {v: k for k, v in reg.spaces.items()}
+    rows = await con.fetch(
+        """SELECT space_id, bucket, last_state, last_at FROM space_history_5m
+           WHERE space_id = ANY($1::int[]) ORDER BY space_id, bucket""", list(slug))
+    return sorted((slug[r["space_id"]], r["bucket"], r["last_state"], r["last_at"]) for r in rows)
+
+
+# --- the expected rollup, computed here without SQL --------------------------------
+
+
+def stored(events: Sequence[Ev]) -> list[Ev]:
+    """What the table keeps: the first event written for each (gateway, seq, instant)."""
+    kept: dict[tuple[str, int, datetime], Ev] = {}
+    for e in events:
+        kept.setdefault((e.gateway, e.seq, e.at), e)
+    return list(kept.values())
+
+
+def expected_rollup(events: Sequence[Ev]) -> list[Row]:
+    """Per space and bucket (t - 5 min, t], labelled t - 5 min + 1 µs: the last event."""
+    last: dict[tuple[str, datetime], Ev] = {}
+    for e in stored(events):
+        label = START + FIVE * ((e.at - US - START) // FIVE) + US
+        held = last.get((e.space, label))
+        if held is None or (e.at, e.seq) > (held.at, held.seq):
+            last[e.space, label] = e
+    return sorted((space, label, e.state, e.at) for (space, label), e in last.items())
+
+
+def test_expected_rollup_labels_buckets_by_their_end() -> None:
+    """The reference itself: an event on a boundary closes the bucket before it."""
+    on = Ev("gw-a", 1, START + FIVE, "S1", "free")
+    after = Ev("gw-a", 2, START + FIVE + US, "S1", "occupied")
+    assert expected_rollup([on, after]) == [
+        ("S1", START + US, "free", START + FIVE),
+        ("S1", START + FIVE + US, "occupied", START + FIVE + US),
+    ]
+
+
+# --- tests ------------------------------------------------------------------------
+
+
+async def test_history_equals_the_event_series(db: asyncpg.Connection) -> None:
+    live, backlog = script()
+    reg = await provision(db, "plain-eq")
+    assert await play(db, reg, live, backlog) == len(stored(live + backlog))
+    assert await rollup(db, reg) == expected_rollup(live + backlog)
+    assert await db.fetchval("SELECT count(*) FROM space_history_pending") == 0
+    for q in QUERIES:
+        got = await history(db, reg, "site_history", q)
+        assert got == await history(db, reg, "site_counts_series", q), q
+        assert got and all(r[1] + r[2] + r[3] == r[4] == len(SPACES) for r in got)
+    # the rollup is not trivially empty: every state shows up somewhere
+    rows = await history(db, reg, "site_history", QUERIES[0])
+    assert max(r[1] for r in rows) > 0 and max(r[2] for r in rows) > 0 and max(r[3] for r in rows) > 0
+
+
+async def test_refresh_is_idempotent_and_order_independent(db: asyncpg.Connection) -> None:
+    live, backlog = script(seed=11)
+    everything = live + backlog
+    in_order = await provision(db, "in-order")
+    for batch in batches(sorted(everything, key=lambda e: (e.at, e.seq)), 50):
+        await insert(db, in_order, batch)
+    assert await refresh_history(db, since=None) == len(expected_rollup(everything))
+    assert await refresh_history(db, since=None) == 0  # nothing pending: nothing written
+
+    shuffled = await provision(db, "shuffled")
+    mixed = list(reversed(everything))
+    random.Random(3).shuffle(mixed)
+    for i, batch in enumerate(batches(mixed, 31)):
+        await insert(db, shuffled, batch)
+        if i % 2:
+            await refresh_history(db, since=None)
+    await refresh_history(db, since=None)
+    assert await rollup(db, shuffled) == await rollup(db, in_order) == expected_rollup(everything)
+
+
+async def test_events_above_the_horizon_are_read_live(db: asyncpg.Connection) -> None:
+    """Recent events count before any refresh; a late one counts after the next refresh."""
+    reg = await provision(db, "live")
+    now = datetime.now(UTC)
+    await refresh_history(db, since=None)  # the horizon is now about 5 minutes ago
+    recent = Ev("gw-a", 1, now - timedelta(minutes=1), "S1", "occupied")
+    late = Ev("gw-a", 2, now - timedelta(hours=2), "S2", "free")
+    await insert(db, reg, [recent, late])
+    q = (now - timedelta(hours=3), now + FIVE, FIVE, timedelta(hours=6))  # the last step follows `recent`
+    before = await history(db, reg, "site_history", q)
+    assert before[-1][1:3] == (0, 1)  # the recent event, from the events themselves
+    await refresh_history(db, since=None)
+    after = await history(db, reg, "site_history", q)
+    assert after[-1][1:3] == (1, 1)  # the late one, materialized
+    assert after == await history(db, reg, "site_counts_series", q)
+
+
+async def test_retention_keeps_newer_buckets(db: asyncpg.Connection) -> None:
+    """Dropping the first day's partition changes no bucket after it, nor the state carried in."""
+    live, backlog = script(seed=23)
+    reg = await provision(db, "retention")
+    await play(db, reg, live, backlog)
+    q = (MIDNIGHT, END, FIVE, timedelta(hours=4))  # the first steps carry states from before midnight
+    before_rows, before = await rollup(db, reg), await history(db, reg, "site_history", q)
+    assert before == await history(db, reg, "site_counts_series", q)
+    assert await db.fetchval("SELECT drop_event_partitions($1)", MIDNIGHT) >= 1
+    assert await db.fetchval("SELECT count(*) FROM occupancy_events WHERE observed_at < $1", MIDNIGHT) == 0
+    await insert(db, reg, [Ev("gw-a", 10_000, END, "S1", "free")])
+    await refresh_history(db, since=MIDNIGHT)
+    after_rows = await rollup(db, reg)
+    assert [r for r in after_rows if r[3] != END] == before_rows  # old rows kept, none changed
+    assert (await history(db, reg, "site_history", q))[:-1] == before[:-1]
+
+
+async def test_ingest_style_copy_batches_are_logged(db: asyncpg.Connection) -> None:
+    """COPY into a stage, then INSERT … SELECT (ingest's statements): the trigger logs the buckets."""
+    reg = await provision(db, "copy")
+    live, _ = script(seed=31)
+    await db.execute("SELECT ensure_event_partitions($1, $2)", START.date(), END.date())
+    async with db.transaction():
+        await db.execute("CREATE TEMP TABLE stage (LIKE occupancy_events INCLUDING DEFAULTS) ON COMMIT DROP")
+        await db.copy_records_to_table(
+            "stage", columns=("observed_at", "gateway_id", "seq", "space_id", "state", "source"),
+            records=[(e.at, reg.gateways[e.gateway], e.seq, reg.spaces[e.space], e.state, "sensor")
+                     for e in live])
+        await db.execute("INSERT INTO occupancy_events SELECT * FROM stage ON CONFLICT DO NOTHING")
+    pending = await db.fetchval("SELECT count(*) FROM space_history_pending")
+    assert pending == len({r[1] for r in expected_rollup(live)})  # one row per bucket: cheap for ingest
+    await refresh_history(db, since=None)
+    assert await rollup(db, reg) == expected_rollup(live)
+
+
+async def test_matches_the_api_history_query(db: asyncpg.Connection) -> None:
+    """site_history with the site's staleness answers what /history answers, retired spaces too."""
+    live, backlog = script(seed=41)
+    reg = await provision(db, "api")
+    await play(db, reg, live, backlog)
+    await db.execute("UPDATE spaces SET retired_at = $1 WHERE id = $2",
+                     MIDNIGHT + timedelta(minutes=12), reg.spaces["S3"])
+    for start, end, step in ((START, END, FIVE), (START + timedelta(minutes=3), END, timedelta(minutes=30)),
+                             (MIDNIGHT - timedelta(hours=1), MIDNIGHT + timedelta(hours=1),
+                              timedelta(minutes=1))):
+        points = await api_history(db, tenant="api", site="lot", start=start, end=end, step=step)
+        assert points is not None
+        ours = await history(db, reg, "site_history", (start, end, step, timedelta(seconds=600)))
+        assert ours == [(p.at, p.free, p.occupied, p.unknown, p.total) for p in points]
+        assert {r[4] for r in ours if r[0] > MIDNIGHT + timedelta(minutes=12)} == {len(SPACES) - 1}
+
+
+async def test_month_steps_are_refused(db: asyncpg.Connection) -> None:
+    reg = await provision(db, "months")
+    with pytest.raises(asyncpg.PostgresError, match="month"):
+        await db.fetch("SELECT * FROM site_history($1, $2, $3, interval '1 month', interval '1 hour')",
+                       reg.site_id, START, END)
