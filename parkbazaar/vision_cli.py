@@ -21,11 +21,10 @@ from pathlib import Path
 import cv2
 
 from gateway.camera import CameraError, folder_frames
-from occupancy.vision.detector import Detector
+from occupancy.vision.detector import DEFAULT_DETECTOR, Detector
 from occupancy.vision.errors import VisionError
 from occupancy.vision.evaluate import Confusion, evaluate_folder, read_frame
 from occupancy.vision.layout import load_layout
-from occupancy.vision.model import DEFAULT_MODEL
 from occupancy.vision.overlay import draw_overlay
 from occupancy.vision.smoothing import Change, Hysteresis, SmoothingConfig
 
@@ -40,7 +39,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _model_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="model file (JSON)")
+    parser.add_argument(
+        "--model",
+        type=Path,
+        default=DEFAULT_DETECTOR,
+        help="model description (JSON, kind cnn or logistic; default: the shipped CNN)",
+    )
     parser.add_argument("--threshold", type=float, default=0.5, help="occupied when p >= this")
 
 

@@ -1,4 +1,8 @@
-"""Train (and honestly evaluate) the camera occupancy model.
+"""Train (and honestly evaluate) the texture occupancy model (features + logistic regression).
+
+The shipped default detector is the CNN trained by ``scripts/train_cnn.py``
+(which reuses this script's data loading and augmentation); this texture
+model stays available as ``occupancy/vision/model/detector.json``.
 
     python scripts/train_detector.py                 # train on all labelled frames, write the model
     python scripts/train_detector.py --evaluate      # print the validation table, write nothing

@@ -5,9 +5,10 @@ onto the same ``PATCH_W × PATCH_H`` rectangle normalises size and perspective,
 so that the features downstream compare like with like on any camera.
 
 Orientation: PKLot contours start at any corner and run either way round.
-The quad is rotated so that its first side is a *long* side, so the patch
-always has the space's long axis horizontal; what remains ambiguous (a 180°
-turn, a mirror) is handled by features that are invariant to both flips.
+The quad is put in a canonical order (:func:`quad_of`): clockwise, first
+side the *long* side higher in the image, so the patch always has the
+space's long axis horizontal and the same way up whatever the contour. The
+texture features are in addition invariant to a 180° turn and a mirror.
 
 Scale: a big polygon warped straight onto a small patch aliases. The frame is
 first reduced with a Gaussian pyramid, and each space is sampled from the
@@ -34,49 +35,86 @@ ImageArray = NDArray[np.uint8]
 
 
 def quad_of(space: Space) -> FloatArray:
-    """Four corners of ``space``, first side a long side (4-point polygons kept).
+    """Four corners of ``space`` in a canonical order (4-point polygons kept).
 
+    The order does not depend on where the contour starts or which way it
+    runs: clockwise on screen, first side the long side higher in the image.
+    So a space always comes out the same way up, its long axis horizontal.
     Polygons with another number of points are replaced by their minimum
     area rectangle.
     """
     points = np.asarray(space.polygon, dtype=np.float32)
     if len(points) != 4:
         points = cv2.boxPoints(cv2.minAreaRect(points)).astype(np.float32)
+    x, y = points[:, 0].astype(np.float64), points[:, 1].astype(np.float64)
+    if float(np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y)) < 0:
+        points = points[::-1]  # one winding (clockwise on screen): a reversed contour is no mirror
     sides = np.linalg.norm(points - np.roll(points, -1, axis=0), axis=1)
     if sides[0] + sides[2] < sides[1] + sides[3]:
         points = np.roll(points, -1, axis=0)
+    # of the two long sides, the one higher in the image first
+    first = points[0] + points[1]
+    third = points[2] + points[3]
+    if (third[1], third[0]) < (first[1], first[0]):
+        points = np.roll(points, 2, axis=0)
     return np.ascontiguousarray(points)
 
 
 @dataclass(frozen=True, slots=True)
 class Warp:
-    """How to cut one space out of a frame pyramid."""
+    """How to cut one space out of a frame pyramid, into a ``size`` (w, h) patch."""
 
     level: int
     matrix: NDArray[np.float64]
+    size: tuple[int, int] = (PATCH_W, PATCH_H)
 
 
-def _level_for(quad: FloatArray) -> int:
+@dataclass(frozen=True, slots=True)
+class PatchSpec:
+    """Patch size (w × h pixels) and context margin around the polygon.
+
+    ``margin`` is the context added on each side, as a fraction of the
+    polygon's own length (along the patch width) and depth (along its
+    height): ``(0.2, 0.1)`` shows a fifth of a space's length beyond each end.
+    """
+
+    width: int = PATCH_W
+    height: int = PATCH_H
+    margin: tuple[float, float] = (0.0, 0.0)
+
+    def inner(self) -> FloatArray:
+        """Where the polygon's corners land in the patch (pixel centres)."""
+        w, h = self.width - 1, self.height - 1
+        mx, my = self.margin
+        x0 = w * mx / (1 + 2 * mx)
+        y0 = h * my / (1 + 2 * my)
+        return np.array([[x0, y0], [w - x0, y0], [w - x0, h - y0], [x0, h - y0]], dtype=np.float32)
+
+
+FEATURE_PATCH = PatchSpec()  # the texture features' 48×24 patch, no margin
+
+
+def _level_for(quad: FloatArray, inner_width: float) -> int:
     sides = np.linalg.norm(quad - np.roll(quad, -1, axis=0), axis=1)
     long_side = float(max(sides[0], sides[2]))
     level = 0
-    while level < _MAX_LEVELS and long_side / 2 ** (level + 1) >= PATCH_W:
+    while level < _MAX_LEVELS and long_side / 2 ** (level + 1) >= inner_width:
         level += 1
     return level
 
 
-def plan_warps(layout: Layout) -> tuple[Warp, ...]:
+def plan_warps(layout: Layout, spec: PatchSpec = FEATURE_PATCH) -> tuple[Warp, ...]:
     """Precompute, once per layout, the pyramid level and homography of each space."""
     # corners on the outer pixel centres, so that a reversed contour gives the exact mirror
-    w, h = PATCH_W - 1, PATCH_H - 1
-    target = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float32)
+    target = spec.inner()
+    inner_width = float(target[1, 0] - target[0, 0] + 1)
     warps = []
     for space in layout.spaces:
         quad = quad_of(space)
-        level = _level_for(quad)
+        level = _level_for(quad, inner_width)
         source = (quad / 2**level).astype(np.float32)
         matrix = np.asarray(cv2.getPerspectiveTransform(source, target), dtype=np.float64)
-        warps.append(Warp(level, matrix))
+        warps.append(Warp(level, matrix, (spec.width, spec.height)))
     return tuple(warps)
 
 
@@ -91,14 +129,17 @@ def pyramid(frame: ImageArray, levels: int) -> list[ImageArray]:
 
 
 def rectify(frame: ImageArray, warps: tuple[Warp, ...]) -> ImageArray:
-    """Cut every space out of ``frame``: an ``N × PATCH_H × PATCH_W × 3`` uint8 array."""
+    """Cut every space out of ``frame``: an ``N × h × w × 3`` uint8 array (all warps one size)."""
     levels = pyramid(frame, max((w.level for w in warps), default=0))
-    patches = np.empty((len(warps), PATCH_H, PATCH_W, 3), dtype=np.uint8)
+    width, height = warps[0].size if warps else (PATCH_W, PATCH_H)
+    patches = np.empty((len(warps), height, width, 3), dtype=np.uint8)
     for index, warp in enumerate(warps):
+        if warp.size != (width, height):
+            raise FrameError("all warps of one rectify call must share a patch size")
         patches[index] = cv2.warpPerspective(
             levels[warp.level],
             warp.matrix,
-            (PATCH_W, PATCH_H),
+            (width, height),
             flags=cv2.INTER_LINEAR,
             borderMode=cv2.BORDER_REPLICATE,
         )

@@ -1,0 +1,343 @@
+"""Train (and honestly evaluate) the small occupancy CNN; export it to ONNX for ``cv2.dnn``.
+
+    python scripts/train_cnn.py                  # train on all labelled frames, write the model
+    python scripts/train_cnn.py --evaluate       # leave-one-sequence-out + simulated cameras + day stream
+
+Needs PyTorch and onnx at training time only (``pip install torch==2.13.0
+onnx``); the detector runs the exported network with OpenCV alone.
+
+Data: ``<repo>/../shared/datasets/pklot-ufpr05/labelled`` (PKLot UFPR05,
+de Almeida et al. 2015, CC BY 4.0), or ``--data``. Every training frame is
+augmented ``--variants`` times at frame level with the same "other camera"
+transforms as the texture model (``train_detector.random_camera``: shifted
+and jittered polygons, rescaling, tilt, photometric changes, synthetic
+shadows); patches are then flipped at random (the patch orientation is
+ambiguous) and standardised per patch (:func:`occupancy.vision.cnn.standardise`).
+
+Validation (``--evaluate``) is the texture model's protocol: train on five
+sequences, test on the sixth (as is and transformed), for each of the six;
+then the 147-frame day stream replayed through the hysteresis with the
+model that never saw that day (sequence 0 held out) and with the final one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))
+
+import torch  # noqa: E402
+import train_detector as td  # noqa: E402
+from torch import nn  # noqa: E402
+
+from gateway.camera import timestamp_from_name  # noqa: E402
+from occupancy.vision.cnn import standardise  # noqa: E402
+from occupancy.vision.evaluate import read_annotation, read_frame  # noqa: E402
+from occupancy.vision.layout import Layout  # noqa: E402
+from occupancy.vision.rectify import PatchSpec, plan_warps, rectify  # noqa: E402
+from occupancy.vision.smoothing import Hysteresis, SmoothingConfig  # noqa: E402
+
+MODEL_DIR = REPO / "occupancy" / "vision" / "model"
+STREAM = td.DATA.parent / "stream-2013-02-24"
+Patches = NDArray[np.uint8]
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything that shapes a trained network."""
+
+    width: int = 64
+    height: int = 32
+    margin: tuple[float, float] = (0.15, 0.15)
+    variants: int = 24
+    shadows: float = 0.35
+    epochs: int = 10
+    batch: int = 128
+    lr: float = 3e-3
+    channels: tuple[int, int, int, int] = (16, 32, 32, 64)
+    hidden: int = 32
+    seed: int = 0
+    flips: bool = False  # average with the 180°-turned patch at run time (2× the cost)
+
+    @property
+    def spec(self) -> PatchSpec:
+        return PatchSpec(self.width, self.height, self.margin)
+
+
+@dataclass(frozen=True)
+class PatchSet:
+    """Patches with label and the index of the frame they came from."""
+
+    x: Patches
+    y: NDArray[np.bool_]
+    frame: NDArray[np.int64]
+
+    def where(self, mask: NDArray[np.bool_]) -> PatchSet:
+        return PatchSet(self.x[mask], self.y[mask], self.frame[mask])
+
+
+def patches_of(image: td.Image, layout: Layout, spec: PatchSpec) -> Patches:
+    return rectify(image, plan_warps(layout, spec))
+
+
+def augmented_set(frames: Sequence[td.Frame], config: Config) -> PatchSet:
+    """Each frame as is plus ``variants`` random other-camera versions (frame-level transforms)."""
+    td.SHADOWS = config.shadows
+    rng = np.random.default_rng(config.seed)
+    xs, ys, idx = [], [], []
+    for index, frame in enumerate(frames):
+        versions = [(frame.image, frame.layout)]
+        versions += [td.random_camera(frame.image, frame.layout, rng) for _ in range(config.variants)]
+        for image, layout in versions:
+            xs.append(patches_of(image, layout, config.spec))
+            ys.append(frame.labels)
+            idx.append(np.full(len(frame.labels), index))
+    return PatchSet(np.concatenate(xs), np.concatenate(ys), np.concatenate(idx))
+
+
+class Net(nn.Module):
+    """Four 3×3 conv layers (three with stride 2), BN + ReLU, then a small dense head."""
+
+    def __init__(self, config: Config) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        previous = 3
+        for channels, stride in zip(config.channels, (2, 2, 1, 2), strict=True):
+            layers += [
+                nn.Conv2d(previous, channels, 3, stride, 1, bias=False),
+                nn.BatchNorm2d(channels),
+                nn.ReLU(),
+            ]
+            previous = channels
+        self.features = nn.Sequential(*layers)
+        cells = (config.height // 8) * (config.width // 8) * previous
+        self.head = nn.Sequential(
+            nn.Flatten(),
+            nn.Dropout(0.3),
+            nn.Linear(cells, config.hidden),
+            nn.ReLU(),
+            nn.Linear(config.hidden, 1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+def _flip_batch(x: NDArray[np.float32], rng: np.random.Generator) -> NDArray[np.float32]:
+    horizontal = rng.random(len(x)) < 0.5
+    vertical = rng.random(len(x)) < 0.5
+    x = x.copy()
+    x[horizontal] = x[horizontal, :, :, ::-1]
+    x[vertical] = x[vertical, :, ::-1, :]
+    return x
+
+
+def train(data: PatchSet, config: Config, log: bool = False) -> Net:
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    net = Net(config)
+    optimiser = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=1e-3)
+    steps = config.epochs * ((len(data.y) + config.batch - 1) // config.batch)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, config.lr, total_steps=steps)
+    loss_fn = nn.BCEWithLogitsLoss()
+    target_all = data.y.astype(np.float32)
+    for epoch in range(config.epochs):
+        net.train()
+        order = rng.permutation(len(data.y))
+        total = 0.0
+        for start in range(0, len(order), config.batch):
+            pick = order[start : start + config.batch]
+            x = torch.from_numpy(np.ascontiguousarray(_flip_batch(standardise(data.x[pick]), rng)))
+            target = torch.from_numpy(target_all[pick])[:, None]
+            optimiser.zero_grad()
+            loss = loss_fn(net(x), target)
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            total += float(loss.detach()) * len(pick)
+        if log:
+            print(f"    epoch {epoch + 1}: loss {total / len(order):.4f}", flush=True)
+    net.eval()
+    return net
+
+
+def logits(net: Net, patches: Patches, flips: bool = Config.flips) -> NDArray[np.float64]:
+    """The same computation as :class:`occupancy.vision.cnn.CnnModel`, in torch."""
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(patches), 1024):
+            x = standardise(patches[start : start + 1024])
+            z = net(torch.from_numpy(x)).numpy().reshape(-1)
+            if flips:
+                z = 0.5 * (
+                    z + net(torch.from_numpy(np.ascontiguousarray(x[:, :, ::-1, ::-1]))).numpy().reshape(-1)
+                )
+            out.append(z.astype(np.float64))
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def export(net: Net, config: Config, out: Path) -> None:
+    """Write ``out`` (JSON description) and the ONNX graph beside it."""
+    onnx_path = out.with_suffix(".onnx")
+    dummy = torch.zeros(1, 3, config.height, config.width)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            net,
+            (dummy,),
+            str(onnx_path),
+            opset_version=17,
+            input_names=["patches"],
+            output_names=["logit"],
+            dynamic_axes={"patches": {0: "n"}, "logit": {0: "n"}},
+            dynamo=False,
+        )
+    description = {
+        "kind": "cnn",
+        "onnx": onnx_path.name,
+        "patch": [config.width, config.height],
+        "margin": list(config.margin),
+        "flips": config.flips,
+        "offset": 0.0,
+        "trained": {
+            "data": "PKLot UFPR05 sample, 30 frames (de Almeida et al. 2015, CC BY 4.0)",
+            "variants": config.variants,
+            "shadows": config.shadows,
+            "epochs": config.epochs,
+            "channels": list(config.channels),
+            "hidden": config.hidden,
+            "seed": config.seed,
+        },
+    }
+    out.write_text(json.dumps(description, indent=1) + "\n", encoding="utf-8")
+
+
+def stream_changes(net: Net, config: Config, confirm: int = 3) -> list[str]:
+    """Replay the day stream (an empty lot): every change after the initial states is false."""
+    layout = read_annotation(next((td.DATA / "sequence0").glob("*.xml"))).layout
+    smoothing = Hysteresis(SmoothingConfig(confirm_frames=confirm))
+    seen: set[str] = set()
+    false = []
+    for path in sorted(STREAM.glob("*.jpg")):
+        p = 1.0 / (1.0 + np.exp(-logits(net, patches_of(read_frame(path), layout, config.spec))))
+        at = timestamp_from_name(path) or datetime.fromtimestamp(path.stat().st_mtime, UTC)
+        for change in smoothing.step(dict(zip(layout.ids, p.tolist(), strict=True)), at):
+            if change.space_id in seen or change.state == "occupied":
+                false.append(f"{path.stem} {change.space_id} {change.previous}->{change.state}")
+            seen.add(change.space_id)
+    return false
+
+
+def evaluate(frames: list[td.Frame], config: Config, only: Sequence[str] = ()) -> None:
+    started = time.perf_counter()
+    data = augmented_set(frames, config)
+    print(f"{len(data.y)} training patches ({time.perf_counter() - started:.0f} s)", flush=True)
+    sequences = [s for s in sorted({f.sequence for f in frames}) if not only or s in only]
+    rng = np.random.default_rng(config.seed + 1)
+    scores: dict[str, list[float]] = {name: [] for name in td.SIMULATED}
+    for held in sequences:
+        held_index = np.array([f.sequence == held for f in frames])
+        net = train(data.where(~held_index[data.frame]), config)
+        for name, transform in td.SIMULATED.items():
+            parts = [
+                (patches_of(*transform(f.image, f.layout, rng), config.spec), f.labels)
+                for f in frames
+                if f.sequence == held
+            ]
+            x = np.concatenate([p for p, _ in parts])
+            y = np.concatenate([labels for _, labels in parts])
+            scores[name].append(float(((logits(net, x) >= 0) == y).mean()))
+        extra = ""
+        if held == "sequence0":
+            false = stream_changes(net, config)
+            extra = f"; day stream (never seen that day): {len(false)} false changes {false}"
+        print(
+            f"  held out {held}: {scores['as is'][-1]:.4f}{extra}  ({time.perf_counter() - started:.0f} s)",
+            flush=True,
+        )
+    print("\nleave-one-sequence-out accuracy (mean over 6 folds, min fold):")
+    for name, values in scores.items():
+        print(f"  {name:42s} {np.mean(values):.4f}  (min {np.min(values):.4f})")
+
+
+def unseen_spaces(frames: list[td.Frame], config: Config) -> None:
+    """Train on the spaces of one half of the image (all sequences), test on the other half."""
+    data = augmented_set(frames, config)
+    centres = np.concatenate([f.centres for f in frames])
+    # centre of each training patch's space: patches follow frame order, variants share the frame's spaces
+    per_frame = [np.tile(f.centres, (config.variants + 1, 1)) for f in frames]
+    train_centres = np.concatenate(per_frame)
+    plain = np.concatenate([patches_of(f.image, f.layout, config.spec) for f in frames])
+    labels = np.concatenate([f.labels for f in frames])
+    print("\nunseen spaces (train on one half of the image, test the other half):")
+    for name, axis in (("left -> right", 0), ("near -> far", 1)):
+        for flip in (False, True):
+            train_mask = (train_centres[:, axis] < 0.5) != flip
+            test_mask = (centres[:, axis] >= 0.5) != flip
+            net = train(data.where(train_mask), config)
+            accuracy = float(((logits(net, plain[test_mask]) >= 0) == labels[test_mask]).mean())
+            print(f"  {name} {'(swapped)' if flip else '':10s} {accuracy:.4f}", flush=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, default=td.DATA)
+    parser.add_argument("--out", type=Path, default=MODEL_DIR / "detector_cnn.json")
+    parser.add_argument("--evaluate", action="store_true", help="validate, write nothing")
+    parser.add_argument("--halves", action="store_true", help="with --evaluate: also the unseen-spaces test")
+    parser.add_argument(
+        "--hold", nargs="*", default=(), help="with --evaluate: only these folds (e.g. sequence4)"
+    )
+    parser.add_argument("--variants", type=int, default=Config.variants)
+    parser.add_argument("--epochs", type=int, default=Config.epochs)
+    parser.add_argument("--shadows", type=float, default=Config.shadows)
+    parser.add_argument("--margin", type=float, nargs=2, default=Config.margin)
+    parser.add_argument("--seed", type=int, default=Config.seed)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if not args.data.exists():
+        print(f"no training data at {args.data}", file=sys.stderr)
+        return 2
+    config = Config(
+        margin=tuple(args.margin),  # type: ignore[arg-type]
+        variants=args.variants,
+        shadows=args.shadows,
+        epochs=args.epochs,
+        seed=args.seed,
+    )
+    td.DATA = args.data
+    frames = td.load_frames(args.data)
+    print(f"{len(frames)} frames, {sum(len(f.labels) for f in frames)} labelled spaces; {config}")
+    if args.evaluate:
+        evaluate(frames, config, args.hold)
+        if args.halves:
+            unseen_spaces(frames, config)
+        return 0
+    data = augmented_set(frames, config)
+    net = train(data, config, log=True)
+    accuracy = float(((logits(net, data.x) >= 0) == data.y).mean())
+    print(f"trained on {len(data.y)} patches; training accuracy {accuracy:.4f}")
+    false = stream_changes(net, config)
+    print(f"day stream: {len(false)} false changes {false}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    export(net, config, args.out)
+    print(f"wrote {args.out} and {args.out.with_suffix('.onnx')}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
