@@ -157,16 +157,51 @@ async def schema_version(con: asyncpg.Connection) -> int | None:
 # first step is carried in. Every interval emits the grid points it covers, so
 # the work is proportional to events + covered points, not events × steps.
 # $1 tenant, $2 site, $3 from, $4 to, $5 step.
-# The 5-minute rollup of migration 007 (continuous aggregate on TimescaleDB,
-# a maintained table on plain PostgreSQL): same rows as the event-based step
-# function, 4–200× faster on long ranges (docs/storage.md).
+# Exact step function from the events (last observation carried forward).
+# The 5-minute rollup of migration 007 (``site_history``) is faster on long
+# ranges, but shows a backfilled (late) event only after the next refresh, so
+# the public endpoint keeps the exact query (docs/storage.md).
 _HISTORY_SQL = """
-SELECT h.bucket AS at, h.free, h.occupied, h.total
-FROM sites si JOIN tenants t ON t.id = si.tenant_id
-CROSS JOIN LATERAL site_history(si.id, $3::timestamptz, $4::timestamptz, $5::interval,
-                                make_interval(secs => si.stale_after_s)) h
-WHERE t.slug = $1 AND si.slug = $2 AND si.retired_at IS NULL
-ORDER BY h.bucket
+WITH site AS (
+    SELECT si.id, si.stale_after_s FROM sites si JOIN tenants t ON t.id = si.tenant_id
+    WHERE t.slug = $1 AND si.slug = $2 AND si.retired_at IS NULL
+),
+sp AS (SELECT id, coalesce(retired_at, 'infinity') AS gone FROM spaces WHERE site_id = (SELECT id FROM site)),
+g0 AS (SELECT time_bucket($5::interval, $3::timestamptz) AS t0),
+grid AS (SELECT generate_series((SELECT t0 FROM g0), $4::timestamptz, $5::interval) AS t),
+ev AS (
+    SELECT e.* FROM sp CROSS JOIN LATERAL (
+        SELECT ev.space_id, ev.state, ev.observed_at, ev.seq FROM occupancy_events ev
+        WHERE ev.space_id = sp.id AND ev.observed_at <= (SELECT t0 FROM g0)
+        ORDER BY ev.observed_at DESC, ev.seq DESC LIMIT 1) e
+    UNION ALL
+    SELECT ev.space_id, ev.state, ev.observed_at, ev.seq FROM occupancy_events ev
+    WHERE ev.space_id IN (SELECT id FROM sp)
+      AND ev.observed_at > (SELECT t0 FROM g0) AND ev.observed_at <= $4::timestamptz
+),
+iv AS (
+    SELECT ev.state, ev.observed_at AS a,
+           least(lead(ev.observed_at, 1, 'infinity') OVER w,
+                 ev.observed_at + make_interval(secs => (SELECT stale_after_s FROM site)),
+                 sp.gone, $4::timestamptz + interval '1 microsecond') AS b
+    FROM ev JOIN sp ON sp.id = ev.space_id
+    WINDOW w AS (PARTITION BY ev.space_id ORDER BY ev.observed_at, ev.seq)
+),
+pts AS (
+    SELECT p.t, iv.state FROM iv CROSS JOIN g0
+    CROSS JOIN LATERAL generate_series(
+        g0.t0 + $5::interval * greatest(0, ceil(extract(epoch FROM iv.a - g0.t0)
+                                                / extract(epoch FROM $5::interval))),
+        iv.b - interval '1 microsecond', $5::interval) AS p(t)
+    WHERE iv.state IN ('free', 'occupied') AND iv.b > iv.a
+)
+SELECT g.t AS at,
+       count(p.state) FILTER (WHERE p.state = 'free')::int AS free,
+       count(p.state) FILTER (WHERE p.state = 'occupied')::int AS occupied,
+       (SELECT count(*) FROM sp WHERE sp.gone > g.t)::int AS total
+FROM grid g LEFT JOIN pts p ON p.t = g.t
+WHERE EXISTS (SELECT FROM site)
+GROUP BY g.t ORDER BY g.t
 """
 
 

@@ -106,7 +106,7 @@ class Cameras(CameraHub):
     def _replayed(self, spec: CameraSpec, target: Target) -> _Camera:
         assert spec.replay is not None
         assert spec.layout is not None
-        layout = load_layout(spec.layout)
+        layout = load_layout(spec.layout, spec.device)  # a site file names the camera
         unknown = set(layout.ids) - {str(s) for s in target.spaces}
         if unknown:
             raise SimulationError(f"camera of {spec.site}: layout spaces not bound: {sorted(unknown)[:5]}")

@@ -10,6 +10,8 @@ import numpy as np
 import yaml
 
 from occupancy.sitefile import parse_site_file
+from occupancy.vision.detector import Detector
+from occupancy.vision.evaluate import Confusion, confusion
 from simulators.camera import Cameras
 from simulators.engine import Engine
 from simulators.render import grid_layout, render
@@ -45,3 +47,21 @@ def test_rendered_camera_runs_the_detector_and_reports_accuracy(examples_dir: Pa
     assert len(engine.truth.camera_spaces) == 60
     paths = write_reports(engine, None, tmp_path, ZoneInfo("Asia/Tehran"))
     assert [p.name for p in paths] == ["marvdasht-station-lot.png"] and paths[0].stat().st_size > 10_000
+
+
+def test_the_detector_is_measured_on_rendered_frames_of_a_day() -> None:
+    """Re-measures the shipped detector on a few rendered frames (lot and market, day and
+    night); prints the figures, and holds a loose floor so a broken detector shows."""
+    detector = Detector.load()
+    layout = grid_layout([f"A-{i:03d}" for i in range(1, 61)], per_row=15)
+    total = Confusion()
+    for hour, market in ((7.0, False), (13.0, False), (19.0, False), (13.0, True)):
+        rng = np.random.default_rng(int(hour))
+        occupied = {s.id for s in layout.spaces if rng.random() < 0.5}
+        frame = render(layout, occupied, hour, rng, market=market)
+        total = total + confusion(detector.detect(frame, layout),
+                                  {s.id: s.id in occupied for s in layout.spaces})
+    summary = total.summary()
+    print({k: round(v, 3) if isinstance(v, float) else v for k, v in summary.items()})
+    assert summary["frames"] == 4 and summary["spaces"] == 240
+    assert summary["accuracy"] >= 0.6
