@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from occupancy.ids import DeviceId, GatewayId, IdError, SpaceRef
@@ -145,6 +146,8 @@ def _load_object(payload: bytes) -> Mapping[str, Any]:
 
 
 def _check_keys(obj: Mapping[str, Any], allowed: frozenset[str], where: str) -> None:
+    if obj.keys() <= allowed:
+        return
     extra = set(obj) - allowed
     if extra:
         raise WireError(Reason.UNKNOWN_FIELD, f"{where}: {sorted(extra)}")
@@ -169,14 +172,31 @@ def parse_time(value: Any, where: str) -> datetime:
         raise WireError(Reason.BAD_FIELD, f"{where}={value!r}: {exc}") from exc
     if at.tzinfo is None:
         raise WireError(Reason.BAD_FIELD, f"{where}={value!r}: time zone missing")
-    return at.astimezone(UTC)
+    return at if at.tzinfo is UTC else at.astimezone(UTC)
 
 
 def _enum(kind: type[_E], value: Any, where: str) -> _E:
-    try:
-        return kind(value)
-    except ValueError as exc:
-        raise WireError(Reason.BAD_FIELD, f"{where}={value!r}") from exc
+    # a dict lookup: calling the enum class is several times slower (hot path)
+    member = _MEMBERS[kind].get(value) if isinstance(value, str) else None
+    if member is None:
+        raise WireError(Reason.BAD_FIELD, f"{where}={value!r}")
+    return member  # type: ignore[return-value]
+
+
+_MEMBERS: dict[type[StrEnum], dict[str, StrEnum]] = {
+    kind: {m.value: m for m in kind} for kind in (SpaceState, Source, EventKind)
+}
+
+
+@lru_cache(maxsize=65_536)
+def _space_ref(text: str) -> SpaceRef:
+    """Parsed once per distinct space (bounded: garbage cannot grow it past the limit)."""
+    return SpaceRef.parse(text)
+
+
+@lru_cache(maxsize=4_096)
+def _device(text: str) -> DeviceId:
+    return DeviceId(text)
 
 
 def _confidence(value: Any, where: str) -> float | None:
@@ -195,8 +215,9 @@ def _decode_event(raw: Any, where: str) -> OccupancyEvent:
         if key not in raw:
             raise WireError(Reason.MISSING_FIELD, f"{where}.{key}")
     try:
-        space = SpaceRef.parse(raw["space"])
-        device = None if raw.get("device") is None else DeviceId(raw["device"])
+        space = _space_ref(raw["space"]) if isinstance(raw["space"], str) else SpaceRef.parse("")
+        device = raw.get("device")
+        device = None if device is None else _device(device) if isinstance(device, str) else DeviceId(device)
     except IdError as exc:
         raise WireError(Reason.BAD_FIELD, f"{where}: {exc}") from exc
     return OccupancyEvent(
