@@ -9,8 +9,12 @@ How this works: three stages joined by bounded queues, on one event loop.
    (pure: ``ingest.plan``), then waits for room in a queue of
    ``pipeline_depth`` planned batches — so the next batch is decoded while the
    previous one commits;
-3. the *writer* writes each plan in one transaction (``ingest.store``),
-   commits, then acknowledges its messages, in order.
+3. ``writers`` writers (two by default, each on its own connection, so one
+   commits while the other copies) write each plan in one transaction
+   (``ingest.store``), commit, then acknowledge its messages. Batches may
+   commit out of order: harmless, since writes are idempotent and a space's
+   state only moves to a later observation; upserts lock state rows in
+   ``space_id`` order, so two writers cannot deadlock.
 
 A lost database is retried with exponential backoff (counted, logged) for up
 to ``retry_max_s``, then the worker exits non-zero with nothing acknowledged
@@ -199,7 +203,7 @@ class Ingest:
 
 
 async def _open_pool(settings: Settings) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(settings.dsn, min_size=1, max_size=3)
+    pool = await asyncpg.create_pool(settings.dsn, min_size=1, max_size=settings.ingest.writers + 2)
     if pool is None:  # pragma: no cover - asyncpg types it Optional
         raise DatabaseUnavailable("no pool")
     return pool
@@ -239,21 +243,25 @@ Planned = tuple[Plan, list[Received]]
 
 async def _pipeline(worker: Ingest, client: IngestClient, queue: asyncio.Queue[Received],
                     stop: asyncio.Event) -> None:
-    planned: asyncio.Queue[Planned | None] = asyncio.Queue(worker.settings.ingest.pipeline_depth)
-    writer = asyncio.create_task(_writer(worker, client, planned), name="ingest-writer")
-    planner = asyncio.create_task(_planner(worker, client, queue, planned, stop),
+    cfg = worker.settings.ingest
+    planned: asyncio.Queue[Planned | None] = asyncio.Queue(cfg.pipeline_depth)
+    writers = [asyncio.create_task(_writer(worker, client, planned), name=f"ingest-writer-{i}")
+               for i in range(cfg.writers)]
+    planner = asyncio.create_task(_planner(worker, client, queue, planned, stop, cfg.writers),
                                   name="ingest-planner")
-    await asyncio.wait({writer, planner}, return_when=asyncio.FIRST_EXCEPTION)
-    for task in (planner, writer):
+    tasks = {planner, *writers}
+    await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    for task in tasks:
         if task.done() and task.exception() is not None:
-            planner.cancel()
-            writer.cancel()
+            for other in tasks:
+                other.cancel()
             raise task.exception()  # type: ignore[misc]
-    await writer
+    await asyncio.gather(*writers)
 
 
 async def _planner(worker: Ingest, client: IngestClient, queue: asyncio.Queue[Received],
-                   planned: asyncio.Queue[Planned | None], stop: asyncio.Event) -> None:
+                   planned: asyncio.Queue[Planned | None], stop: asyncio.Event,
+                   writers: int) -> None:
     cfg = worker.settings.ingest
     limits = {"max_messages": cfg.batch_max_messages, "max_bytes": cfg.batch_max_bytes}
     while not stop.is_set():
@@ -265,7 +273,8 @@ async def _planner(worker: Ingest, client: IngestClient, queue: asyncio.Queue[Re
     while not queue.empty():  # drain: finish what was already received
         batch = await collect(queue, stop=asyncio.Event(), max_delay=0, **limits)
         await planned.put((await worker.plan(batch), batch))
-    await planned.put(None)
+    for _ in range(writers):
+        await planned.put(None)
 
 
 async def _writer(worker: Ingest, client: IngestClient,

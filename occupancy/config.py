@@ -80,6 +80,7 @@ class IngestSettings(BaseModel):
     retry_max_s: float = Field(default=900.0, ge=0,
                                description="keep retrying a lost database this long, then exit")
     pipeline_depth: int = Field(default=2, ge=1, le=16)
+    writers: int = Field(default=2, ge=1, le=8)
     retention_days: int | None = Field(default=400, ge=1)
     maintenance_interval_s: float = Field(default=300.0, ge=1)
 
