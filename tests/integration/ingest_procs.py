@@ -14,6 +14,16 @@ import psutil
 
 from tests.integration.support import publish
 
+STARTED: list[IngestProcess] = []
+
+
+def reap() -> None:
+    """Kill what a failed test left running (fixtures call it at teardown)."""
+    while STARTED:
+        proc = STARTED.pop()
+        if proc.alive():
+            proc.kill()
+
 
 class IngestProcess:
     """``parkbazaar ingest`` with its own persistent session; its log is kept."""
@@ -28,6 +38,7 @@ class IngestProcess:
         self._ready = threading.Event()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
+        STARTED.append(self)
 
     def _read(self) -> None:
         assert self.proc.stderr is not None

@@ -15,10 +15,16 @@ import threading
 import asyncpg
 import pytest
 
-from tests.integration.ingest_procs import IngestProcess
+from tests.integration.ingest_procs import IngestProcess, reap
 from tests.integration.support import batches, count, events_topic, make_events, publish, seed_registry
 
 pytestmark = [pytest.mark.mosquitto, pytest.mark.slow]
+
+
+@pytest.fixture(autouse=True)
+def _no_ingest_left_behind():  # type: ignore[no-untyped-def]
+    yield
+    reap()
 
 # a small window of unacknowledged messages: the broker holds the rest
 SETTINGS = {"batch_max_messages": "20", "queue_max_messages": "100"}

@@ -26,7 +26,7 @@ from ingest.migrate import migrate
 from occupancy.config import MqttUrl
 from occupancy.model import Source, SpaceState
 from parkbazaar.embedded import EmbeddedPostgres
-from tests.integration.ingest_procs import Feeder, IngestProcess
+from tests.integration.ingest_procs import Feeder, IngestProcess, reap
 from tests.integration.support import (
     GW,
     SPACES,
@@ -39,6 +39,12 @@ from tests.integration.support import (
 )
 
 pytestmark = [pytest.mark.mosquitto, pytest.mark.slow]
+
+
+@pytest.fixture(autouse=True)
+def _no_ingest_left_behind():  # type: ignore[no-untyped-def]
+    yield
+    reap()
 
 
 async def _rows(db: asyncpg.Connection) -> int:
