@@ -146,6 +146,12 @@ class EmbeddedPostgres:
             self.server = None
 
 
+def dsn_with_database(dsn: str, name: str) -> str:
+    """The same server, another database (keeps a ``?host=/socket/dir`` query)."""
+    head, sep, query = dsn.partition("?")
+    return f"{head.rsplit('/', 1)[0]}/{name}{sep}{query}"
+
+
 def socket_uri_to_dsn(uri: str) -> str:
     """``postgresql://postgres@/db?host=/sock`` with the socket dir quoted for asyncpg."""
     if "?host=" not in uri:

@@ -19,6 +19,7 @@ from dashboard_api.provision import provision
 from ingest.migrate import migrate
 from occupancy.config import Settings
 from occupancy.sitefile import parse_site_file
+from parkbazaar.embedded import dsn_with_database
 
 NOW = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 ORIGIN = "29.6,52.5"
@@ -81,7 +82,7 @@ async def _seed(db: asyncpg.Connection) -> None:
 def seeded_database(pg_admin_dsn: str) -> Iterator[str]:
     """One seeded database shared by this module's read-only tests (they never write)."""
     name = f"pbt_api_{uuid.uuid4().hex[:10]}"
-    dsn = pg_admin_dsn.rsplit("/", 1)[0] + f"/{name}"
+    dsn = dsn_with_database(pg_admin_dsn, name)
 
     async def admin(sql: str) -> None:
         con = await asyncpg.connect(pg_admin_dsn)

@@ -16,7 +16,7 @@ import pytest
 import uvicorn
 
 from ingest.migrate import migrate
-from parkbazaar.embedded import free_port
+from parkbazaar.embedded import dsn_with_database, free_port
 from tests.integration.api_support import TENANT, app_for, seed_city, token
 
 schemathesis = pytest.importorskip("schemathesis")
@@ -30,7 +30,7 @@ MAX_EXAMPLES = int(os.environ.get("PARKBAZAAR_FUZZ_EXAMPLES", "12"))
 @pytest.fixture(scope="module")
 def fuzz_server(pg_admin_dsn: str) -> Iterator[dict[str, Any]]:
     name = f"pbt_fuzz_{uuid.uuid4().hex[:10]}"
-    dsn = pg_admin_dsn.rsplit("/", 1)[0] + f"/{name}"
+    dsn = dsn_with_database(pg_admin_dsn, name)
 
     async def admin(sql: str) -> None:
         con = await asyncpg.connect(pg_admin_dsn)

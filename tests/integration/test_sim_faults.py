@@ -14,7 +14,7 @@ import pytest
 
 from ingest.migrate import migrate
 from occupancy.model import SpaceState
-from parkbazaar.embedded import Mosquitto
+from parkbazaar.embedded import Mosquitto, dsn_with_database
 from parkbazaar.simchain import Chain, run_chain
 from simulators.scenario import load_scenario
 from tests.integration.test_sim_chain import chain_settings, site_file
@@ -27,7 +27,7 @@ async def _fresh_db(admin: str, name: str) -> str:
     con = await asyncpg.connect(admin)
     await con.execute(f'CREATE DATABASE "{name}"')
     await con.close()
-    dsn = f"{admin.rsplit('/', 1)[0]}/{name}"
+    dsn = dsn_with_database(admin, name)
     con = await asyncpg.connect(dsn)
     await migrate(con, flavor="plain")
     await con.close()
