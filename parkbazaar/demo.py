@@ -35,7 +35,14 @@ from occupancy.config import Settings
 from occupancy.sitefile import SiteFile
 from parkbazaar.api_cli import read_site_file
 from parkbazaar.clikit import run_until_signalled, settings_from
-from parkbazaar.embedded import EmbeddedPostgres, Mosquitto, free_port, mosquitto_binary, wait_port
+from parkbazaar.embedded import (
+    EmbeddedPostgres,
+    Mosquitto,
+    dsn_with_database,
+    free_port,
+    mosquitto_binary,
+    wait_port,
+)
 from simulators.runner import run_simulation
 
 log = logging.getLogger("parkbazaar.demo")
@@ -140,11 +147,6 @@ async def prepare_database(dsn: str, site_file: SiteFile) -> str:
     return dsn
 
 
-def _with_database(dsn: str, name: str) -> str:
-    head, sep, query = dsn.partition("?")
-    return f"{head.rsplit('/', 1)[0]}/{name}{sep}{query}"
-
-
 async def ensure_demo_database(dsn: str) -> str:
     con = await asyncpg.connect(dsn)
     try:
@@ -152,7 +154,7 @@ async def ensure_demo_database(dsn: str) -> str:
             await con.execute("CREATE DATABASE parkbazaar")
     finally:
         await con.close()
-    return _with_database(dsn, "parkbazaar")
+    return dsn_with_database(dsn, "parkbazaar")
 
 
 class _Server(uvicorn.Server):

@@ -28,6 +28,7 @@ from occupancy.config import Settings
 from occupancy.sitefile import SiteFile
 from parkbazaar.clikit import run_until_signalled, settings_from
 from parkbazaar.demo import broker, database
+from parkbazaar.embedded import dsn_with_database
 from parkbazaar.simchain import Chain, run_chain
 from parkbazaar.simulate_cli import load_site_file
 from simulators import SimulationError
@@ -97,8 +98,7 @@ async def fresh_database(dsn: str, name: str = "parkbazaar_sim") -> str:
         await con.execute(f'CREATE DATABASE "{name}"')
     finally:
         await con.close()
-    head, sep, query = dsn.partition("?")
-    return f"{head.rsplit('/', 1)[0]}/{name}{sep}{query}"
+    return dsn_with_database(dsn, name)
 
 
 @contextlib.asynccontextmanager
