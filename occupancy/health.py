@@ -31,7 +31,7 @@ from datetime import datetime
 from typing import Any
 
 from occupancy.ids import DeviceId, GatewayId, IdError
-from occupancy.wire import VERSION, Reason, WireError, format_time, parse_time
+from occupancy.wire import VERSION, Reason, WireError, dumps_canonical, format_time, parse_time
 
 MAX_HEALTH_BYTES = 256 * 1024
 MAX_CMD_BYTES = 16 * 1024
@@ -87,10 +87,6 @@ class Command:
     stale_after_s: float | None = None
 
 
-def _dumps(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
-
-
 def _time(at: datetime | None) -> str | None:
     return None if at is None else format_time(at)
 
@@ -101,7 +97,7 @@ def encode_health(h: GatewayHealth) -> bytes:
                 "last_error": d.last_error, "battery": d.battery, "spaces": d.spaces,
                 "unknown": d.unknown} for d in h.devices]
     o = h.outbox
-    return _dumps({
+    return dumps_canonical({
         "v": VERSION, "gateway": str(h.gateway), "boot": h.boot, "at": format_time(h.at),
         "uptime_s": round(h.uptime_s, 3), "config_version": h.config_version,
         "connected": h.connected,
@@ -117,7 +113,7 @@ def encode_command(c: Command) -> bytes:
     for key in ("heartbeat_s", "health_s", "stale_after_s"):
         if getattr(c, key) is not None:
             body[key] = getattr(c, key)
-    return _dumps(body)
+    return dumps_canonical(body)
 
 
 # ---- decoding -------------------------------------------------------------

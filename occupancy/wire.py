@@ -111,21 +111,23 @@ def event_to_dict(event: OccupancyEvent) -> dict[str, Any]:
     return out
 
 
-def _dumps(obj: Any) -> bytes:
+def dumps_canonical(obj: Any) -> bytes:
+    """Sorted keys, no spaces, UTF-8: the same value is always the same bytes."""
     return json.dumps(obj, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
 
 
 def encode_events(batch: EventBatch) -> bytes:
     """The canonical bytes of an events message."""
     events = [event_to_dict(e) for e in batch.events]
-    return _dumps({"v": VERSION, "gateway": str(batch.gateway), "boot": batch.boot, "events": events})
+    return dumps_canonical({"v": VERSION, "gateway": str(batch.gateway), "boot": batch.boot,
+                            "events": events})
 
 
 def encode_status(status: Status) -> bytes:
     body: dict[str, Any] = {"v": VERSION, "online": status.online, "boot": status.boot}
     if status.at is not None:
         body["at"] = format_time(status.at)
-    return _dumps(body)
+    return dumps_canonical(body)
 
 
 # ---- decoding -------------------------------------------------------------

@@ -20,8 +20,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from ingest.migrate import migrate
 from parkbazaar.embedded import EmbeddedPostgres, Mosquitto, mosquitto_binary, port_open
+from parkbazaar.ingest_cli import migrate_dsn
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -87,14 +87,7 @@ def empty_database(pg_admin_dsn: str) -> Iterator[str]:
 def database(empty_database: str) -> str:
     """A fresh database of this test's own, migrated (plain PostgreSQL flavor)."""
 
-    async def run() -> None:
-        con = await asyncpg.connect(empty_database)
-        try:
-            await migrate(con, flavor="plain")
-        finally:
-            await con.close()
-
-    asyncio.run(run())
+    asyncio.run(migrate_dsn(empty_database, "plain"))
     return empty_database
 
 

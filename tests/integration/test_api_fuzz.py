@@ -15,8 +15,8 @@ import asyncpg
 import pytest
 import uvicorn
 
-from ingest.migrate import migrate
 from parkbazaar.embedded import dsn_with_database, free_port
+from parkbazaar.ingest_cli import migrate_dsn
 from tests.integration.api_support import TENANT, app_for, seed_city, token
 
 schemathesis = pytest.importorskip("schemathesis")
@@ -40,11 +40,7 @@ def fuzz_server(pg_admin_dsn: str) -> Iterator[dict[str, Any]]:
             await con.close()
 
     async def prepare() -> str:
-        con = await asyncpg.connect(dsn)
-        try:
-            await migrate(con, flavor="plain")
-        finally:
-            await con.close()
+        await migrate_dsn(dsn, "plain")
         await seed_city(dsn)
         return await token(dsn, TENANT, "admin")
 

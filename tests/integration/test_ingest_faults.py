@@ -22,10 +22,10 @@ import pytest
 
 from gateway.node import GatewayNode
 from ingest.maintenance import run_maintenance
-from ingest.migrate import migrate
 from occupancy.config import MqttUrl
 from occupancy.model import Source, SpaceState
 from parkbazaar.embedded import EmbeddedPostgres
+from parkbazaar.ingest_cli import migrate_dsn
 from tests.integration.ingest_procs import Feeder, IngestProcess, reap
 from tests.integration.support import (
     GW,
@@ -116,9 +116,7 @@ def own_postgres(tmp_path: Path):  # type: ignore[no-untyped-def]
 async def test_postgres_stopped_for_30_s_under_load(
         own_postgres: EmbeddedPostgres, mosquitto_factory, topic_prefix: str) -> None:
     dsn = own_postgres.dsn()
-    con = await asyncpg.connect(dsn)
-    await migrate(con, flavor="plain")
-    await con.close()
+    await migrate_dsn(dsn, "plain")
     await seed_registry(dsn)
     broker = mosquitto_factory()
     events = make_events(60_000)

@@ -12,9 +12,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from ingest.migrate import migrate
 from occupancy.model import SpaceState
 from parkbazaar.embedded import Mosquitto, dsn_with_database
+from parkbazaar.ingest_cli import migrate_dsn
 from parkbazaar.simchain import Chain, run_chain
 from simulators.scenario import load_scenario
 from tests.integration.test_sim_chain import chain_settings, site_file
@@ -28,9 +28,7 @@ async def _fresh_db(admin: str, name: str) -> str:
     await con.execute(f'CREATE DATABASE "{name}"')
     await con.close()
     dsn = dsn_with_database(admin, name)
-    con = await asyncpg.connect(dsn)
-    await migrate(con, flavor="plain")
-    await con.close()
+    await migrate_dsn(dsn, "plain")
     return dsn
 
 

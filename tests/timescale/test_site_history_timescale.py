@@ -19,7 +19,7 @@ import asyncpg
 import pytest
 
 from ingest.history import refresh_history
-from ingest.migrate import migrate
+from parkbazaar.ingest_cli import migrate_dsn
 from tests.integration.test_site_history import (
     END,
     FIVE,
@@ -41,14 +41,7 @@ pytestmark = pytest.mark.node
 
 @pytest.fixture(scope="module")
 def timescale_migrated(timescale_dsn: str) -> str:
-    async def run() -> None:
-        con = await asyncpg.connect(timescale_dsn)
-        try:
-            await migrate(con, flavor="timescale")
-        finally:
-            await con.close()
-
-    asyncio.run(run())
+    asyncio.run(migrate_dsn(timescale_dsn, "timescale"))
     return timescale_dsn
 
 
