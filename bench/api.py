@@ -4,16 +4,30 @@ In one run, against a database of its own on the machine's PostgreSQL
 (``PARKBAZAAR_DATABASE_URL`` or 127.0.0.1:5432) provisioned with the example
 tenant and every space observed:
 
-1. the API under uvicorn (one worker, a subprocess on 127.0.0.1) with a
-   hello-world JSON endpoint added at ``/bench/hello``;
-2. ``wrk -t2 -c64`` (or, without wrk, an asyncio/httpx load generator) on
+1. three uvicorn servers (one worker each, subprocesses on 127.0.0.1): the
+   API as configured by default (response cache on), the API with the cache
+   off, and a bare FastAPI app whose one endpoint returns a hello-world JSON
+   object at ``/bench/hello`` (the framework's bound on this machine);
+2. ``wrk -t1 -c64`` (or, without wrk, an asyncio/httpx load generator) on
    ``/bench/hello`` and on ``/v1/sites/shiraz/central-lot``: req/s and p99;
-3. SSE fan-out: ``--clients`` streams of ``/v1/sites/shiraz/fruit-market/live``;
+   then the site on the cache-less server (every request a query);
+3. the site again while the bench commits ``--change-rate`` state changes a
+   second with their NOTIFY (as ingest does): each makes every cached answer
+   stale, so this is the cache's worst steady case;
+4. SSE fan-out: ``--clients`` streams of ``/v1/sites/shiraz/fruit-market/live``;
    the bench commits a state change and its NOTIFY (as ingest does) every
    200 ms and measures commit → delivery at every client.
 
+One wrk thread, pinned to the last CPU, and the servers pinned to the first
+(``sched_setaffinity``; with one CPU nothing is pinned): on this two-core
+machine the load generator then has a core of its own and never preempts the
+server it measures, whose p99 would otherwise show the scheduler's time
+slices. PostgreSQL is not pinned.
+
 The last line is one JSON object: ``site_req_per_s``, ``hello_req_per_s``,
-``ratio``, ``p99_ms``, ``hello_p99_ms``, ``sse_clients``, ``sse_p99_ms``, …
+``ratio``, ``p99_ms``, ``hello_p99_ms``, ``changing_req_per_s``,
+``changing_p99_ms``, ``uncached_req_per_s``,
+``uncached_p99_ms``, ``sse_clients``, ``sse_p99_ms``, …
 """
 
 from __future__ import annotations
@@ -43,18 +57,29 @@ HELLO_URL = "/bench/hello"
 LIVE_URL = "/v1/sites/shiraz/fruit-market/live"
 
 
-def serve(dsn: str, port: int) -> None:
-    """The API plus a hello-world endpoint, on uvicorn (run in the subprocess)."""
+WRK_THREADS, CONNECTIONS = 1, 64
+CPUS = sorted(os.sched_getaffinity(0))
+SERVER_CPUS, LOAD_CPUS = ({CPUS[0]}, {CPUS[-1]}) if len(CPUS) > 1 else (set(CPUS), set(CPUS))
+
+
+def serve(dsn: str, port: int, cache_ttl_s: float) -> None:
+    """The API (``dsn`` given) or the hello-world app, on uvicorn (run in the subprocess)."""
     import uvicorn
+    from fastapi import FastAPI
 
     from dashboard_api.app import create_app
     from occupancy.config import Settings
 
-    app = create_app(Settings(database_url=dsn, log_level="WARNING", api={"rate_limit_per_s": 0}))
+    os.sched_setaffinity(0, SERVER_CPUS)
+    if dsn:
+        api = {"rate_limit_per_s": 0, "cache_ttl_s": cache_ttl_s}
+        app = create_app(Settings(database_url=dsn, log_level="WARNING", api=api))
+    else:
+        app = FastAPI()
 
-    @app.get(HELLO_URL, include_in_schema=False)
-    async def hello() -> dict[str, str]:
-        return {"hello": "world"}
+        @app.get(HELLO_URL)
+        async def hello() -> dict[str, str]:
+            return {"hello": "world"}
 
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
@@ -93,7 +118,8 @@ async def drop(admin_dsn: str, dsn: str) -> None:
 
 def wrk(url: str, duration: int) -> tuple[float, float]:
     out = subprocess.run(
-        ["wrk", "-t2", "-c64", f"-d{duration}s", "--latency", url], capture_output=True, text=True, check=True
+        ["wrk", f"-t{WRK_THREADS}", f"-c{CONNECTIONS}", f"-d{duration}s", "--latency", url],
+        capture_output=True, text=True, check=True, preexec_fn=lambda: os.sched_setaffinity(0, LOAD_CPUS),
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     m = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
@@ -102,7 +128,7 @@ def wrk(url: str, duration: int) -> tuple[float, float]:
     return rps, p99
 
 
-async def httpx_load(url: str, duration: int, connections: int = 64) -> tuple[float, float]:
+async def httpx_load(url: str, duration: int, connections: int = CONNECTIONS) -> tuple[float, float]:
     import httpx
 
     latencies: list[float] = []
@@ -157,6 +183,52 @@ class SseClient:
             writer.close()
 
 
+async def site_spaces(con: asyncpg.Connection, site: str) -> list[asyncpg.Record]:
+    return await con.fetch("""SELECT sp.id, sp.slug, sp.site_id
+                               FROM spaces sp JOIN sites si ON si.id = sp.site_id
+                               WHERE si.slug = $1 ORDER BY sp.slug""", site)
+
+
+async def commit_change(con: asyncpg.Connection, space: asyncpg.Record, state: str) -> str:
+    """A new state of one space and its NOTIFY in one transaction, as ingest commits them;
+    returns ``slug@observed_at``, the key the SSE clients see."""
+    at = datetime.now(UTC)
+    change = {"space_id": space["id"], "site_id": space["site_id"], "state": state,
+              "observed_at": at.isoformat()}
+    async with con.transaction():
+        await con.execute(
+            "UPDATE space_state SET state = $2, observed_at = $3, seq = seq + 1000 WHERE space_id = $1",
+            space["id"], state, at,
+        )
+        payload = json.dumps({"v": 1, "changes": [change]})
+        await con.execute("SELECT pg_notify('parkbazaar_changes', $1)", payload)
+    return f"{space['slug']}@{at.isoformat().replace('+00:00', 'Z')}"
+
+
+async def load_while_changing(dsn: str, url: str, duration: int, per_s: float) -> tuple[float, float, int]:
+    """``load(url)`` while the site's spaces change ``per_s`` times a second (each change
+    makes the API's cached answers stale); returns req/s, p99 and the changes made."""
+    con = await asyncpg.connect(dsn)
+    spaces = await site_spaces(con, "central-lot")
+    made = 0
+
+    async def change() -> None:
+        nonlocal made
+        while True:
+            await commit_change(con, spaces[made % len(spaces)], "free" if made % 2 else "occupied")
+            made += 1
+            await asyncio.sleep(1 / per_s)
+
+    changer = asyncio.create_task(change())
+    try:
+        rps, p99 = await load(url, duration)
+    finally:
+        changer.cancel()
+        await asyncio.gather(changer, return_exceptions=True)
+        await con.close()
+    return rps, p99, made
+
+
 async def sse_fanout(dsn: str, port: int, clients: int, changes: int = 25) -> dict[str, float]:
     stop = asyncio.Event()
     readers = [SseClient() for _ in range(clients)]
@@ -168,35 +240,10 @@ async def sse_fanout(dsn: str, port: int, clients: int, changes: int = 25) -> di
     await asyncio.wait_for(asyncio.gather(*(c.ready.wait() for c in readers)), 60)
     con = await asyncpg.connect(dsn)
     commits: dict[str, float] = {}
-    spaces = await con.fetch("""SELECT sp.id, sp.slug, sp.site_id
-                                FROM spaces sp JOIN sites si ON si.id = sp.site_id
-                                WHERE si.slug = 'fruit-market' ORDER BY sp.slug""")
+    spaces = await site_spaces(con, "fruit-market")
     for k in range(changes):
-        sp = spaces[k % len(spaces)]
-        at = datetime.now(UTC)
-        state = "free" if k % 2 else "occupied"
-        payload = json.dumps(
-            {
-                "v": 1,
-                "changes": [
-                    {
-                        "space_id": sp["id"],
-                        "site_id": sp["site_id"],
-                        "state": state,
-                        "observed_at": at.isoformat(),
-                    }
-                ],
-            }
-        )
-        async with con.transaction():
-            await con.execute(
-                "UPDATE space_state SET state = $2, observed_at = $3, seq = seq + 1000 WHERE space_id = $1",
-                sp["id"],
-                state,
-                at,
-            )
-            await con.execute("SELECT pg_notify('parkbazaar_changes', $1)", payload)
-        commits[f"{sp['slug']}@{at.isoformat().replace('+00:00', 'Z')}"] = time.perf_counter()
+        key = await commit_change(con, spaces[k % len(spaces)], "free" if k % 2 else "occupied")
+        commits[key] = time.perf_counter()
         await asyncio.sleep(0.2)
     await asyncio.sleep(2)
     stop.set()
@@ -228,25 +275,39 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))
     admin_dsn = os.environ.get("PARKBAZAAR_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
     dsn = await prepare(admin_dsn)
-    port = free_port()
-    server = subprocess.Popen(  # noqa: ASYNC220 (the server runs beside the event loop)
-[sys.executable, __file__, "--serve", "--dsn", dsn, "--port", str(port)])
+    port, uncached_port, hello_port = free_port(), free_port(), free_port()
+    servers = [
+        subprocess.Popen(  # noqa: ASYNC220 (the servers run beside the event loop)
+            [sys.executable, __file__, "--serve", "--dsn", d, "--port", str(p), "--cache-ttl", ttl]
+        )
+        for d, p, ttl in ((dsn, port, "1"), (dsn, uncached_port, "0"), ("", hello_port, "0"))
+    ]
     try:
-        await asyncio.to_thread(wait_port, "127.0.0.1", port)
-        base = f"http://127.0.0.1:{port}"
-        await load(base + SITE_URL, 2)  # warm up
-        hello_rps, hello_p99 = await load(base + HELLO_URL, args.duration)
+        for p in (port, uncached_port, hello_port):
+            await asyncio.to_thread(wait_port, "127.0.0.1", p)
+        base, uncached = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{uncached_port}"
+        await load(f"http://127.0.0.1:{hello_port}{HELLO_URL}", 2)  # warm up
+        hello_rps, hello_p99 = await load(f"http://127.0.0.1:{hello_port}{HELLO_URL}", args.duration)
+        await load(base + SITE_URL, 2)
         site_rps, site_p99 = await load(base + SITE_URL, args.duration)
         print(
             f"hello: {hello_rps:.0f} req/s, p99 {hello_p99:.1f} ms; "
             f"site: {site_rps:.0f} req/s, p99 {site_p99:.1f} ms",
             flush=True,
         )
+        changing_rps, changing_p99, changes = await load_while_changing(
+            dsn, base + SITE_URL, args.duration, args.change_rate)
+        print(f"site, {changes} changes committed meanwhile: {changing_rps:.0f} req/s, "
+              f"p99 {changing_p99:.1f} ms", flush=True)
+        await load(uncached + SITE_URL, 2)  # warm up
+        uncached_rps, uncached_p99 = await load(uncached + SITE_URL, args.duration)
+        print(f"site, no response cache: {uncached_rps:.0f} req/s, p99 {uncached_p99:.1f} ms", flush=True)
         sse = await sse_fanout(dsn, port, args.clients)
         print(f"sse: {sse}", flush=True)
     finally:
-        server.terminate()
-        server.wait(20)
+        for server in servers:
+            server.terminate()
+            server.wait(20)
         await drop(admin_dsn, dsn)
     return {
         "site_req_per_s": round(site_rps),
@@ -254,7 +315,13 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         "ratio": round(site_rps / hello_rps, 3),
         "p99_ms": round(site_p99, 2),
         "hello_p99_ms": round(hello_p99, 2),
-        "connections": 64,
+        "changing_req_per_s": round(changing_rps),
+        "changing_p99_ms": round(changing_p99, 2),
+        "changes_per_s": round(changes / args.duration, 1),
+        "uncached_req_per_s": round(uncached_rps),
+        "uncached_p99_ms": round(uncached_p99, 2),
+        "connections": CONNECTIONS,
+        "wrk_threads": WRK_THREADS,
         "load_tool": "wrk" if shutil.which("wrk") else "httpx",
         **sse,
     }
@@ -264,11 +331,14 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per load test")
     parser.add_argument("--clients", type=int, default=1000, help="SSE clients")
+    parser.add_argument("--change-rate", type=float, default=20.0,
+                        help="changes a second committed during the site-under-changes phase")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--dsn", help=argparse.SUPPRESS)
+    parser.add_argument("--dsn", default="", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--cache-ttl", type=float, default=1.0, help=argparse.SUPPRESS)
     ns = parser.parse_args()
     if ns.serve:
-        serve(ns.dsn, ns.port)
+        serve(ns.dsn, ns.port, ns.cache_ttl)
     else:
         print(json.dumps(asyncio.run(main(ns))))

@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from dashboard_api import BadInput, Conflict, DatabaseUnavailable, Forbidden, NotFound, Unauthorized
-from dashboard_api.http import RateLimitMiddleware, ResponseCache
+from dashboard_api.http import CachedReadFront, RateLimitMiddleware, ResponseCache
 from dashboard_api.live import ChangeFeed
 from dashboard_api.routes import admin, health, manage, metrics, ngsi, page, sites
 from occupancy.config import Settings
@@ -69,6 +69,8 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="parkbazaar", version="1", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     app.state.cache = ResponseCache(settings.api.cache_ttl_s)
+    # Outermost last: metrics, then the rate limit, then cache hits answered before routing.
+    app.add_middleware(CachedReadFront, cache=app.state.cache, prefixes=PUBLIC_PREFIXES)
     app.add_middleware(RateLimitMiddleware, rate=settings.api.rate_limit_per_s,
                        burst=settings.api.rate_limit_burst, prefixes=PUBLIC_PREFIXES)
     app.add_middleware(metrics.MetricsMiddleware)

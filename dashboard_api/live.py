@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+from prometheus_client import Counter
 
 from dashboard_api import queries
 from dashboard_api.queries import _EFF
@@ -45,6 +46,8 @@ POLL_S = 2.0
 COUNTS_EVERY_S = 30.0
 QUEUE_MAX = 256
 RECONNECT_MAX_S = 10.0
+RECONNECTS = Counter("parkbazaar_api_feed_reconnects", "Times the live change feed lost its LISTEN "
+                     "connection and retried (after a backoff of at most RECONNECT_MAX_S)")
 _SPACE_KEYS = ("space", "zone", "state", "observed_at", "source", "stale")
 
 # $1 now, $2 site ids, $3 xmin (text) to read from.
@@ -117,14 +120,18 @@ class ChangeFeed:
         self._xmin: str | None = None
         self._last_counts: dict[int, float] = {}
         self._task: asyncio.Task[None] | None = None
-        self.on_change: list[Any] = []  # callables(site_ids) run after each read with changes
+        # callables(site_ids) run on every notification of committed changes (empty set: any
+        # site may have changed), whether or not a client streams; also when (re)connected
+        self.on_change: list[Any] = []
         self.reads = 0
 
     async def start(self) -> None:
-        """Take the first cursor before any client can subscribe, then listen in a task."""
+        """Take the first cursor and start listening before any client can subscribe or read
+        a cached response, then go on listening in a task."""
         async with self._pool.acquire() as con:
             self._xmin = await current_xmin(con)
-        self._task = asyncio.create_task(self._run(), name="change-feed")
+        listening = await self._connect()
+        self._task = asyncio.create_task(self._run(listening), name="change-feed")
 
     async def stop(self) -> None:
         if self._task:
@@ -155,23 +162,34 @@ class ChangeFeed:
     def subscribers(self) -> int:
         return sum(len(s) for s in self._subs.values())
 
-    async def _run(self) -> None:
+    async def _run(self, con: asyncpg.Connection | None) -> None:
         backoff = 0.2
         while True:
             try:
-                await self._listen()
+                await self._listen(con or await self._connect())
+                backoff = 0.2
             except asyncio.CancelledError:
                 raise
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("change feed lost its connection (%s); retrying in %.1fs", exc, backoff)
+                RECONNECTS.inc()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, RECONNECT_MAX_S)
+            con = None
 
-    async def _listen(self) -> None:
+    async def _connect(self) -> asyncpg.Connection:
         con = await asyncpg.connect(self._dsn)
         try:
             await con.add_listener(CHANNEL, self._notified)
-            log.info("change feed listening on %s", CHANNEL)
+        except BaseException:
+            await con.close()
+            raise
+        log.info("change feed listening on %s", CHANNEL)
+        self._changed(set())  # whatever committed while nobody listened
+        return con
+
+    async def _listen(self, con: asyncpg.Connection) -> None:
+        try:
             while not con.is_closed():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._poll_s)
@@ -182,8 +200,13 @@ class ChangeFeed:
 
     def _notified(self, _con: object, _pid: int, _channel: str, payload: str) -> None:
         sites = parse_notification(payload)
+        self._changed(sites)
         if not sites or sites & set(self._subs):
             self._wake.set()
+
+    def _changed(self, sites: set[int]) -> None:
+        for fn in self.on_change:
+            fn(sites)
 
     async def read_once(self, con: asyncpg.Connection) -> None:
         """Read the rows changed since the previous read and deliver them."""
@@ -198,8 +221,6 @@ class ChangeFeed:
         xmin = rows[0]["xmin"]
         changed = _group(r for r in rows if r["site_id"] is not None)
         due = self._counts_due(sites, changed)
-        for fn in self.on_change if changed else ():
-            fn(set(changed))
         for site_id in due:
             await self._deliver(site_id, changed.get(site_id, []), xmin)
         self._xmin = xmin

@@ -25,6 +25,7 @@ Shape (abridged)::
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -326,7 +327,7 @@ class GatewayConfig(_Strict):
         password = self.broker.password or url.password
         if self.broker.password_file is not None:
             password = self.path(self.broker.password_file).read_text(encoding="utf-8").strip()
-        return MqttUrl(url.host, url.port, username, password, url.tls)
+        return dataclasses.replace(url, username=username, password=password)
 
     def tls(self) -> TlsOptions | None:
         t = self.broker.tls

@@ -135,14 +135,18 @@ class MqttPublisher:
                                        reconnect_on_failure=False)
         if mqtt.username:
             self._client.username_pw_set(mqtt.username, mqtt.password)
-        if tls is not None or mqtt.tls:
-            self._set_tls(tls or TlsOptions())
+        self._tls = (tls or TlsOptions()) if tls is not None or mqtt.tls else None
+        if self._tls is not None:
+            self._set_tls(self._tls)
         self._client.will_set(will.topic, will.payload, qos=1, retain=True)
         self._client.max_inflight_messages_set(0)  # the owner bounds what is in flight
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_publish = self._on_publish
         self._client.on_message = self._on_message
+        self._client.on_log = self._on_log
+        self._accepted = False  # this connection got a CONNACK, success or refusal
+        self._socket_error: str | None = None  # paho's last word on a broken socket
         self._stopping = threading.Event()
         self._lost = threading.Event()
         self._supervisor: threading.Thread | None = None
@@ -237,6 +241,7 @@ class MqttPublisher:
         return getattr(self._client, "_thread", None) is not None
 
     def _connect(self) -> bool:
+        self._accepted, self._socket_error = False, None
         try:
             if self._mqtt.protocol == 5:
                 self._client.connect(self._mqtt.host, self._mqtt.port, self._keepalive,
@@ -260,6 +265,7 @@ class MqttPublisher:
 
     def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any,
                     properties: Any) -> None:
+        self._accepted = True
         if reason.is_failure:
             log.warning("broker %s:%s refused the connection: %s",
                         self._mqtt.host, self._mqtt.port, reason)
@@ -276,7 +282,12 @@ class MqttPublisher:
 
     def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any,
                        properties: Any) -> None:
-        log.info("disconnected from %s:%s: %s", self._mqtt.host, self._mqtt.port, reason)
+        if self._accepted:
+            log.info("disconnected from %s:%s: %s", self._mqtt.host, self._mqtt.port, reason)
+        else:
+            log.warning("broker %s:%s closed the connection before accepting it: %s",
+                        self._mqtt.host, self._mqtt.port,
+                        closed_unaccepted(self._socket_error or str(reason), self._tls))
         self._owner.on_disconnected()
         self._lost.set()
 
@@ -289,3 +300,22 @@ class MqttPublisher:
 
     def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
         self._owner.on_message(msg.topic, bytes(msg.payload))
+
+    def _on_log(self, client: paho.Client, userdata: Any, level: int, buf: str) -> None:
+        # why a socket broke is told only here (on_disconnect just says "Unspecified error")
+        if level == paho.MQTT_LOG_ERR and self._socket_error is None:
+            self._socket_error = buf
+
+
+def closed_unaccepted(detail: str, tls: TlsOptions | None) -> str:
+    """Why a broker closed a connection before its CONNACK, as far as the client can tell.
+
+    With TLS 1.3 a broker that requires a client certificate lets the
+    handshake finish and only then drops the connection: its "certificate
+    required" alert is often lost to the client's CONNECT failing on the
+    closed socket, so the client may see just an EOF. Say what to check.
+    """
+    if tls is None or tls.cert_file is not None:
+        return detail
+    return (f"{detail}; TLS without a client certificate: if the broker requires one "
+            "(require_certificate), configure a certificate and key")

@@ -129,7 +129,8 @@ class GatewayService:
         await asyncio.to_thread(self.node.start)
         self._machines = {d: self._new_machine(d, m) for d, m in self._devices.items()}
         writer = asyncio.create_task(self._write(), name="gateway-writer")
-        tasks = [asyncio.create_task(self._poll(m), name=f"poll-{d}") for d, m in self._devices.items()]
+        tasks = [asyncio.create_task(self._poll(m, stop), name=f"poll-{d}")
+                 for d, m in self._devices.items()]
         tasks += [asyncio.create_task(self._tick(stop), name="gateway-ticker"),
                   asyncio.create_task(self._health(stop), name="gateway-health")]
         if ready is not None:
@@ -170,9 +171,11 @@ class GatewayService:
 
     # ---- tasks ------------------------------------------------------------------
 
-    async def _poll(self, monitor: DeviceMonitor) -> None:
+    async def _poll(self, monitor: DeviceMonitor, stop: asyncio.Event) -> None:
         adapter = monitor.adapter
-        while True:
+        # not ``while True``: Python 3.11's wait_for loses a cancel that lands as
+        # the read completes (it returns the result), and shutdown would wait forever
+        while not stop.is_set():
             started = time.monotonic()
             try:
                 scores = await asyncio.wait_for(adapter.read(), max(5.0, monitor.poll_s * 4))

@@ -14,6 +14,7 @@ ignores what it already has.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections.abc import Callable
@@ -52,6 +53,8 @@ class IngestClient:
         self._generation = 0
         self._connected = threading.Event()
         self._closing = False
+        # set (on the loop) when the broker acknowledged this connection's subscriptions
+        self.subscribed = asyncio.Event()
         self.client = self._make_client()
 
     @property
@@ -126,9 +129,12 @@ class IngestClient:
             log.error("subscription refused: %s", refused)
         else:
             log.info("subscribed (generation %d)", self._generation)
+            self._loop.call_soon_threadsafe(self.subscribed.set)
 
     def _on_disconnect(self, _c: Any, _u: Any, _f: Any, rc: ReasonCode, _p: Any = None) -> None:
         self._connected.clear()
+        with contextlib.suppress(RuntimeError):  # the loop may be gone at shutdown
+            self._loop.call_soon_threadsafe(self.subscribed.clear)
         if not self._closing:
             log.warning("MQTT connection lost (%s); paho reconnects", rc)
 

@@ -211,7 +211,11 @@ async def _open_pool(settings: Settings) -> asyncpg.Pool:
 
 async def run_ingest(settings: Settings, stop: asyncio.Event,
                      ready: asyncio.Event | None = None) -> dict[str, int]:
-    """Run until ``stop`` is set; drain what was received; return the totals."""
+    """Run until ``stop`` is set; drain what was received; return the totals.
+
+    ``ready`` is set once the broker has acknowledged the subscriptions (what is
+    published from then on reaches this session), while the pipeline already
+    runs: a resumed session's backlog may arrive before the SUBACK."""
     if settings.ingest.metrics_port:
         start_http_server(settings.ingest.metrics_port, addr="127.0.0.1")
     pool = await _open_pool(settings)
@@ -223,12 +227,17 @@ async def run_ingest(settings: Settings, stop: asyncio.Event,
                           on_reconnect=metrics.RECONNECTS.inc)
     await asyncio.to_thread(client.connect)
     log.info("ingest %s running", settings.ingest.client_id)
-    if ready is not None:
-        ready.set()
     upkeep = asyncio.create_task(_maintain(worker, stop), name="ingest-maintenance")
+    pipeline = asyncio.create_task(_pipeline(worker, client, queue, stop), name="ingest-pipeline")
     try:
-        await _pipeline(worker, client, queue, stop)
+        if ready is not None:
+            await _when_subscribed(client, pipeline, ready)
+        await pipeline
     finally:
+        if not pipeline.done():  # cancelled from outside
+            pipeline.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pipeline
         upkeep.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await upkeep
@@ -239,6 +248,18 @@ async def run_ingest(settings: Settings, stop: asyncio.Event,
 
 
 Planned = tuple[Plan, list[Received]]
+
+
+async def _when_subscribed(client: IngestClient, pipeline: asyncio.Task[None],
+                           ready: asyncio.Event) -> None:
+    """Set ``ready`` at the SUBACK, unless the pipeline ends (or fails) first."""
+    subscribed = asyncio.create_task(client.subscribed.wait())
+    try:
+        await asyncio.wait({subscribed, pipeline}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        subscribed.cancel()
+    if client.subscribed.is_set():
+        ready.set()
 
 
 async def _pipeline(worker: Ingest, client: IngestClient, queue: asyncio.Queue[Received],

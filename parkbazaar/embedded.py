@@ -68,14 +68,39 @@ def mosquitto_binary() -> str | None:
     )
 
 
+@dataclass(frozen=True)
+class TlsListener:
+    """A second, TLS-only listener of a ``Mosquitto`` (mutual TLS with ``require_certificate``)."""
+
+    ca: Path
+    cert: Path
+    key: Path
+    require_certificate: bool = False
+    port: int = field(default_factory=free_port)
+
+    @property
+    def url(self) -> str:
+        return f"mqtts://127.0.0.1:{self.port}"
+
+    def conf(self) -> str:
+        """Its lines of ``mosquitto.conf`` (the TLS options bind to the listener above them)."""
+        return (f"listener {self.port} 127.0.0.1\ncafile {self.ca}\ncertfile {self.cert}\n"
+                f"keyfile {self.key}\nrequire_certificate {str(self.require_certificate).lower()}\n")
+
+
 @dataclass
 class Mosquitto:
-    """A mosquitto process of our own; ``stop()``/``start()`` keep port and data."""
+    """A mosquitto process of our own; ``stop()``/``start()`` keep port and data.
+
+    It always listens in plain MQTT on ``port``; with ``tls`` it also listens on
+    ``tls.port`` in TLS only.
+    """
 
     data_dir: Path
     port: int = field(default_factory=free_port)
     persistence: bool = True
     proc: subprocess.Popen[bytes] | None = None
+    tls: TlsListener | None = None
 
     @property
     def url(self) -> str:
@@ -90,11 +115,14 @@ class Mosquitto:
         # as root, mosquitto drops to its own user, which cannot write our data dir
         user = "user root\n" if os.geteuid() == 0 else ""
         conf.write_text(MOSQUITTO_CONF.format(
-            user=user, port=self.port, data=self.data_dir, persistence=str(self.persistence).lower()))
+            user=user, port=self.port, data=self.data_dir, persistence=str(self.persistence).lower())
+            + (self.tls.conf() if self.tls else ""))
         # its own session: a Ctrl-C in the terminal reaches us, and we stop it last
         self.proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL, start_new_session=True)
         wait_port("127.0.0.1", self.port)
+        if self.tls is not None:
+            wait_port("127.0.0.1", self.tls.port)
         return self
 
     def stop(self, kill: bool = False) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -25,7 +25,7 @@ from dashboard_api.deps import (
     acquire,
     parse_step,
 )
-from dashboard_api.http import ResponseCache, conditional, encode
+from dashboard_api.http import ResponseCache, cache_key, conditional, encode
 from dashboard_api.live import ChangeFeed, SiteKey, changes_since, current_xmin, sse
 from dashboard_api.schemas import History, Problem, SiteDetail, SiteKind, SiteSummary, SpaceStatus
 
@@ -45,6 +45,13 @@ def _cache(request: Request) -> ResponseCache:
     return cache
 
 
+async def _cached(request: Request, load: Callable[[], Awaitable[bytes]]) -> Response:
+    """The response from the cache or from ``load()``, which fills the cache: later requests
+    for this path and query are answered by ``CachedReadFront`` until a change or the TTL."""
+    cached = await _cache(request).get_or_load(cache_key(request.scope), load, request.scope.get("route"))
+    return conditional(request, *cached)
+
+
 @router.get("", summary="Sites near a point, with live counts", response_model=list[SiteSummary],
             responses={304: HOT[304]})
 async def list_sites(
@@ -61,7 +68,7 @@ async def list_sites(
             return encode(await queries.sites(con, now=now, near=near, radius_m=radius_m, kind=kind,
                                               min_free=min_free))
 
-    return conditional(request, *await _cache(request).get_or_load(f"sites?{request.url.query}", load))
+    return await _cached(request, load)
 
 
 @router.get("/{tenant}/{site}", summary="One site with its zones", response_model=SiteDetail,
@@ -77,7 +84,7 @@ async def get_site(request: Request, pool: PoolDep, now: Now, tenant: str, site:
             raise NotFound(f"no site {site!r} of tenant {tenant!r}")
         return encode(found)
 
-    return conditional(request, *await _cache(request).get_or_load(f"site/{tenant}/{site}", load))
+    return await _cached(request, load)
 
 
 @router.get("/{tenant}/{site}/spaces", summary="Every space of a site", responses=NOT_FOUND)

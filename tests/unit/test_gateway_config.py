@@ -56,6 +56,12 @@ def test_credentials_from_a_password_file_and_tls_paths(tmp_path: Path) -> None:
     assert tls is not None and tls.ca_file == tmp_path / "ca.pem"
 
 
+def test_the_broker_url_keeps_its_protocol(tmp_path: Path) -> None:
+    config = parse_gateway_config(base(broker={"url": "mqtt://u:p@127.0.0.1:1883?protocol=4"}), tmp_path)
+    mqtt = config.mqtt()
+    assert (mqtt.protocol, mqtt.username, mqtt.password) == (4, "u", "p")
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
