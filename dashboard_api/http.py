@@ -13,7 +13,7 @@ import hashlib
 import json
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,13 +51,15 @@ def not_modified(if_none_match: str, etag: str) -> bool:
     return sent == "*" or etag in (t.strip() for t in sent.split(","))
 
 
-def cache_headers(etag: str, max_age: int = HOT_MAX_AGE_S) -> dict[str, str]:
-    return {"ETag": etag, "Cache-Control": f"public, max-age={max_age}"}
+def cache_headers(etag: str, max_age: int = HOT_MAX_AGE_S,
+                  extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    return {"ETag": etag, "Cache-Control": f"public, max-age={max_age}", **(extra or {})}
 
 
-def conditional(request: Request, body: bytes, etag: str, max_age: int = HOT_MAX_AGE_S) -> Response:
+def conditional(request: Request, body: bytes, etag: str, max_age: int = HOT_MAX_AGE_S,
+                extra: Mapping[str, str] | None = None) -> Response:
     """200 with the body, or 304 when the client's ``If-None-Match`` holds this ETag."""
-    headers = cache_headers(etag, max_age)
+    headers = cache_headers(etag, max_age, extra)
     if not_modified(request.headers.get("if-none-match", ""), etag):
         return Response(status_code=304, headers=headers)
     return Response(body, media_type="application/json", headers=headers)
@@ -69,6 +71,7 @@ class CacheEntry:
     body: bytes
     etag: str
     route: object  # the route that filled it (``scope["route"]``), which metrics label by
+    headers: Mapping[str, str]  # sent besides ETag, Cache-Control and Content-Type
 
 
 class ResponseCache:
@@ -109,7 +112,8 @@ class ResponseCache:
             return None
         return e.body, e.etag
 
-    def put(self, key: str, body: bytes, route: object = None, generation: int | None = None) -> str:
+    def put(self, key: str, body: bytes, route: object = None, generation: int | None = None,
+            headers: Mapping[str, str] | None = None) -> str:
         """Store a response loaded during ``generation`` (stale at once if a change came since)."""
         etag = etag_of(body)
         if self.ttl_s > 0:
@@ -117,7 +121,7 @@ class ResponseCache:
                 self._entries.clear()
             current = generation is None or generation == self._generation
             expires = self._clock() + self.ttl_s if current else -math.inf
-            self._entries[key] = CacheEntry(expires, body, etag, route)
+            self._entries[key] = CacheEntry(expires, body, etag, route, dict(headers or {}))
         return etag
 
     def clear(self, _changed: object = None) -> None:
@@ -127,7 +131,8 @@ class ResponseCache:
             e.expires = -math.inf
 
     async def get_or_load(self, key: str, load: Callable[[], Awaitable[bytes]],
-                          route: object = None) -> tuple[bytes, str]:
+                          route: object = None, headers: Mapping[str, str] | None = None,
+                          ) -> tuple[bytes, str]:
         """The fresh response, or one ``load()`` shared by every request missing the same key
         at the same time (no stampede on the database when an entry expires)."""
         hit = self.get(key)
@@ -143,7 +148,7 @@ class ResponseCache:
         _MISSES.inc()
         try:
             body = await load()
-            result = body, self.put(key, body, route, generation)
+            result = body, self.put(key, body, route, generation, headers)
             future.set_result(result)
             return result
         except BaseException as exc:
@@ -152,6 +157,17 @@ class ResponseCache:
             raise
         finally:
             del self._loading[key]
+
+
+async def cached(request: Request, load: Callable[[], Awaitable[bytes]],
+                 headers: Mapping[str, str] | None = None) -> Response:
+    """A hot public read: the response from the app's cache or from ``load()`` (JSON bytes),
+    which fills it, so that ``CachedReadFront`` answers the same path and query until a
+    change or the TTL. Only for a route whose answer depends on nothing but its path, its
+    query string and the clock (``ResponseCache``); ``headers`` go with every answer."""
+    cache: ResponseCache = request.app.state.cache
+    body, etag = await cache.get_or_load(cache_key(request.scope), load, request.scope.get("route"), headers)
+    return conditional(request, body, etag, extra=headers)
 
 
 class CachedReadFront:
@@ -177,7 +193,8 @@ class CachedReadFront:
         _HITS.inc()
         scope["route"] = hit.route
         if_none_match = next((v for k, v in scope["headers"] if k == b"if-none-match"), b"")
-        headers = [(k.lower().encode(), v.encode()) for k, v in cache_headers(hit.etag).items()]
+        headers = [(k.lower().encode(), v.encode())
+                   for k, v in cache_headers(hit.etag, extra=hit.headers).items()]
         if not_modified(if_none_match.decode("latin-1"), hit.etag):
             await send({"type": "http.response.start", "status": 304, "headers": headers})
             await send({"type": "http.response.body", "body": b""})

@@ -19,6 +19,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -77,8 +78,9 @@ class IngestClient:
                              protocol=protocol, manual_ack=True, **kwargs)
         if self._url.username:
             client.username_pw_set(self._url.username, self._url.password)
-        if self._url.tls:
-            client.tls_set()
+        s = self._settings
+        if self._url.tls or s.tls_ca or s.tls_cert:
+            client.tls_set(ca_certs=_path(s.tls_ca), certfile=_path(s.tls_cert), keyfile=_path(s.tls_key))
         client.max_inflight_messages_set(100)
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.on_connect = self._on_connect
@@ -168,3 +170,7 @@ class IngestClient:
         self._closing = True
         self.client.disconnect()
         self.client.loop_stop()
+
+
+def _path(p: Path | None) -> str | None:
+    return None if p is None else str(p)

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -83,6 +83,17 @@ class IngestSettings(BaseModel):
     writers: int = Field(default=2, ge=1, le=8)
     retention_days: int | None = Field(default=400, ge=1)
     maintenance_interval_s: float = Field(default=300.0, ge=1)
+    # TLS to the broker (an mqtts:// URL, or any of these set): the CA to trust (default:
+    # the system store) and, for mutual TLS, ingest's certificate and key
+    tls_ca: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+
+    @model_validator(mode="after")
+    def _cert_and_key(self) -> IngestSettings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together (mutual TLS)")
+        return self
 
     @field_validator("protocol")
     @classmethod

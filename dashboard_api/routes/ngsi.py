@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from dashboard_api import ngsi, queries
-from dashboard_api.deps import Connection, Now
+from dashboard_api.deps import Connection, Now, PoolDep, acquire
+from dashboard_api.http import cached, encode
 
 router = APIRouter(prefix="/ngsi-ld/v1", tags=["FIWARE NGSI-LD"])
 _ERR = "https://uri.etsi.org/ngsi-ld/errors/"
@@ -29,23 +30,29 @@ def _entities(body: Any) -> JSONResponse:
 
 @router.get("/entities", summary="Sites or spots as Smart Data Models entities", responses=PROBLEMS)
 async def entities(
-    con: Connection, now: Now,
+    request: Request, pool: PoolDep, now: Now,
     type: Annotated[Literal["OffStreetParking", "ParkingSpot"] | None,
                     Query(description="`OffStreetParking` or `ParkingSpot`")] = None,
     options: Annotated[str | None, Query(description="`keyValues` (the only form served)")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
-) -> JSONResponse:
-    """Entities in keyValues form (plain JSON, `@context` in the `Link` header)."""
+) -> Response:
+    """Entities in keyValues form (plain JSON, `@context` in the `Link` header), with an
+    `ETag`; served from the same short cache as the site reads (city platforms poll this)."""
     if type is None:
         return _problem(400, "BadRequestData", "type is required: OffStreetParking or ParkingSpot")
     if options not in (None, "keyValues"):
         return _problem(400, "BadRequestData", "only options=keyValues is served")
-    if type == "OffStreetParking":
-        rows = await queries.site_rows(con, now=now)
-        return _entities([ngsi.off_street_parking(r) for r in rows[offset:offset + limit]])
-    spots = await queries.space_rows(con, now=now, limit=limit, offset=offset)
-    return _entities([ngsi.parking_spot(r) for r in spots])
+
+    async def load() -> bytes:
+        async with acquire(pool) as con:
+            if type == "OffStreetParking":
+                rows = await queries.site_rows(con, now=now)
+                return encode([ngsi.off_street_parking(r) for r in rows[offset:offset + limit]])
+            spots = await queries.space_rows(con, now=now, limit=limit, offset=offset)
+            return encode([ngsi.parking_spot(r) for r in spots])
+
+    return await cached(request, load, {"Link": ngsi.LINK_HEADER})
 
 
 @router.get("/entities/{entity_id}", summary="One entity by id", responses=PROBLEMS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -25,7 +25,7 @@ from dashboard_api.deps import (
     acquire,
     parse_step,
 )
-from dashboard_api.http import ResponseCache, cache_key, conditional, encode
+from dashboard_api.http import cached, encode
 from dashboard_api.live import ChangeFeed, SiteKey, changes_since, current_xmin, sse
 from dashboard_api.schemas import History, Problem, SiteDetail, SiteKind, SiteSummary, SpaceStatus
 
@@ -38,18 +38,6 @@ HOT: dict[int | str, dict[str, Any]] = {
 }
 KEEPALIVE_S = 15.0
 _EVENT_ID = re.compile(r"^\d{1,18}$")
-
-
-def _cache(request: Request) -> ResponseCache:
-    cache: ResponseCache = request.app.state.cache
-    return cache
-
-
-async def _cached(request: Request, load: Callable[[], Awaitable[bytes]]) -> Response:
-    """The response from the cache or from ``load()``, which fills the cache: later requests
-    for this path and query are answered by ``CachedReadFront`` until a change or the TTL."""
-    cached = await _cache(request).get_or_load(cache_key(request.scope), load, request.scope.get("route"))
-    return conditional(request, *cached)
 
 
 @router.get("", summary="Sites near a point, with live counts", response_model=list[SiteSummary],
@@ -68,7 +56,7 @@ async def list_sites(
             return encode(await queries.sites(con, now=now, near=near, radius_m=radius_m, kind=kind,
                                               min_free=min_free))
 
-    return await _cached(request, load)
+    return await cached(request, load)
 
 
 @router.get("/{tenant}/{site}", summary="One site with its zones", response_model=SiteDetail,
@@ -84,16 +72,23 @@ async def get_site(request: Request, pool: PoolDep, now: Now, tenant: str, site:
             raise NotFound(f"no site {site!r} of tenant {tenant!r}")
         return encode(found)
 
-    return await _cached(request, load)
+    return await cached(request, load)
 
 
-@router.get("/{tenant}/{site}/spaces", summary="Every space of a site", responses=NOT_FOUND)
-async def list_spaces(con: Connection, now: Now, tenant: str, site: str) -> list[SpaceStatus]:
-    """Each bay or stall with its state as counted, when it was observed, and its attributes."""
-    found = await queries.spaces(con, now=now, tenant=tenant, site=site)
-    if found is None:
-        raise NotFound(f"no site {site!r} of tenant {tenant!r}")
-    return found
+@router.get("/{tenant}/{site}/spaces", summary="Every space of a site",
+            response_model=list[SpaceStatus], responses=HOT)
+async def list_spaces(request: Request, pool: PoolDep, now: Now, tenant: str, site: str) -> Response:
+    """Each bay or stall with its state as counted, when it was observed, and its attributes
+    (with an `ETag`; served from the same short cache as the site)."""
+
+    async def load() -> bytes:
+        async with acquire(pool) as con:
+            found = await queries.spaces(con, now=now, tenant=tenant, site=site)
+        if found is None:
+            raise NotFound(f"no site {site!r} of tenant {tenant!r}")
+        return encode(found)
+
+    return await cached(request, load)
 
 
 @router.get("/{tenant}/{site}/history", summary="Occupancy history (a step function)",

@@ -70,8 +70,41 @@ async def test_errors_are_not_cached_and_other_methods_pass_through(database: st
         assert lookups("miss") == misses + 2
         assert (await c.get(SITE)).status_code == 200
         assert (await c.post(SITE)).status_code == 405  # the cached path still routes a POST
-        r = await c.get(f"/v1/sites/{TENANT}/lot-a/spaces")  # never cached: always a query
-        assert r.status_code == 200 and len(r.json()) == 4
+        r = await c.get(f"/v1/sites/{TENANT}/lot-a/history", params={"step": "1h"})  # never cached
+        assert r.status_code == 200 and lookups("miss") == misses + 3
+
+
+async def test_spaces_and_ngsi_entities_are_cached_with_their_headers(
+        database: str, db: asyncpg.Connection) -> None:
+    await seed_city(database)
+    await observe(db, "lot-a", "a1", "free", datetime.now(UTC) - timedelta(seconds=30), 1)
+    async with asgi_client(app_for(database, cache_ttl_s=60)) as c:
+        spaces = f"{SITE}/spaces"
+        first = await c.get(spaces)
+        hits = lookups("hit")
+        again = await c.get(spaces)
+        assert again.content == first.content and lookups("hit") == hits + 1
+        assert [s["state"] for s in again.json()] == ["free", "unknown", "unknown", "unknown"]
+        await observe(db, "lot-a", "a3", "occupied", datetime.now(UTC) - timedelta(seconds=5), 2)
+        deadline = asyncio.get_running_loop().time() + 10
+        while (await c.get(spaces)).json()[2]["state"] != "occupied":
+            assert asyncio.get_running_loop().time() < deadline, "the change never reached /spaces"
+            await asyncio.sleep(0.05)
+
+        params = {"type": "OffStreetParking", "options": "keyValues"}
+        first = await c.get("/ngsi-ld/v1/entities", params=params)
+        hits = lookups("hit")
+        again = await c.get("/ngsi-ld/v1/entities", params=params)
+        assert lookups("hit") == hits + 1 and again.content == first.content
+        for r in (first, again):
+            assert r.headers["link"].startswith("<") and 'rel="http://www.w3.org/ns/json-ld#context"' in (
+                r.headers["link"])
+            assert r.headers["content-type"] == "application/json"
+        etag = {"If-None-Match": first.headers["etag"]}
+        r = await c.get("/ngsi-ld/v1/entities", params=params, headers=etag)
+        assert r.status_code == 304 and "link" in r.headers
+        bad = await c.get("/ngsi-ld/v1/entities", params={"options": "keyValues"})
+        assert bad.status_code == 400 and "type is required" in bad.json()["title"]
 
 
 async def test_cache_hits_are_rate_limited(database: str) -> None:

@@ -3,9 +3,10 @@
 The tests make a throw-away CA with the ``openssl`` command line: a server
 certificate for 127.0.0.1 / localhost, a client certificate, and a second CA
 that signed nothing the broker has. Each test starts its own mosquitto with a
-plain listener (for ingest and the test's subscriber) and a TLS-only listener
-(for the gateway), and runs the whole gateway from a config file whose
-``broker.tls`` names copies of the files, by paths relative to the file.
+plain listener (for the test's subscriber) and a TLS-only listener (for the
+gateway, and for ingest in the mutual-TLS test: ``ingest.tls_ca|tls_cert|tls_key``),
+and runs the whole gateway from a config file whose ``broker.tls`` names
+copies of the files, by paths relative to the file.
 """
 
 from __future__ import annotations
@@ -134,7 +135,10 @@ async def test_mutual_tls_delivers_every_event_to_ingest(
     await seed_registry(database)
     broker = tls_broker(True)
     config = gateway_config(tmp_path, broker, topic_prefix, mutual(pki))
-    async with running_ingest(settings_for(database, broker.url, topic_prefix)):
+    assert broker.tls is not None  # ingest too speaks mutual TLS, with its own certificate
+    settings = settings_for(database, broker.tls.url, topic_prefix, tls_ca=pki.ca,
+                            tls_cert=pki.client_cert, tls_key=pki.client_key)
+    async with running_ingest(settings):
         async with running_gateway(config) as (_, result):
             await wait_until(lambda: _stored(db, 30), 15)
         stats = result[0].node

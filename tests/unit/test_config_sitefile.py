@@ -41,6 +41,15 @@ def test_config_errors_name_key_and_file(tmp_path: Path) -> None:
     assert f"{cfg}: mqtt_url" in text and f"{cfg}: ingest.batch_max_messages" in text
 
 
+def test_ingest_tls_certificate_needs_its_key(tmp_path: Path) -> None:
+    cfg = tmp_path / "tls.yaml"
+    cfg.write_text("mqtt_url: mqtts://broker:8883\ningest: {tls_ca: ca.pem, tls_cert: ingest.pem}\n")
+    with pytest.raises(ConfigError, match=r"ingest.*tls_cert and tls_key go together"):
+        load_settings(cfg)
+    cfg.write_text("ingest: {tls_ca: ca.pem, tls_cert: i.pem, tls_key: i.key}\n")
+    assert load_settings(cfg).ingest.tls_key == Path("i.key")
+
+
 def test_unknown_keys_are_refused(tmp_path: Path) -> None:
     cfg = tmp_path / "typo.yaml"
     cfg.write_text("databse_url: postgresql://x/y\n")
