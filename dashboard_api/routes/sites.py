@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -63,16 +63,8 @@ async def list_sites(
             responses=HOT)
 async def get_site(request: Request, pool: PoolDep, now: Now, tenant: str, site: str) -> Response:
     """The site's live counts, per zone too, its address and opening hours (with an `ETag`).
-    Served from a short in-process cache that every committed change clears."""
-
-    async def load() -> bytes:
-        async with acquire(pool) as con:
-            found = await queries.site(con, now=now, tenant=tenant, site=site)
-        if found is None:
-            raise NotFound(f"no site {site!r} of tenant {tenant!r}")
-        return encode(found)
-
-    return await cached(request, load)
+    Served from a short in-process cache that every committed change makes stale."""
+    return await _cached_site_read(request, pool, queries.site, now=now, tenant=tenant, site=site)
 
 
 @router.get("/{tenant}/{site}/spaces", summary="Every space of a site",
@@ -80,10 +72,16 @@ async def get_site(request: Request, pool: PoolDep, now: Now, tenant: str, site:
 async def list_spaces(request: Request, pool: PoolDep, now: Now, tenant: str, site: str) -> Response:
     """Each bay or stall with its state as counted, when it was observed, and its attributes
     (with an `ETag`; served from the same short cache as the site)."""
+    return await _cached_site_read(request, pool, queries.spaces, now=now, tenant=tenant, site=site)
+
+
+async def _cached_site_read(request: Request, pool: asyncpg.Pool, query: Callable[..., Awaitable[Any]],
+                            *, now: datetime, tenant: str, site: str) -> Response:
+    """``query(con, now=, tenant=, site=)`` (None: no such site → 404) through the cache."""
 
     async def load() -> bytes:
         async with acquire(pool) as con:
-            found = await queries.spaces(con, now=now, tenant=tenant, site=site)
+            found = await query(con, now=now, tenant=tenant, site=site)
         if found is None:
             raise NotFound(f"no site {site!r} of tenant {tenant!r}")
         return encode(found)

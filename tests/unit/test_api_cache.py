@@ -77,12 +77,7 @@ async def test_stale_entry_answers_while_one_request_reloads_it() -> None:
     cache = ResponseCache(1.0, clock)
     await cache.get_or_load("k", _const(b"old"))
     clock.now += 2.0  # expired by the clock
-    gate = asyncio.Event()
-
-    async def slow() -> bytes:
-        await gate.wait()
-        return b"new"
-
+    gate, slow = _gated(b"new")
     reload = asyncio.create_task(cache.get_or_load("k", slow))
     await asyncio.sleep(0)
     stale = cache.entry("k")
@@ -99,12 +94,7 @@ async def test_clear_makes_entries_stale_and_a_racing_load_is_stored_stale() -> 
     await cache.get_or_load("a", _const(b"a1"))
     cache.clear()
     assert cache.get("a") is None and cache.entry("a") is None  # a change: next reader queries
-    gate = asyncio.Event()
-
-    async def slow() -> bytes:
-        await gate.wait()
-        return b"a2 (read before the change)"
-
+    gate, slow = _gated(b"a2 (read before the change)")
     reload = asyncio.create_task(cache.get_or_load("a", slow))
     await asyncio.sleep(0)
     entry = cache.entry("a")
@@ -138,3 +128,14 @@ def _const(body: bytes) -> Callable[[], Awaitable[bytes]]:
         return body
 
     return load
+
+
+def _gated(body: bytes) -> tuple[asyncio.Event, Callable[[], Awaitable[bytes]]]:
+    """A load that answers ``body`` once the event is set."""
+    gate = asyncio.Event()
+
+    async def load() -> bytes:
+        await gate.wait()
+        return body
+
+    return gate, load
