@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from ingest.registry import Registry
+from ingest.registry import GatewayEntry, Registry
 from occupancy.topics import Channel, Topic, TopicError
 from occupancy.validate import check_batch
 from occupancy.wire import Reason, WireError, decode_events, decode_status, rejection_detail
@@ -78,6 +78,15 @@ def _dead(msg: Received, reason: Reason | str, detail: Any, topic: Topic | None)
     )
 
 
+def _provisioned(msg: Received, topic: Topic, registry: Registry, plan: Plan) -> GatewayEntry | None:
+    """The registry entry of the message's gateway, or None with the message dead-lettered."""
+    entry = registry.gateway(topic.tenant, topic.gateway)
+    if entry is None:
+        plan.dead.append(_dead(msg, Reason.UNKNOWN_GATEWAY,
+                               f"{topic.tenant}/{topic.gateway} is not provisioned", topic))
+    return entry
+
+
 def _plan_events(msg: Received, topic: Topic, registry: Registry, now: datetime,
                  max_skew: timedelta, plan: Plan) -> None:
     try:
@@ -85,10 +94,8 @@ def _plan_events(msg: Received, topic: Topic, registry: Registry, now: datetime,
     except WireError as exc:
         plan.dead.append(_dead(msg, exc.reason, exc.detail, topic))
         return
-    entry = registry.gateway(topic.tenant, topic.gateway)
+    entry = _provisioned(msg, topic, registry, plan)
     if entry is None:
-        plan.dead.append(_dead(msg, Reason.UNKNOWN_GATEWAY,
-                               f"{topic.tenant}/{topic.gateway} is not provisioned", topic))
         return
     checked = check_batch(batch, bound=entry.bound, now=now, max_skew=max_skew)
     for e in checked.accepted:
@@ -109,10 +116,8 @@ def _plan_status(msg: Received, topic: Topic, registry: Registry, now: datetime,
     except WireError as exc:
         plan.dead.append(_dead(msg, exc.reason, exc.detail, topic))
         return
-    entry = registry.gateway(topic.tenant, topic.gateway)
+    entry = _provisioned(msg, topic, registry, plan)
     if entry is None:
-        plan.dead.append(_dead(msg, Reason.UNKNOWN_GATEWAY,
-                               f"{topic.tenant}/{topic.gateway} is not provisioned", topic))
         return
     plan.statuses.append(StatusUpdate(entry.id, status.online, status.boot, now))
 

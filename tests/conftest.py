@@ -22,6 +22,7 @@ import pytest
 
 from parkbazaar.embedded import EmbeddedPostgres, Mosquitto, mosquitto_binary, port_open
 from parkbazaar.ingest_cli import migrate_dsn
+from tests.scratch import scratch_database
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -50,37 +51,11 @@ def pg_admin_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         server.stop()
 
 
-def _with_database(dsn: str, name: str) -> str:
-    head, _, query = dsn.partition("?")
-    base = head.rsplit("/", 1)[0]
-    return f"{base}/{name}" + (f"?{query}" if query else "")
-
-
-async def _create_db(admin_dsn: str, name: str) -> None:
-    con = await asyncpg.connect(admin_dsn)
-    try:
-        await con.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await con.close()
-
-
-async def _drop_db(admin_dsn: str, name: str) -> None:
-    con = await asyncpg.connect(admin_dsn)
-    try:
-        await con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await con.close()
-
-
 @pytest.fixture
 def empty_database(pg_admin_dsn: str) -> Iterator[str]:
     """A fresh, empty database of this test's own; dropped afterwards."""
-    name = f"pbt_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_create_db(pg_admin_dsn, name))
-    try:
-        yield _with_database(pg_admin_dsn, name)
-    finally:
-        asyncio.run(_drop_db(pg_admin_dsn, name))
+    with scratch_database(pg_admin_dsn) as dsn:
+        yield dsn
 
 
 @pytest.fixture

@@ -28,26 +28,15 @@ class CameraAdapter:
     """A ``CameraLoop`` read one frame per ``read``."""
 
     kind = "camera"
+    battery: float | None = None
 
     def __init__(self, loop: CameraLoop, site: SiteId) -> None:
         self._loop = loop
-        self._device = DeviceId(loop.device)
+        self.device = DeviceId(loop.device)
         self._site = site
-        self._spaces = tuple(SpaceRef(site, SpaceId(s)) for s in loop.layout.ids)
+        self.spaces = tuple(SpaceRef(site, SpaceId(s)) for s in loop.layout.ids)
         self._frames: Iterator[tuple[datetime, Frame]] | None = None
         self._scores: dict[SpaceRef, float] = {}
-
-    @property
-    def device(self) -> DeviceId:
-        return self._device
-
-    @property
-    def spaces(self) -> tuple[SpaceRef, ...]:
-        return self._spaces
-
-    @property
-    def battery(self) -> float | None:
-        return None
 
     async def read(self) -> Mapping[SpaceRef, float]:
         return await asyncio.to_thread(self._next)
@@ -60,10 +49,10 @@ class CameraAdapter:
             changes = self._loop.process(at, frame)
         except StopIteration as exc:
             self._frames = None
-            raise AdapterError(f"camera {self._device}: the source ended") from exc
+            raise AdapterError(f"camera {self.device}: the source ended") from exc
         except (CameraError, OSError, ValueError) as exc:
             self._frames = None
-            raise AdapterError(f"camera {self._device}: {exc}") from exc
+            raise AdapterError(f"camera {self.device}: {exc}") from exc
         for c in changes:
             self._scores[SpaceRef(self._site, SpaceId(c.space_id))] = 1.0 if c.state == "occupied" else 0.0
         return dict(self._scores)

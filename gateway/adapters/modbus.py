@@ -50,28 +50,17 @@ class ModbusAdapter:
     """A Modbus TCP device (``unit``) whose ``table`` holds one value per bay."""
 
     kind = "modbus"
+    battery: float | None = None  # wired bus sensors have no battery
 
     def __init__(self, config: ModbusDevice) -> None:
         self._config = config
-        self._device = DeviceId(config.id)
+        self.device = DeviceId(config.id)
         self._addresses = config.address_map()
-        self._spaces = tuple(self._addresses)
+        self.spaces = tuple(self._addresses)
         bits = config.table in ("coils", "discrete_inputs")
         self._plan = plan_reads(list(self._addresses.values()), MAX_BITS if bits else MAX_REGISTERS)
         self._client = AsyncModbusTcpClient(config.host, port=config.port, timeout=config.timeout_s,
                                             retries=0, reconnect_delay=0)
-
-    @property
-    def device(self) -> DeviceId:
-        return self._device
-
-    @property
-    def spaces(self) -> tuple[SpaceRef, ...]:
-        return self._spaces
-
-    @property
-    def battery(self) -> float | None:
-        return None  # wired bus sensors have no battery
 
     async def read(self) -> Mapping[SpaceRef, float]:
         values: dict[int, int] = {}

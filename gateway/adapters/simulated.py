@@ -18,27 +18,15 @@ class SimulatedAdapter:
     kind = "simulated"
 
     def __init__(self, config: SimulatedDevice) -> None:
-        self._device = DeviceId(config.id)
-        self._spaces = tuple(config.space_refs())
+        self.device = DeviceId(config.id)
+        self.spaces = tuple(config.space_refs())
         self._p = config.change_probability
-        self._battery = config.battery
+        self.battery = config.battery
         self._rng = random.Random(config.seed)
-        self._states = {s: self._rng.random() < 0.5 for s in self._spaces}
-
-    @property
-    def device(self) -> DeviceId:
-        return self._device
-
-    @property
-    def spaces(self) -> tuple[SpaceRef, ...]:
-        return self._spaces
-
-    @property
-    def battery(self) -> float | None:
-        return self._battery
+        self._states = {s: self._rng.random() < 0.5 for s in self.spaces}
 
     async def read(self) -> Mapping[SpaceRef, float]:
-        for space in self._spaces:
+        for space in self.spaces:
             if self._rng.random() < self._p:
                 self._states[space] = not self._states[space]
         return {s: 1.0 if occupied else 0.0 for s, occupied in self._states.items()}

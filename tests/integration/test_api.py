@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,7 +18,7 @@ from dashboard_api.provision import provision
 from ingest.migrate import migrate
 from occupancy.config import Settings
 from occupancy.sitefile import parse_site_file
-from parkbazaar.embedded import dsn_with_database
+from tests.scratch import scratch_database
 
 NOW = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 ORIGIN = "29.6,52.5"
@@ -81,29 +80,17 @@ async def _seed(db: asyncpg.Connection) -> None:
 @pytest.fixture(scope="module")
 def seeded_database(pg_admin_dsn: str) -> Iterator[str]:
     """One seeded database shared by this module's read-only tests (they never write)."""
-    name = f"pbt_api_{uuid.uuid4().hex[:10]}"
-    dsn = dsn_with_database(pg_admin_dsn, name)
 
-    async def admin(sql: str) -> None:
-        con = await asyncpg.connect(pg_admin_dsn)
-        try:
-            await con.execute(sql)
-        finally:
-            await con.close()
-
-    async def seed() -> None:
+    async def seed(dsn: str) -> None:
         con = await asyncpg.connect(dsn)
         try:
             await _seed(con)
         finally:
             await con.close()
 
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    try:
-        asyncio.run(seed())
+    with scratch_database(pg_admin_dsn, "pbt_api") as dsn:
+        asyncio.run(seed(dsn))
         yield dsn
-    finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def _app(database: str) -> FastAPI:

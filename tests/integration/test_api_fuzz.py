@@ -7,17 +7,16 @@ import asyncio
 import os
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import asyncpg
 import pytest
 import uvicorn
 
-from parkbazaar.embedded import dsn_with_database, free_port
+from parkbazaar.embedded import free_port
 from parkbazaar.ingest_cli import migrate_dsn
 from tests.integration.api_support import TENANT, app_for, seed_city, token
+from tests.scratch import scratch_database
 
 schemathesis = pytest.importorskip("schemathesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
@@ -29,26 +28,15 @@ MAX_EXAMPLES = int(os.environ.get("PARKBAZAAR_FUZZ_EXAMPLES", "12"))
 
 @pytest.fixture(scope="module")
 def fuzz_server(pg_admin_dsn: str) -> Iterator[dict[str, Any]]:
-    name = f"pbt_fuzz_{uuid.uuid4().hex[:10]}"
-    dsn = dsn_with_database(pg_admin_dsn, name)
-
-    async def admin(sql: str) -> None:
-        con = await asyncpg.connect(pg_admin_dsn)
-        try:
-            await con.execute(sql)
-        finally:
-            await con.close()
-
-    async def prepare() -> str:
+    async def prepare(dsn: str) -> str:
         await migrate_dsn(dsn, "plain")
         await seed_city(dsn)
         return await token(dsn, TENANT, "admin")
 
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app_for(dsn), host="127.0.0.1", port=port, log_level="error"))
-    try:
-        admin_token = asyncio.run(prepare())
+    with scratch_database(pg_admin_dsn, "pbt_fuzz") as dsn:
+        port = free_port()
+        server = uvicorn.Server(uvicorn.Config(app_for(dsn), host="127.0.0.1", port=port, log_level="error"))
+        admin_token = asyncio.run(prepare(dsn))
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         deadline = time.monotonic() + 20
@@ -57,8 +45,6 @@ def fuzz_server(pg_admin_dsn: str) -> Iterator[dict[str, Any]]:
         yield {"base": f"http://127.0.0.1:{port}", "token": admin_token}
         server.should_exit = True
         thread.join(10)
-    finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def test_no_server_errors(fuzz_server: dict[str, Any]) -> None:

@@ -13,47 +13,30 @@ import asyncpg
 import pytest
 
 from occupancy.model import SpaceState
-from parkbazaar.embedded import Mosquitto, dsn_with_database
+from parkbazaar.embedded import Mosquitto
 from parkbazaar.ingest_cli import migrate_dsn
 from parkbazaar.simchain import Chain, run_chain
 from simulators.scenario import load_scenario
 from tests.integration.test_sim_chain import chain_settings, site_file
+from tests.scratch import scratch_database
 
 pytestmark = pytest.mark.mosquitto
 GW_LOT, GW_BAZAAR = ("marvdasht", "gw-station-lot"), ("marvdasht", "gw-bazaar")
 
 
-async def _fresh_db(admin: str, name: str) -> str:
-    con = await asyncpg.connect(admin)
-    await con.execute(f'CREATE DATABASE "{name}"')
-    await con.close()
-    dsn = dsn_with_database(admin, name)
-    await migrate_dsn(dsn, "plain")
-    return dsn
-
-
-async def _drop_db(admin: str, name: str) -> None:
-    con = await asyncpg.connect(admin)
-    await con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await con.close()
-
-
 @pytest.fixture(scope="module")
 def run(pg_admin_dsn: str, broker: Mosquitto, examples_dir: Path,
         tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Chain, str]]:
-    name = f"pbt_{uuid.uuid4().hex[:12]}"
-    dsn = asyncio.run(_fresh_db(pg_admin_dsn, name))
     prefix = f"t{uuid.uuid4().hex[:10]}/parkbazaar/v1"
     scenario = load_scenario(examples_dir / "scenarios" / "faults.yaml")
     tmp = tmp_path_factory.mktemp("faults")
-    try:
+    with scratch_database(pg_admin_dsn) as dsn:
+        asyncio.run(migrate_dsn(dsn, "plain"))
         chain = asyncio.run(run_chain(scenario, [site_file(examples_dir)],
                                       chain_settings(dsn, broker, prefix),
                                       state_dir=tmp / "gw", report_dir=tmp / "report"))
         print(chain.verdict.text() if chain.verdict else "no verdict")
         yield chain, dsn
-    finally:
-        asyncio.run(_drop_db(pg_admin_dsn, name))
 
 
 def fetch(dsn: str, sql: str, *args: object) -> list[asyncpg.Record]:
