@@ -16,7 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator
 
 from dashboard_api import DatabaseUnavailable, Forbidden, Unauthorized
-from dashboard_api.auth import Principal, principal_for
+from dashboard_api.auth import Principal, lookup_token
 from occupancy.config import Settings
 
 ACQUIRE_TIMEOUT_S = 2.0
@@ -127,6 +127,8 @@ StepText = Annotated[
     AfterValidator(_valid_step),
 ]
 
+_REFUSED = {"unknown": "the bearer token is not valid", "revoked": "the bearer token has been revoked",
+            "expired": "the bearer token has expired"}
 _bearer = HTTPBearer(auto_error=False, description="a token from `parkbazaar token create`")
 
 
@@ -135,16 +137,16 @@ async def get_principal(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     pool: Annotated[asyncpg.Pool, Depends(get_pool)],
 ) -> Principal:
-    """The token's principal; 401 without a token or with one that is unknown or revoked."""
+    """The token's principal; 401 without a token or with one that is unknown, revoked or expired."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("a bearer token is required")
     try:
         async with pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as con:
-            found = await principal_for(con, credentials.credentials)
+            found = await lookup_token(con, credentials.credentials)
     except (OSError, TimeoutError, asyncpg.InterfaceError) as exc:
         raise DatabaseUnavailable(f"no database connection: {exc}") from exc
-    if found is None:
-        raise Unauthorized("the bearer token is not valid")
+    if not isinstance(found, Principal):
+        raise Unauthorized(_REFUSED[found])
     return found
 
 
