@@ -23,7 +23,7 @@ from fastapi.staticfiles import StaticFiles
 from dashboard_api import BadInput, Conflict, DatabaseUnavailable, Forbidden, NotFound, Unauthorized
 from dashboard_api.http import CachedReadFront, RateLimitMiddleware, ResponseCache
 from dashboard_api.live import ChangeFeed
-from dashboard_api.routes import admin, health, manage, metrics, ngsi, page, sites
+from dashboard_api.routes import admin, health, manage, metrics, ngsi, page, sites, tokens
 from occupancy.config import Settings
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ def create_app(settings: Settings) -> FastAPI:
                        burst=settings.api.rate_limit_burst, prefixes=PUBLIC_PREFIXES)
     app.add_middleware(metrics.MetricsMiddleware)
     _add_error_handlers(app)
-    for module in (sites, ngsi, manage, admin, health, metrics, page):
+    for module in (sites, ngsi, manage, admin, tokens, health, metrics, page):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=page.STATIC_DIR), name="static")
     return app

@@ -24,11 +24,13 @@ SITE_COLS = ("kind", "name", "name_fa", "address", "lat", "lon", "opening_hours"
 JSON_COLS = {"opening_hours", "attributes"}
 
 
-async def audit(con: asyncpg.Connection, who: Principal, tenant: str, action: str, target: str,
+async def audit(con: asyncpg.Connection, who: Principal | str, tenant: str, action: str, target: str,
                 detail: Mapping[str, Any] | None = None) -> None:
+    """Append an audit row; ``who`` is the acting token, or a name such as ``cli``."""
     await con.execute(
         "INSERT INTO audit_log (actor, tenant, action, target, detail) VALUES ($1, $2, $3, $4, $5::jsonb)",
-        who.actor, tenant, action, target, json.dumps(detail or {}, default=str))
+        who if isinstance(who, str) else who.actor, tenant, action, target,
+        json.dumps(detail or {}, default=str))
 
 
 async def tenant_id(con: asyncpg.Connection, tenant: str) -> int:
