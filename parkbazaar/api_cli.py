@@ -1,5 +1,5 @@
-"""``parkbazaar api`` (the HTTP API and web page), ``parkbazaar provision FILE`` and
-``parkbazaar token create`` (a manager or admin bearer token, printed once)."""
+"""``parkbazaar api`` (the HTTP API and web page) and ``parkbazaar provision FILE``
+(tokens: ``parkbazaar.token_cli``)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ import yaml
 from pydantic import ValidationError
 
 from dashboard_api import ProvisionError
-from dashboard_api.auth import create_token
 from dashboard_api.provision import ProvisionReport, provision
 from occupancy.config import describe_validation_error
 from occupancy.sitefile import SiteFile, parse_site_file
@@ -37,15 +36,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p = subparsers.add_parser("provision", help="load a site file (YAML) into the database")
     p.add_argument("file", type=Path, metavar="FILE", help="site file, e.g. examples/shiraz.yaml")
     p.set_defaults(func=cmd_provision)
-    p = subparsers.add_parser("token", help="API tokens of market managers and operators")
-    tok = p.add_subparsers(dest="token_command", metavar="ACTION", required=True)
-    c = tok.add_parser("create", help="create a token and print it (once: only its hash is kept)")
-    c.add_argument("--tenant", required=True, help="the tenant the token is of")
-    c.add_argument("--role", required=True, choices=["manager", "admin"])
-    c.add_argument("--site", action="append", default=[], metavar="SITE",
-                   help="a site a manager may read (repeatable; none: every site of the tenant)")
-    c.add_argument("--label", help="a note on whose token it is")
-    c.set_defaults(func=cmd_token_create)
 
 
 def cmd_api(args: argparse.Namespace) -> int:
@@ -115,27 +105,4 @@ def cmd_provision(args: argparse.Namespace) -> int:
         print(f"parkbazaar provision: {exc}", file=sys.stderr)
         return 1
     print("\n".join(report.lines()))
-    return 0
-
-
-async def _create_token(dsn: str, args: argparse.Namespace) -> str:
-    con = await asyncpg.connect(dsn)
-    try:
-        return await create_token(con, tenant=args.tenant, role=args.role, sites=tuple(args.site),
-                                  label=args.label, actor="cli")
-    finally:
-        await con.close()
-
-
-def cmd_token_create(args: argparse.Namespace) -> int:
-    settings = settings_from(args)
-    try:
-        token = asyncio.run(_create_token(settings.dsn, args))
-    except LookupError as exc:
-        print(f"parkbazaar token create: {exc.args[0]}", file=sys.stderr)
-        return 2
-    except (OSError, asyncpg.PostgresError) as exc:
-        print(f"parkbazaar token create: {exc}", file=sys.stderr)
-        return 1
-    print(token)
     return 0
