@@ -29,6 +29,7 @@ from dashboard_api.schemas import (
     SpaceStatus,
     Utilization,
 )
+from dashboard_api.token_guard import guarded
 
 router = APIRouter(prefix="/v1/manage", tags=["market managers"])
 AUTH: dict[int | str, dict[str, Any]] = {
@@ -173,7 +174,8 @@ def _scope(who: Principal) -> tuple[str, ...]:
             response_class=StreamingResponse,
             responses={200: {"content": {"text/event-stream": {}}}, **AUTH})
 async def alerts_live(who: Manager, request: Request, pool: PoolDep, tenant: str) -> StreamingResponse:
-    """An `alerts` event with the whole current list first and whenever it changes."""
+    """An `alerts` event with the whole current list first and whenever it changes. When the
+    token is revoked or expires, a `closed` event (`{"reason": …}`) and the stream ends."""
     async with pool.acquire() as con:
         await _tenant_tz(con, tenant)
 
@@ -187,4 +189,5 @@ async def alerts_live(who: Manager, request: Request, pool: PoolDep, tenant: str
             last = text
             await asyncio.sleep(ALERTS_POLL_S)
 
-    return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+    return StreamingResponse(guarded(stream(), pool, who.token_id), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache"})

@@ -1,0 +1,61 @@
+"""A revoked or expired token closes its open streams within seconds: the manager's
+`/alerts/live` sends a last `closed` event with the reason, and the response ends."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from dashboard_api.token_guard import CHECK_S
+from tests.integration.api_support import TENANT, app_for, seed_city, served, token
+from tests.integration.test_api_live import events
+
+LIVE = f"/v1/manage/{TENANT}/alerts/live"
+BOUND_S = CHECK_S + 3  # one check period, its query, and slack for a loaded machine
+
+
+async def test_revoked_token_closes_its_alerts_stream(database: str) -> None:
+    await seed_city(database)
+    admin = {"Authorization": f"Bearer {await token(database, TENANT, 'admin')}"}
+    manager = await token(database, TENANT, "manager", "market")
+    async with served(app_for(database)) as base, httpx.AsyncClient(base_url=base, timeout=20) as c:
+        async with c.stream("GET", LIVE, headers={"Authorization": f"Bearer {manager}"}) as r:
+            assert r.status_code == 200
+            stream = events(r)
+            assert (await anext(stream))[1] == "alerts"
+            revoked = await c.delete(f"/v1/admin/{TENANT}/tokens/2", headers=admin)
+            assert revoked.status_code == 200 and revoked.json()["state"] == "revoked"
+            started = time.monotonic()
+            rest = await asyncio.wait_for(_drain(stream), 15)
+            took = time.monotonic() - started
+        assert rest[-1] == ("closed", {"reason": "revoked"}), rest
+        assert took < BOUND_S, took
+        again = await c.get(LIVE, headers={"Authorization": f"Bearer {manager}"})
+        assert again.status_code == 401
+
+
+async def test_expiring_token_closes_its_alerts_stream(database: str) -> None:
+    await seed_city(database)
+    admin = {"Authorization": f"Bearer {await token(database, TENANT, 'admin')}"}
+    async with served(app_for(database)) as base, httpx.AsyncClient(base_url=base, timeout=20) as c:
+        expires = datetime.now(UTC) + timedelta(seconds=2)
+        made = await c.post(f"/v1/admin/{TENANT}/tokens", headers=admin,
+                            json={"role": "manager", "expires_at": expires.isoformat()})
+        assert made.status_code == 201, made.text
+        async with c.stream("GET", LIVE, headers={"Authorization": f"Bearer {made.json()['token']}"}) as r:
+            assert r.status_code == 200
+            stream = events(r)
+            assert (await anext(stream))[1] == "alerts"
+            rest = await asyncio.wait_for(_drain(stream), 15)
+            ended = datetime.now(UTC)
+        assert rest[-1] == ("closed", {"reason": "expired"}), rest
+        assert timedelta(0) <= ended - expires < timedelta(seconds=BOUND_S), ended - expires
+
+
+async def _drain(stream: Any) -> list[tuple[str, Any]]:
+    """(event, data) of every message until the server ends the response."""
+    return [(kind, data) async for _, kind, data in stream]
