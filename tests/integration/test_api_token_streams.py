@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from dashboard_api.routes.manage import ALERTS_POLL_S
 from dashboard_api.token_guard import CHECK_S
 from tests.integration.api_support import TENANT, app_for, seed_city, served, token
 from tests.integration.test_api_live import events
@@ -59,3 +60,22 @@ async def test_expiring_token_closes_its_alerts_stream(database: str) -> None:
 async def _drain(stream: Any) -> list[tuple[str, Any]]:
     """(event, data) of every message until the server ends the response."""
     return [(kind, data) async for _, kind, data in stream]
+
+
+async def test_a_client_that_leaves_leaves_no_stream_task(database: str) -> None:
+    await seed_city(database)
+    manager = await token(database, TENANT, "manager", "market")
+    async with served(app_for(database)) as base, httpx.AsyncClient(base_url=base, timeout=20) as c:
+        async with c.stream("GET", LIVE, headers={"Authorization": f"Bearer {manager}"}) as r:
+            assert (await anext(events(r)))[1] == "alerts"
+            assert _stream_tasks() == 1
+        # well before the alerts loop would wake up and notice the client is gone by itself
+        deadline = time.monotonic() + ALERTS_POLL_S / 2
+        while _stream_tasks():
+            assert time.monotonic() < deadline, "the stream's task outlived its client"
+            await asyncio.sleep(0.05)
+
+
+def _stream_tasks() -> int:
+    """Guarded stream generators running in this loop (the server shares it)."""
+    return sum(1 for t in asyncio.all_tasks() if t.get_name().startswith("stream-of-token-"))
