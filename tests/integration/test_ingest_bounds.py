@@ -15,8 +15,9 @@ import pytest
 from prometheus_client import REGISTRY
 
 from ingest.maintenance import run_maintenance
-from ingest.plan import Received
+from ingest.plan import DeadLetter, Received
 from ingest.service import Ingest
+from ingest.store import WritePolicy, write_dead_letters
 from tests.integration.ingest_procs import IngestProcess, reap
 from tests.integration.support import (
     GW,
@@ -160,3 +161,17 @@ async def test_redelivered_poison_is_dead_lettered_once_and_acknowledged(
 
 async def _has(db: asyncpg.Connection, seq: int) -> bool:
     return await count(db, "SELECT count(*) FROM occupancy_events WHERE seq = $1", seq) > 0
+
+
+async def test_dead_letter_with_nul_and_lone_surrogate_text_is_stored(db: asyncpg.Connection) -> None:
+    """PostgreSQL refuses NUL and lone surrogates in text and jsonb: a dead letter
+    that carries them must still be written (else its batch could never commit)."""
+    nasty = DeadLetter("t/\x00/\ud800", b"\x00\xff" * 5000, "bad_field",
+                       {"error": "a\x00b\udfff", "\x00": ["\ud800"]}, "t1", "gw1")
+    async with db.transaction():
+        written = await write_dead_letters(db, [nasty], WritePolicy(max_payload_bytes=16))
+    assert written.dead == ("bad_field",)
+    row = await db.fetchrow("SELECT topic, payload, detail, payload_bytes FROM dead_letters")
+    assert (row["topic"], bytes(row["payload"]), row["payload_bytes"]) == (
+        "t/\ufffd/?", (b"\x00\xff" * 8), 10_000)
+    assert json.loads(row["detail"]) == {"error": "a\ufffdb?", "\ufffd": ["?"]}
