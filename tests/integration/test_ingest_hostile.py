@@ -194,3 +194,18 @@ async def test_event_from_a_fast_clock_cannot_hold_space_state_against_later_obs
         await wait_until(lambda: _has_seq(db, 3))
         assert await _state(db, "S-001") == "free"
     assert await count(db, "SELECT count(*) FROM dead_letters") == 0
+
+
+async def test_backlog_on_two_distant_days_creates_those_two_partitions_not_the_range(
+        database: str, db: asyncpg.Connection, broker, topic_prefix: str) -> None:
+    await seed_registry(database)
+    old, older = _now() - timedelta(days=30), _now() - timedelta(days=90)
+    parts = "SELECT count(*) FROM pg_inherits WHERE inhparent = 'occupancy_events'::regclass"
+    before = await count(db, parts)
+    settings = settings_for(database, broker.url, topic_prefix)
+    async with running_ingest(settings):
+        await asyncio.to_thread(publish, broker.url, [(events_topic(topic_prefix),
+                                                       _batch(_event(1, older), _event(2, old)))])
+        await wait_until(lambda: _has_seq(db, 2))
+    assert await count(db, parts) == before + 2
+    assert await count(db, "SELECT count(*) FROM occupancy_events") == 2
