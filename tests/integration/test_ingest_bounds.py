@@ -25,6 +25,7 @@ from tests.integration.support import (
     batches,
     count,
     events_topic,
+    has_seq,
     make_events,
     publish,
     running_ingest,
@@ -142,25 +143,21 @@ async def test_redelivered_poison_is_dead_lettered_once_and_acknowledged(
     proc = IngestProcess(database, broker.url, topic_prefix, "poison-ingest")
     await asyncio.to_thread(proc.wait_ready)
     await asyncio.to_thread(publish, broker.url, [(t, p) for p in POISON.values()] + [(t, first)])
-    await wait_until(lambda: _has(db, 101))
+    await wait_until(lambda: has_seq(db, 101))
     assert proc.alive(), proc.log[-2000:]
     await asyncio.to_thread(proc.stop)
     await asyncio.to_thread(publish, broker.url, [(t, second)])  # queued in the session
     proc = IngestProcess(database, broker.url, topic_prefix, "poison-ingest")
     await asyncio.to_thread(proc.wait_ready)
-    await wait_until(lambda: _has(db, 102))
+    await wait_until(lambda: has_seq(db, 102))
     await asyncio.to_thread(publish, broker.url, [(t, third)])
-    await wait_until(lambda: _has(db, 103))
+    await wait_until(lambda: has_seq(db, 103))
     assert proc.alive(), proc.log[-2000:]
     await asyncio.to_thread(proc.stop)
     rows = await db.fetch("SELECT payload_sha256, reason FROM dead_letters")
     assert sorted(bytes(r["payload_sha256"]) for r in rows) == sorted(
         hashlib.sha256(p).digest() for p in POISON.values())  # each once: acknowledged
     assert {r["reason"] for r in rows} == {"out_of_range"}
-
-
-async def _has(db: asyncpg.Connection, seq: int) -> bool:
-    return await count(db, "SELECT count(*) FROM occupancy_events WHERE seq = $1", seq) > 0
 
 
 async def test_dead_letter_with_nul_and_lone_surrogate_text_is_stored(db: asyncpg.Connection) -> None:

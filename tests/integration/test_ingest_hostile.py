@@ -21,6 +21,7 @@ from tests.integration.support import (
     TENANT,
     count,
     events_topic,
+    has_seq,
     publish,
     running_ingest,
     seed_registry,
@@ -51,14 +52,10 @@ async def _run_poison(database: str, db: asyncpg.Connection, broker, topic_prefi
     settings = settings_for(database, broker.url, topic_prefix, **ingest)
     async with running_ingest(settings) as task:
         await asyncio.to_thread(publish, broker.url, [*poison, (events_topic(topic_prefix), marker)])
-        await wait_until(lambda: _has_seq(db, 999_999))
+        await wait_until(lambda: has_seq(db, 999_999))
         await wait_until(lambda: _dead_at_least(db, len(poison)))
         assert not task.done(), "ingest must keep running"
     return list(await db.fetch("SELECT reason, detail, topic FROM dead_letters ORDER BY id"))
-
-
-async def _has_seq(db: asyncpg.Connection, seq: int) -> bool:
-    return await count(db, "SELECT count(*) FROM occupancy_events WHERE seq = $1", seq) > 0
 
 
 async def _dead_at_least(db: asyncpg.Connection, n: int) -> bool:
@@ -103,7 +100,7 @@ async def test_1970_event_beside_current_one_creates_no_partition_storm(
     settings = settings_for(database, broker.url, topic_prefix)
     async with running_ingest(settings):
         await asyncio.to_thread(publish, broker.url, poison)
-        await wait_until(lambda: _has_seq(db, 5))
+        await wait_until(lambda: has_seq(db, 5))
     (reason, detail) = await db.fetchrow("SELECT reason, detail FROM dead_letters ORDER BY id DESC")
     assert reason == "too_old"
     assert [r["reason"] for r in json.loads(detail)["rejected"]] == ["too_old", "too_old"]
@@ -182,16 +179,16 @@ async def test_event_from_a_fast_clock_cannot_hold_space_state_against_later_obs
     async with running_ingest(settings):
         # the gateway's clock runs 4 minutes ahead (inside max_skew: accepted) …
         await asyncio.to_thread(publish, broker.url, [(t, _batch(_event(1, _now(240))))])
-        await wait_until(lambda: _has_seq(db, 1))
+        await wait_until(lambda: has_seq(db, 1))
         assert await _state(db, "S-001") == "occupied"
         # … then is corrected: the next real observation must win at once
         await asyncio.to_thread(publish, broker.url, [(t, _batch(_event(2, _now(0), state="free")))])
-        await wait_until(lambda: _has_seq(db, 2))
+        await wait_until(lambda: has_seq(db, 2))
         assert await _state(db, "S-001") == "free"
         # an older observation arriving late still does not move the state back
         late = _batch(_event(4, _now(-60)), _event(3, _now(0), space="S-002"))
         await asyncio.to_thread(publish, broker.url, [(t, late)])
-        await wait_until(lambda: _has_seq(db, 3))
+        await wait_until(lambda: has_seq(db, 3))
         assert await _state(db, "S-001") == "free"
     assert await count(db, "SELECT count(*) FROM dead_letters") == 0
 
@@ -206,6 +203,6 @@ async def test_backlog_on_two_distant_days_creates_those_two_partitions_not_the_
     async with running_ingest(settings):
         await asyncio.to_thread(publish, broker.url, [(events_topic(topic_prefix),
                                                        _batch(_event(1, older), _event(2, old)))])
-        await wait_until(lambda: _has_seq(db, 2))
+        await wait_until(lambda: has_seq(db, 2))
     assert await count(db, parts) == before + 2
     assert await count(db, "SELECT count(*) FROM occupancy_events") == 2
