@@ -7,6 +7,9 @@ MESSAGES = Counter("parkbazaar_ingest_messages_total", "MQTT messages processed 
 EVENTS = Counter("parkbazaar_ingest_events_total", "Occupancy events by outcome", ["outcome"])
 DEAD_LETTERS = Counter("parkbazaar_ingest_dead_letters_total", "Messages dead-lettered",
                        ["reason"])
+DEAD_LETTERS_CAPPED = Counter("parkbazaar_ingest_dead_letters_capped_total",
+                              "Dead letters acknowledged but not stored (per-gateway rate cap)",
+                              ["reason"])
 BATCH_SECONDS = Histogram("parkbazaar_ingest_batch_seconds", "Plan + write + commit of a batch",
                           buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
 DB_RETRIES = Counter("parkbazaar_ingest_db_retries_total", "Database writes retried")

@@ -147,7 +147,7 @@ class IngestClient:
             if self._closing:
                 return
         handle = Handle(msg.mid, msg.qos, self._generation)
-        received = Received(msg.topic, bytes(msg.payload), handle)
+        received = Received(_topic_text(msg), bytes(msg.payload), handle)
         try:
             self._loop.call_soon_threadsafe(self._deliver, received)
         except RuntimeError:  # the loop is gone: the broker redelivers next session
@@ -170,6 +170,15 @@ class IngestClient:
         self._closing = True
         self.client.disconnect()
         self.client.loop_stop()
+
+
+def _topic_text(msg: mqtt.MQTTMessage) -> str:
+    """The topic as text; one that is not UTF-8 (a broker should refuse it) becomes a
+    bad topic to dead-letter, not an exception in paho's network thread."""
+    try:
+        return str(msg.topic)
+    except UnicodeDecodeError:
+        return "\ufffd(topic not UTF-8)"
 
 
 def _path(p: Path | None) -> str | None:

@@ -18,10 +18,15 @@ How this works: three stages joined by bounded queues, on one event loop.
 
 A lost database is retried with exponential backoff (counted, logged) for up
 to ``retry_max_s``, then the worker exits non-zero with nothing acknowledged
-that did not commit. A data error rewrites the batch message by message and
-dead-letters the one that fails. On SIGTERM the service stops taking messages,
-writes and acknowledges what it took, and disconnects; the broker keeps the
-rest in the persistent session.
+that did not commit. Nothing a message holds can end the process: planning
+is contained per message (``ingest.plan``), and when the database refuses a
+batch (partition creation included) or the write fails in any other way that
+is not a lost connection, the batch is split in halves and rewritten until the
+message(s) it refuses stand alone; each is dead-lettered (``store_error``, or
+``internal`` for a failure that is not the database's) and acknowledged, so a
+broker never redelivers a message that crashed ingest (``ingest.worker``). On
+SIGTERM the service stops taking messages, writes and acknowledges what it
+took, and disconnects; the broker keeps the rest in the persistent session.
 """
 
 from __future__ import annotations
@@ -30,10 +35,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from typing import TypeVar
+from datetime import UTC, datetime
 
 import asyncpg
 from prometheus_client import start_http_server
@@ -41,17 +43,13 @@ from prometheus_client import start_http_server
 from ingest import DatabaseUnavailable, metrics
 from ingest.maintenance import run_maintenance
 from ingest.mqtt import IngestClient
-from ingest.plan import DeadLetter, Plan, Received, plan_batch
-from ingest.registry import Registry, load_registry
-from ingest.store import Written, ensure_partitions, event_days, write_dead_letters, write_plan
+from ingest.plan import Plan, Received
+from ingest.worker import TRANSIENT, Ingest
 from occupancy.config import Settings
 
-log = logging.getLogger(__name__)
-T = TypeVar("T")
+__all__ = ["Ingest", "collect", "run_ingest"]
 
-TRANSIENT = (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
-             asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError,
-             asyncpg.AdminShutdownError, asyncpg.CrashShutdownError, ConnectionError, TimeoutError)
+log = logging.getLogger(__name__)
 
 
 async def collect(queue: asyncio.Queue[Received], *, max_messages: int, max_bytes: int,
@@ -82,124 +80,6 @@ async def collect(queue: asyncio.Queue[Received], *, max_messages: int, max_byte
             batch.append(queue.get_nowait())
         size += len(batch[-1].payload)
     return batch
-
-
-def backoff_delay(attempt: int) -> float:
-    """0.2 s doubling, at most 5 s (pure)."""
-    return float(min(0.2 * 2**attempt, 5.0))
-
-
-@dataclass
-class Ingest:
-    """One ingest worker's state between batches: registry, known days, totals."""
-
-    settings: Settings
-    pool: asyncpg.Pool
-    registry: Registry = field(default_factory=Registry)
-    registry_at: float = 0.0
-    days: set[date] = field(default_factory=set)
-    totals: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
-        ("messages", "stored", "duplicates", "dead"), 0))
-
-    async def reload_registry(self) -> None:
-        async with self.pool.acquire() as con:
-            self.registry = await load_registry(con)
-        self.registry_at = time.monotonic()
-        metrics.REGISTRY_RELOADS.inc()
-
-    def _plan(self, batch: list[Received]) -> Plan:
-        return plan_batch(batch, registry=self.registry, now=datetime.now(UTC),
-                          prefix=self.settings.topic_prefix,
-                          max_skew=timedelta(seconds=self.settings.ingest.max_skew_s))
-
-    async def plan(self, batch: list[Received]) -> Plan:
-        """Plan a batch; reload the registry first if it names something new."""
-        plan = self._plan(batch)
-        age = time.monotonic() - self.registry_at
-        if plan.misses_registry() and age > self.settings.ingest.registry_refresh_s:
-            await self.retrying(self.reload_registry)
-            plan = self._plan(batch)
-        metrics.BATCH_MESSAGES.observe(len(batch))
-        return plan
-
-    async def write(self, plan: Plan, batch: list[Received]) -> None:
-        """Write and commit a plan, retrying a lost database; count what it did."""
-        started = time.perf_counter()
-        written = await self.retrying(lambda: self._write(plan, batch))
-        metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
-        metrics.LAST_COMMIT.set(time.time())
-        self._count(plan, written)
-
-    async def handle(self, batch: list[Received]) -> Plan:
-        """Plan and write one batch without the pipeline (drain, tests)."""
-        plan = await self.plan(batch)
-        await self.write(plan, batch)
-        return plan
-
-    async def _write(self, plan: Plan, batch: list[Received]) -> Written:
-        async with self.pool.acquire() as con:
-            await self._ensure_days(con, plan)
-            try:
-                return await write_plan(con, plan)
-            except asyncpg.PostgresError as exc:
-                if isinstance(exc, TRANSIENT):
-                    raise
-                log.warning("batch failed (%s); writing it message by message", exc)
-                metrics.SPLIT_BATCHES.inc()
-                return await self._write_one_by_one(con, batch)
-
-    async def _write_one_by_one(self, con: asyncpg.Connection, batch: list[Received]) -> Written:
-        total = Written(0, 0, 0, 0)
-        for msg in batch:
-            try:
-                w = await write_plan(con, self._plan([msg]))
-            except asyncpg.PostgresError as exc:
-                if isinstance(exc, TRANSIENT):
-                    raise
-                bad = DeadLetter(msg.topic, msg.payload, "store_error", {"error": str(exc)},
-                                 None, None)
-                await write_dead_letters(con, [bad])
-                w = Written(0, 0, 0, 1)
-            total = Written(total.stored + w.stored, total.duplicates + w.duplicates,
-                            total.states_changed + w.states_changed, total.dead + w.dead)
-        return total
-
-    async def _ensure_days(self, con: asyncpg.Connection, plan: Plan) -> None:
-        new = event_days(plan.rows) - self.days
-        if new:
-            await ensure_partitions(con, new)
-            self.days |= new
-
-    async def retrying(self, action: Callable[[], Awaitable[T]]) -> T:
-        """Run ``action``; while the database is lost, retry with backoff up to ``retry_max_s``."""
-        deadline = time.monotonic() + self.settings.ingest.retry_max_s
-        attempt = 0
-        while True:
-            try:
-                return await action()
-            except TRANSIENT as exc:
-                delay = backoff_delay(attempt)
-                if time.monotonic() + delay > deadline:
-                    raise DatabaseUnavailable(
-                        f"database unreachable for {self.settings.ingest.retry_max_s:.0f}s: {exc}"
-                    ) from exc
-                attempt += 1
-                metrics.DB_RETRIES.inc()
-                log.warning("database unavailable (%s: %s); retry %d in %.1fs",
-                            type(exc).__name__, exc, attempt, delay)
-                await asyncio.sleep(delay)
-
-    def _count(self, plan: Plan, written: Written) -> None:
-        metrics.MESSAGES.inc(plan.messages)
-        metrics.EVENTS_RECEIVED.inc(len(plan.rows))
-        metrics.EVENTS.labels("stored").inc(written.stored)
-        metrics.EVENTS.labels("duplicate").inc(written.duplicates)
-        for d in plan.dead:
-            metrics.DEAD_LETTERS.labels(d.reason).inc()
-        self.totals["messages"] += plan.messages
-        self.totals["stored"] += written.stored
-        self.totals["duplicates"] += written.duplicates
-        self.totals["dead"] += written.dead
 
 
 async def _open_pool(settings: Settings) -> asyncpg.Pool:
@@ -312,8 +192,9 @@ async def _maintain(worker: Ingest, stop: asyncio.Event) -> None:
     while not stop.is_set():
         try:
             async with worker.pool.acquire() as con:
-                report = await run_maintenance(con, now=datetime.now(UTC),
-                                               retention_days=cfg.retention_days)
+                report = await run_maintenance(
+                    con, now=datetime.now(UTC), retention_days=cfg.retention_days,
+                    dead_letter_retention_days=cfg.dead_letter_retention_days)
             metrics.MAINTENANCE.labels("ok").inc()
             if report.dropped:
                 log.info("maintenance: %s", report)

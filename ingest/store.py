@@ -4,20 +4,29 @@ Events go through COPY into a temporary staging table, then ``INSERT … ON
 CONFLICT DO NOTHING`` into ``occupancy_events`` (a resent event is ignored);
 ``space_state`` takes, per space, the newest staged event and only where it is
 newer than the one it holds, so redelivery, reordering and parallel workers
-cannot move a state backwards.
+cannot move a state backwards. "Newer" compares the observation time clamped to
+the time it was written (``least(observed_at, now())``, then ``seq``): an event
+from a gateway clock running ahead (up to ``max_skew``) counts as observed when
+it arrived, so it cannot hold the state against the real observations after it.
+
+Dead letters keep the first ``max_payload_bytes`` of the payload with its full
+length and SHA-256, and only as many as ``admit`` lets through (a per-gateway
+rate cap); gateway statuses follow ``ingest.status``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import date
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Any
 
 import asyncpg
 
-from ingest.plan import DeadLetter, EventRow, Plan, StatusUpdate, dead_letter_json
+from ingest.plan import DeadLetter, EventRow, Plan, StatusUpdate, clean_text, dead_letter_json
+from ingest.status import GatewayStatus, Verdict, decide
 from occupancy.wire import format_time
 
 EVENT_COLUMNS = ("observed_at", "gateway_id", "seq", "space_id", "state", "source", "kind",
@@ -44,14 +53,14 @@ INSERT INTO space_state AS s (space_id, state, observed_at, source, confidence, 
 SELECT DISTINCT ON (space_id) space_id, state, observed_at, source, confidence, gateway_id,
        seq, observed_at
 FROM ingest_stage
-ORDER BY space_id, observed_at DESC, seq DESC
+ORDER BY space_id, least(observed_at, now()) DESC, seq DESC
 ON CONFLICT (space_id) DO UPDATE SET
     state = EXCLUDED.state, observed_at = EXCLUDED.observed_at, source = EXCLUDED.source,
     confidence = EXCLUDED.confidence, gateway_id = EXCLUDED.gateway_id, seq = EXCLUDED.seq,
     changed_at = CASE WHEN s.state = EXCLUDED.state THEN s.changed_at
                       ELSE EXCLUDED.observed_at END,
     updated_at = now()
-WHERE (s.observed_at, s.seq) < (EXCLUDED.observed_at, EXCLUDED.seq)
+WHERE (least(s.observed_at, s.updated_at), s.seq) < (least(EXCLUDED.observed_at, now()), EXCLUDED.seq)
 RETURNING space_id, state, observed_at
 )
 SELECT up.space_id, sp.site_id, up.state, up.observed_at
@@ -61,29 +70,41 @@ FROM up JOIN spaces sp ON sp.id = up.space_id
 NOTIFY_CHANNEL = "parkbazaar_changes"
 NOTIFY_MAX_BYTES = 7900  # PostgreSQL refuses a payload of 8000 bytes or more
 
-# A birth or death of an older session never overrides a newer one; for the
-# same session, a death wins over a (redelivered) birth.
-_STATUS = """
-UPDATE gateways SET
-    online = CASE WHEN $3 > boot THEN $2 ELSE online AND $2 END,
-    boot = $3, status_at = $4
-WHERE id = $1 AND $3 >= boot
-"""
+# The row is locked, so two writers decide one after the other (ingest.status).
+_STATUS_GET = "SELECT online, boot, status_at FROM gateways WHERE id = $1 FOR UPDATE"
+_STATUS_SET = "UPDATE gateways SET online = $2, boot = $3, status_at = $4 WHERE id = $1"
 
 _DEAD = """
-INSERT INTO dead_letters (topic, payload, reason, detail, tenant, gateway)
-VALUES ($1, $2, $3, $4::jsonb, $5, $6)
+INSERT INTO dead_letters (topic, payload, reason, detail, tenant, gateway, payload_bytes,
+                          payload_sha256)
+VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8)
 """
 
 
 @dataclass(frozen=True, slots=True)
-class Written:
-    """What a committed batch did."""
+class WritePolicy:
+    """How dead letters and statuses are written (from the settings)."""
 
-    stored: int
-    duplicates: int
-    states_changed: int
-    dead: int
+    max_payload_bytes: int = 4096
+    admit: Callable[[DeadLetter], bool] = lambda _d: True
+    boot_reset_after: timedelta = timedelta(minutes=10)
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """What a committed batch did; ``dead``/``capped`` are the reasons of the dead
+    letters stored / not stored over the rate cap."""
+
+    stored: int = 0
+    duplicates: int = 0
+    states_changed: int = 0
+    dead: tuple[str, ...] = field(default=())
+    capped: tuple[str, ...] = field(default=())
+
+    def __add__(self, other: Written) -> Written:
+        return Written(self.stored + other.stored, self.duplicates + other.duplicates,
+                       self.states_changed + other.states_changed, self.dead + other.dead,
+                       self.capped + other.capped)
 
 
 def event_days(rows: Iterable[EventRow]) -> set[date]:
@@ -92,8 +113,13 @@ def event_days(rows: Iterable[EventRow]) -> set[date]:
 
 
 async def ensure_partitions(con: asyncpg.Connection, days: set[date]) -> None:
-    if days:
-        await con.execute("SELECT ensure_event_partitions($1, $2)", min(days), max(days))
+    """Create the partitions of exactly these days, one transaction each.
+
+    Never the range between them (a 1970 event beside today's would make 20,000),
+    and one at a time, so the locks a transaction holds stay few. The planner
+    only lets through days inside the retention window."""
+    for day in sorted(days):
+        await con.execute("SELECT ensure_event_partitions($1, $1)", day)
 
 
 def notify_payloads(changes: Sequence[asyncpg.Record | tuple[Any, ...]]) -> list[str]:
@@ -132,22 +158,49 @@ async def _write_events(con: asyncpg.Connection, rows: list[EventRow]) -> tuple[
     return stored, len(changes)
 
 
-async def _write_statuses(con: asyncpg.Connection, statuses: list[StatusUpdate]) -> None:
-    for s in statuses:
-        await con.execute(_STATUS, s.gateway_id, s.online, s.boot, s.at)
+async def _write_statuses(con: asyncpg.Connection, statuses: list[StatusUpdate],
+                          policy: WritePolicy) -> list[DeadLetter]:
+    """Apply the statuses (in gateway order: rows are locked); returns the refused ones."""
+    refused = []
+    for s in sorted(statuses, key=lambda s: s.gateway_id):  # stable: per gateway in order
+        row = await con.fetchrow(_STATUS_GET, s.gateway_id)
+        if row is None:
+            continue  # the gateway was deleted since the registry was read
+        stored = GatewayStatus(row["online"], row["boot"], row["status_at"])
+        verdict, new = decide(stored, online=s.online, boot=s.boot, now=s.at,
+                              reset_after=policy.boot_reset_after)
+        if verdict is Verdict.APPLY:
+            await con.execute(_STATUS_SET, s.gateway_id, new.online, new.boot, new.at)
+        elif verdict is Verdict.JUMP:
+            refused.append(s.refused)
+    return refused
 
 
-async def write_dead_letters(con: asyncpg.Connection, dead: list[DeadLetter]) -> None:
-    if dead:
-        await con.executemany(_DEAD, [
-            (d.topic, d.payload, d.reason, dead_letter_json(d), d.tenant, d.gateway) for d in dead
-        ])
+def dead_letter_row(d: DeadLetter, max_payload_bytes: int) -> tuple[Any, ...]:
+    """The row of a dead letter: the payload cut to ``max_payload_bytes``, its length, its hash."""
+    return (clean_text(d.topic), d.payload[:max_payload_bytes], d.reason, dead_letter_json(d),
+            d.tenant, d.gateway, len(d.payload), hashlib.sha256(d.payload).digest())
 
 
-async def write_plan(con: asyncpg.Connection, plan: Plan) -> Written:
+async def write_dead_letters(con: asyncpg.Connection, dead: list[DeadLetter],
+                             policy: WritePolicy) -> Written:
+    """Store the dead letters the rate cap admits; count the others."""
+    kept: list[DeadLetter] = []
+    capped: list[str] = []
+    for d in dead:
+        if policy.admit(d):
+            kept.append(d)
+        else:
+            capped.append(d.reason)
+    if kept:
+        await con.executemany(_DEAD, [dead_letter_row(d, policy.max_payload_bytes) for d in kept])
+    return Written(dead=tuple(d.reason for d in kept), capped=tuple(capped))
+
+
+async def write_plan(con: asyncpg.Connection, plan: Plan, policy: WritePolicy) -> Written:
     """Write everything a plan holds in one transaction; commit before returning."""
     async with con.transaction():
         stored, changed = await _write_events(con, plan.rows) if plan.rows else (0, 0)
-        await _write_statuses(con, plan.statuses)
-        await write_dead_letters(con, plan.dead)
-    return Written(stored, len(plan.rows) - stored, changed, len(plan.dead))
+        refused = await _write_statuses(con, plan.statuses, policy)
+        dead = await write_dead_letters(con, plan.dead + refused, policy)
+    return Written(stored, len(plan.rows) - stored, changed) + dead

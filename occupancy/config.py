@@ -81,8 +81,17 @@ class IngestSettings(BaseModel):
                                description="keep retrying a lost database this long, then exit")
     pipeline_depth: int = Field(default=2, ge=1, le=16)
     writers: int = Field(default=2, ge=1, le=8)
+    # also the accepted window: events older than this are refused (too_old)
     retention_days: int | None = Field(default=400, ge=1)
     maintenance_interval_s: float = Field(default=300.0, ge=1)
+    # dead letters: kept this many days, payload cut to this many bytes (its length
+    # and SHA-256 kept), at most burst then rate_per_s stored per gateway and worker
+    dead_letter_retention_days: int | None = Field(default=14, ge=1)
+    dead_letter_max_payload_bytes: int = Field(default=4096, ge=0, le=1024 * 1024)
+    dead_letter_rate_per_s: float = Field(default=0.2, ge=0)
+    dead_letter_burst: int = Field(default=100, ge=1)
+    # a birth this long after the last stored status is trusted whatever its boot
+    boot_reset_after_s: float = Field(default=600.0, ge=0)
     # TLS to the broker (an mqtts:// URL, or any of these set): the CA to trust (default:
     # the system store) and, for mutual TLS, ingest's certificate and key
     tls_ca: Path | None = None

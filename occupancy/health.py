@@ -23,7 +23,6 @@ Both decoders refuse unknown keys and wrong types with ``WireError``, like
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -31,7 +30,15 @@ from datetime import datetime
 from typing import Any
 
 from occupancy.ids import DeviceId, GatewayId, IdError
-from occupancy.wire import VERSION, Reason, WireError, dumps_canonical, format_time, parse_time
+from occupancy.wire import (
+    VERSION,
+    Reason,
+    WireError,
+    dumps_canonical,
+    format_time,
+    loads_strict,
+    parse_time,
+)
 
 MAX_HEALTH_BYTES = 256 * 1024
 MAX_CMD_BYTES = 16 * 1024
@@ -122,10 +129,7 @@ def encode_command(c: Command) -> bytes:
 def _object(payload: bytes, limit: int, keys: frozenset[str], where: str) -> Mapping[str, Any]:
     if len(payload) > limit:
         raise WireError(Reason.OVERSIZE, f"{len(payload)} bytes > {limit}")
-    try:
-        obj = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise WireError(Reason.MALFORMED_JSON, str(exc)) from exc
+    obj = loads_strict(payload)
     if not isinstance(obj, dict):
         raise WireError(Reason.NOT_AN_OBJECT, f"{where} is {type(obj).__name__}")
     if obj.get("v") != VERSION or isinstance(obj.get("v"), bool):

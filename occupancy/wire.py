@@ -16,7 +16,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
 from typing import Any, TypeVar
@@ -27,7 +27,19 @@ from occupancy.model import EventKind, OccupancyEvent, Source, SpaceState
 VERSION = 1
 MAX_PAYLOAD_BYTES = 256 * 1024
 MAX_EVENTS = 5000
-MAX_SEQ = 2**63 - 1
+# seq: one counter over a gateway's whole life. 2**53 (exact in a JSON double, so
+# every client reads it right) lasts 28,000 years at 10,000 events a second.
+MAX_SEQ = 2**53
+# boot: +1 per gateway start and per MQTT session. 2**31 - 1 is one new session a
+# second for 68 years.
+MAX_BOOT = 2**31 - 1
+# No number on the wire needs more digits than MAX_SEQ: longer ones are refused
+# before Python converts them (json.loads raises a bare ValueError past 4,300).
+MAX_INT_DIGITS = 20
+# Times outside these bounds are refused at decode: nothing real is observed
+# there, and the extremes break arithmetic (astimezone) and storage (±infinity).
+MIN_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+MAX_TIME = datetime(2200, 1, 1, tzinfo=UTC)
 
 _E = TypeVar("_E", bound=StrEnum)
 
@@ -49,7 +61,12 @@ class Reason(StrEnum):
     UNKNOWN_GATEWAY = "unknown_gateway"
     SPACE_NOT_BOUND = "space_not_bound"
     FUTURE_TIMESTAMP = "future_timestamp"
+    TOO_OLD = "too_old"
+    OUT_OF_RANGE = "out_of_range"
     DUPLICATE_SEQ = "duplicate_seq"
+    BOOT_JUMP = "boot_jump"
+    STORE_ERROR = "store_error"
+    INTERNAL = "internal"
 
 
 class WireError(ValueError):
@@ -133,13 +150,40 @@ def encode_status(status: Status) -> bytes:
 # ---- decoding -------------------------------------------------------------
 
 
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise WireError(Reason.OUT_OF_RANGE, f"an integer of {len(text)} characters")
+    return int(text)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise WireError(Reason.OUT_OF_RANGE, f"number {text[:40]!r} is not finite")
+    return value
+
+
+def _no_constant(text: str) -> Any:
+    raise WireError(Reason.OUT_OF_RANGE, f"{text} is not a JSON number")
+
+
+def loads_strict(payload: bytes) -> Any:
+    """``json.loads`` that raises only ``WireError``: huge integers, ``NaN`` and
+    ``Infinity`` are refused (``out_of_range``), anything else unparsable is
+    ``malformed_json``."""
+    try:
+        return json.loads(payload, parse_int=_bounded_int, parse_float=_finite_float,
+                          parse_constant=_no_constant)
+    except WireError:
+        raise
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError, JSONDecodeError, …
+        raise WireError(Reason.MALFORMED_JSON, str(exc)[:200]) from exc
+
+
 def _load_object(payload: bytes) -> Mapping[str, Any]:
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise WireError(Reason.OVERSIZE, f"{len(payload)} bytes > {MAX_PAYLOAD_BYTES}")
-    try:
-        obj = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise WireError(Reason.MALFORMED_JSON, str(exc)) from exc
+    obj = loads_strict(payload)
     if not isinstance(obj, dict):
         raise WireError(Reason.NOT_AN_OBJECT, f"top level is {type(obj).__name__}")
     if obj.get("v") != VERSION or isinstance(obj.get("v"), bool):
@@ -159,8 +203,10 @@ def _int(obj: Mapping[str, Any], key: str, where: str, lo: int = 0, hi: int = MA
     if key not in obj:
         raise WireError(Reason.MISSING_FIELD, f"{where}.{key}")
     value = obj[key]
-    if type(value) is not int or not lo <= value <= hi:
+    if type(value) is not int or value < lo:
         raise WireError(Reason.BAD_FIELD, f"{where}.{key}={value!r}: want an integer {lo}..{hi}")
+    if value > hi:
+        raise WireError(Reason.OUT_OF_RANGE, f"{where}.{key}={value!r}: want at most {hi}")
     return value
 
 
@@ -174,7 +220,22 @@ def parse_time(value: Any, where: str) -> datetime:
         raise WireError(Reason.BAD_FIELD, f"{where}={value!r}: {exc}") from exc
     if at.tzinfo is None:
         raise WireError(Reason.BAD_FIELD, f"{where}={value!r}: time zone missing")
-    return at if at.tzinfo is UTC else at.astimezone(UTC)
+    # first as wall time, before any conversion (astimezone overflows at the years
+    # 1 and 9999; a day of margin is wider than any UTC offset), then exactly
+    if not _WALL_MIN <= at.replace(tzinfo=None) < _WALL_MAX:
+        raise _out_of_range_time(value, where)
+    utc = at if at.tzinfo is UTC else at.astimezone(UTC)
+    if not MIN_TIME <= utc < MAX_TIME:
+        raise _out_of_range_time(value, where)
+    return utc
+
+
+def _out_of_range_time(value: str, where: str) -> WireError:
+    return WireError(Reason.OUT_OF_RANGE, f"{where}={value!r}: want {MIN_TIME.year}..{MAX_TIME.year}")
+
+
+_WALL_MIN = MIN_TIME.replace(tzinfo=None) - timedelta(days=1)
+_WALL_MAX = MAX_TIME.replace(tzinfo=None) + timedelta(days=1)
 
 
 def _enum(kind: type[_E], value: Any, where: str) -> _E:
@@ -259,7 +320,7 @@ def decode_events(payload: bytes, *, expect_gateway: str | None = None) -> Event
                         str(exc)) from exc
     if expect_gateway is not None and gateway != expect_gateway:
         raise WireError(Reason.GATEWAY_MISMATCH, f"payload {gateway!r} on topic of {expect_gateway!r}")
-    boot = _int(obj, "boot", "batch")
+    boot = _int(obj, "boot", "batch", hi=MAX_BOOT)
     return EventBatch(gateway=gateway, boot=boot, events=_decode_event_list(obj.get("events")))
 
 
@@ -271,7 +332,7 @@ def decode_status(payload: bytes) -> Status:
     if not isinstance(online, bool):
         raise WireError(Reason.BAD_FIELD, f"status.online={online!r}: want true or false")
     at = parse_time(obj["at"], "status.at") if obj.get("at") is not None else None
-    return Status(online=online, boot=_int(obj, "boot", "status"), at=at)
+    return Status(online=online, boot=_int(obj, "boot", "status", hi=MAX_BOOT), at=at)
 
 
 def rejection_detail(errors: Sequence[tuple[int, Reason, str]]) -> list[dict[str, Any]]:

@@ -117,3 +117,8 @@ async def wait_until(check: Callable[[], Awaitable[bool]], timeout: float = 30.0
 async def count(con: asyncpg.Connection, sql: str, *args: object) -> int:
     value = await con.fetchval(sql, *args)
     return int(value or 0)
+
+
+async def has_seq(con: asyncpg.Connection, seq: int) -> bool:
+    """True once an event with this ``seq`` is stored (a marker that what came before is in)."""
+    return await count(con, "SELECT count(*) FROM occupancy_events WHERE seq = $1", seq) > 0

@@ -13,7 +13,9 @@ from occupancy.ids import DeviceId, GatewayId, IdError, SiteId, SpaceId, SpaceRe
 from occupancy.model import EventKind, OccupancyEvent, Source, SpaceState
 from occupancy.topics import Channel, Topic, TopicError, subscription, topic
 from occupancy.wire import (
+    MAX_BOOT,
     MAX_PAYLOAD_BYTES,
+    MAX_SEQ,
     EventBatch,
     Reason,
     Status,
@@ -36,7 +38,7 @@ times = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1,
                      timezones=st.just(UTC)).map(_to_millis)
 events = st.builds(
     OccupancyEvent,
-    seq=st.integers(1, 2**63 - 1),
+    seq=st.integers(1, MAX_SEQ),
     space=st.builds(SpaceRef, site_ids.map(SiteId), space_ids.map(SpaceId)),
     state=st.sampled_from(SpaceState),
     at=times,
@@ -54,7 +56,7 @@ def _unique_seqs(evs: list[OccupancyEvent]) -> tuple[OccupancyEvent, ...]:
     return tuple(seen.values())
 
 
-@given(gateway_ids, st.integers(0, 2**31), st.lists(events, min_size=1, max_size=20))
+@given(gateway_ids, st.integers(0, MAX_BOOT), st.lists(events, min_size=1, max_size=20))
 def test_decode_inverts_encode(gw: str, boot: int, evs: list[OccupancyEvent]) -> None:
     batch = EventBatch(GatewayId(gw), boot, _unique_seqs(evs))
     raw = encode_events(batch)
