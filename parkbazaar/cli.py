@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "parkbazaar.demo",
     "parkbazaar.ingest_cli",
     "parkbazaar.api_cli",
+    "parkbazaar.broker_cli",
     "parkbazaar.gateway_cli",
     "parkbazaar.simulate_cli",
     "parkbazaar.vision_cli",
