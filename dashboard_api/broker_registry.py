@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from dashboard_api import BadInput, Conflict, NotFound
+from dashboard_api import BadInput, Conflict, NotFound, registry
 from dashboard_api.auth import hash_secret, new_secret
 from dashboard_api.broker import ACCOUNT_NAME, SERVICE_ROLES, Identity, Role
 from dashboard_api.registry import audit
@@ -87,3 +87,15 @@ async def accounts(con: asyncpg.Connection) -> list[dict[str, object]]:
     rows = await con.fetch("SELECT username, role, created_at, rotated_at FROM broker_accounts "
                            "WHERE retired_at IS NULL ORDER BY username")
     return [dict(r) for r in rows]
+
+
+async def issue_local(con: asyncpg.Connection, gateways: list[tuple[str, str]], account: str,
+                      *, actor: str) -> tuple[str, dict[tuple[str, str], str]]:
+    """Fresh secrets for a one-machine stack (the demo): an ``ingest`` account (created, or
+    rotated when it exists) and each of these (tenant, gateway)s; returns them."""
+    exists = await con.fetchval(
+        "SELECT true FROM broker_accounts WHERE username = $1 AND retired_at IS NULL", account)
+    ingest = (await rotate_account(con, account, actor=actor) if exists
+              else await create_account(con, account, "ingest", actor=actor))
+    secrets = {key: await registry.rotate_credentials(con, actor, *key) for key in gateways}
+    return ingest, secrets
