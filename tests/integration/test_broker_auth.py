@@ -224,7 +224,9 @@ async def test_rotation_and_retirement_cut_off_old_credentials_within_seconds_wi
         await registry.revoke_credentials(db, "test", TENANT, GW)
         await retire_account(db, "ops-1", actor="test")
         retired_at = time.monotonic()
-        assert await _cut_off(new, retired_at) < 5
+        cut = await _cut_off(new, retired_at)
+        print(f"retirement: open connection dropped {cut:.2f}s after the commit")
+        assert cut < 5
         assert await _cut_off(ops, retired_at) < 5
         assert refused(secured.port, f"{TENANT}/{GW}", new_secret) == "Not authorized"
         assert refused(secured.port, "ops-1", secured.creds.accounts["ops-1"]) == "Not authorized"

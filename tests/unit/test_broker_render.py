@@ -121,3 +121,15 @@ def test_the_cli_defaults_to_a_local_plain_listener_or_tls_on_8883() -> None:
 def test_the_cli_refuses_incomplete_tls_options(argv: tuple[str, ...], says: str) -> None:
     with pytest.raises(ValueError, match=says):
         layout_from(_config_args(*argv))
+
+
+def test_the_shipped_example_config_is_what_the_command_writes() -> None:
+    """deploy/mosquitto/mosquitto.conf = ``broker config --out /etc/parkbazaar/broker --tls-cert
+    /etc/parkbazaar/pki/broker.pem --tls-key …/broker.key --tls-ca …/ca.pem --local 127.0.0.1:1883
+    --user mosquitto``."""
+    pki = Path("/etc/parkbazaar/pki")
+    layout = BrokerLayout(Path("/etc/parkbazaar/broker"),
+                          [Listener("0.0.0.0", 8883, pki / "broker.pem", pki / "broker.key", pki / "ca.pem"),
+                           Listener("127.0.0.1", 1883)], "mosquitto")
+    shipped = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto" / "mosquitto.conf"
+    assert shipped.read_text() == mosquitto_conf(layout)
