@@ -101,6 +101,7 @@ def _gateway_parsers(sub: Sub) -> None:
 
 
 def _run_db(args: argparse.Namespace, work: Callable[[asyncpg.Connection], Awaitable[Any]]) -> Any:
+    """``work(connection)``'s result; a refusal ends the process with 2, a lost database with 1."""
     settings = settings_from(args)
 
     async def main() -> Any:
@@ -110,7 +111,12 @@ def _run_db(args: argparse.Namespace, work: Callable[[asyncpg.Connection], Await
         finally:
             await con.close()
 
-    return asyncio.run(main())
+    try:
+        return asyncio.run(main())
+    except DashboardError as exc:
+        raise SystemExit(_fail(args, exc, 2)) from exc
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise SystemExit(_fail(args, exc, 1)) from exc
 
 
 def _fail(args: argparse.Namespace, exc: BaseException, code: int) -> int:
@@ -142,12 +148,10 @@ def cmd_config(args: argparse.Namespace) -> int:
     try:
         layout = layout_from(args)
         owner = Owner.named(layout.user)
-        prefix = settings_from(args).topic_prefix
-        written = _run_db(args, lambda con: write_config(con, layout, prefix, owner))
     except (ValueError, DashboardError) as exc:
         return _fail(args, exc, 2)
-    except (OSError, asyncpg.PostgresError) as exc:
-        return _fail(args, exc, 1)
+    prefix = settings_from(args).topic_prefix
+    written = _run_db(args, lambda con: write_config(con, layout, prefix, owner))
     print(f"wrote {', '.join(written) or 'nothing (unchanged)'} in {layout.out}; "
           f"run: mosquitto -c {layout.path('mosquitto.conf')}")
     return 0
@@ -184,12 +188,7 @@ def cmd_account(args: argparse.Namespace) -> int:
             return await accounts.retire_account(con, args.name)
         return await accounts.accounts(con)
 
-    try:
-        result = _run_db(args, work)
-    except DashboardError as exc:
-        return _fail(args, exc, 2)
-    except (OSError, asyncpg.PostgresError) as exc:
-        return _fail(args, exc, 1)
+    result = _run_db(args, work)
     if args.action in ("create", "rotate"):
         print(json.dumps({"username": args.name, "secret": result}))
     elif args.action == "list":
@@ -209,12 +208,7 @@ def cmd_gateway(args: argparse.Namespace) -> int:
             return None
         return await registry.rotate_credentials(con, "cli", tenant, gateway)
 
-    try:
-        secret = _run_db(args, work)
-    except DashboardError as exc:
-        return _fail(args, exc, 2)
-    except (OSError, asyncpg.PostgresError) as exc:
-        return _fail(args, exc, 1)
+    secret = _run_db(args, work)
     if secret is not None:
         print(json.dumps({"gateway": gateway, "username": gateway_username(tenant, gateway),
                           "secret": secret}))

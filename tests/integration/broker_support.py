@@ -24,31 +24,16 @@ from dashboard_api.broker import BrokerLayout, Listener
 from dashboard_api.broker_registry import create_account
 from dashboard_api.broker_sync import Owner, write_config
 from parkbazaar.embedded import Mosquitto, free_port
-from tests.integration.support import GW, GW_OTHER, SITE, SPACES, TENANT, seed_registry
+from tests.integration.support import GW, GW_OTHER, TENANT, seed_registry
 
 OTHER_TENANT = "t2"  # has a gateway called GW too
 
 
 async def seed_two_tenants(dsn: str) -> None:
-    """``seed_registry``'s t1 (gw1 bound to lot1, gw2 to nothing) and t2 with its own
-    gw1 bound to its own lot1 spaces of the same names, so a message that got through
-    for t2/gw1 would be stored."""
+    """``seed_registry``'s t1 (gw1 bound to lot1, gw2 to nothing) and the same under t2, so a
+    message that got through for t2/gw1 would be stored."""
     await seed_registry(dsn)
-    con = await asyncpg.connect(dsn)
-    try:
-        tid = await con.fetchval("INSERT INTO tenants (slug, name) VALUES ($1, 'Other') RETURNING id",
-                                 OTHER_TENANT)
-        sid = await con.fetchval(
-            "INSERT INTO sites (tenant_id, slug, kind, name, lat, lon) "
-            "VALUES ($1, $2, 'parking', 'Lot 1', 38.0, 46.3) RETURNING id", tid, SITE)
-        await con.executemany("INSERT INTO spaces (site_id, slug) VALUES ($1, $2)",
-                              [(sid, s) for s in SPACES])
-        gid = await con.fetchval("INSERT INTO gateways (tenant_id, slug) VALUES ($1, $2) RETURNING id",
-                                 tid, GW)
-        await con.execute("INSERT INTO gateway_spaces SELECT $1, id FROM spaces WHERE site_id = $2",
-                          gid, sid)
-    finally:
-        await con.close()
+    await seed_registry(dsn, OTHER_TENANT)
 
 
 @dataclass
