@@ -31,12 +31,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
+from prometheus_client import Counter
 
 from dashboard_api import BrokerError, DatabaseUnavailable
 from dashboard_api.broker import BrokerLayout, credential_files, render
 from dashboard_api.broker_registry import CHANNEL, identities
 
 log = logging.getLogger(__name__)
+
+# served by ``parkbazaar broker sync --metrics-port``
+CHECKS = Counter("parkbazaar_broker_sync_checks_total", "Registry reads compared with the broker's files")
+RELOADS = Counter("parkbazaar_broker_sync_reloads_total", "Credential files rewritten", ["signalled"])
+RETRIES = Counter("parkbazaar_broker_sync_db_retries_total", "Database connections retried")
 
 # a file's mode: the password hashes are for the broker's user alone
 MODES = {"passwd": 0o600, "acl": 0o640, "mosquitto.conf": 0o644}
@@ -138,11 +144,13 @@ async def sync_once(con: asyncpg.Connection, out: Path, prefix: str, owner: Owne
     """Render the credential files from the registry; write and reload if they changed."""
     changed = write_files(out, credential_files(await identities(con), prefix), owner)
     stats.checks += 1
+    CHECKS.inc()
     if changed:
         stats.writes += 1
         stats.last_change = changed
-        if reload_broker(pid()):
-            stats.reloads += 1
+        signalled = reload_broker(pid())
+        stats.reloads += signalled
+        RELOADS.labels(signalled=str(signalled).lower()).inc()
         log.info("broker identities changed (%s): reloaded", ", ".join(changed))
     return changed
 
@@ -199,6 +207,7 @@ async def run_sync(dsn: str, out: Path, prefix: str, *, owner: Owner | None,
             if time.monotonic() - failing_since > retry_max_s:
                 raise DatabaseUnavailable(f"no database for {retry_max_s:.0f}s: {exc}") from exc
             stats.retries += 1
+            RETRIES.inc()
             log.warning("broker sync: database unavailable (%s); retry %d in %.1fs",
                         exc, stats.retries, delay)
             with contextlib.suppress(TimeoutError):

@@ -70,6 +70,8 @@ def _sync_parser(sub: Sub) -> None:
                    help="full check every S seconds besides the notifications (default 30)")
     s.add_argument("--user", default=None, help="the user mosquitto runs as (as for config)")
     s.add_argument("--once", action="store_true", help="sync once and exit")
+    s.add_argument("--metrics-port", type=int, metavar="PORT",
+                   help="serve Prometheus metrics (checks, reloads, retries) on 127.0.0.1:PORT")
     s.set_defaults(func=cmd_sync)
 
 
@@ -165,6 +167,11 @@ def cmd_sync(args: argparse.Namespace) -> int:
         owner = Owner.named(_user(args.user))
     except DashboardError as exc:
         return _fail(args, exc, 2)
+
+    if args.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(args.metrics_port, addr="127.0.0.1")
 
     async def main(stop: asyncio.Event) -> None:
         if args.once:

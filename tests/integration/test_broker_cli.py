@@ -5,6 +5,7 @@ DIR/mosquitto.conf``; ingest logs in through its broker URL, the gateway through
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -16,7 +17,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from dashboard_api import DatabaseUnavailable
 from dashboard_api.auth import verify_secret
+from dashboard_api.broker_sync import SyncStats, run_sync
 from parkbazaar.embedded import Mosquitto, free_port, mosquitto_binary
 from tests.integration.broker_support import refused, seed_two_tenants
 from tests.integration.gateway_helpers import config_dict, make_config, running_gateway, simulated
@@ -82,3 +85,13 @@ async def test_the_commands_make_a_broker_that_admits_exactly_the_registry(
 
 async def _stored(db: asyncpg.Connection, n: int) -> bool:
     return await count(db, "SELECT count(*) FROM occupancy_events") >= n
+
+
+async def test_sync_retries_a_lost_database_a_bounded_time_then_gives_up(tmp_path: Path) -> None:
+    stats = SyncStats()
+    nowhere = f"postgresql://postgres@127.0.0.1:{free_port()}/postgres"  # nobody listens there
+    with pytest.raises(DatabaseUnavailable, match="no database for 1s"):
+        await run_sync(nowhere, tmp_path / "broker", "parkbazaar/v1", owner=None, pid=lambda: None,
+                       stop=asyncio.Event(), retry_max_s=1.0, stats=stats)
+    assert stats.retries >= 2 and stats.checks == 0
+    assert not (tmp_path / "broker" / "passwd").exists()  # nothing written from nothing

@@ -23,6 +23,8 @@ import asyncpg
 import pytest
 
 from dashboard_api.broker import Listener
+from dashboard_api.broker_sync import SyncStats, sync_once
+from dashboard_api.registry import revoke_credentials
 from gateway.node import GatewayNode
 from gateway.outbox import EventDraft
 from gateway.publisher import TlsOptions
@@ -203,6 +205,16 @@ async def test_mutual_tls_makes_the_certificate_cn_the_username(
             own = topic(TENANT, GW, Channel.EVENTS, b.prefix)
             assert probe.publish(own, batches(make_events(2, start_seq=100), 2)[0]) == "Success"
             await wait_until(lambda: _stored(db, 32), 15)
+            # retired credentials: the certificate still opens TLS, but its ACL block is gone
+            await revoke_credentials(db, "test", TENANT, GW)
+            assert b.broker.proc is not None
+            pid = b.broker.proc.pid
+            await sync_once(db, b.broker.data_dir, b.prefix, None, lambda: pid, SyncStats())
+            # the signal is handled asynchronously: publish until the broker says no (bounded)
+            late = batches(make_events(2, start_seq=200), 2)[0]
+            probe.wait(lambda: probe.publish(own, late) == "Not authorized", 5)
+            # Mosquitto 2.0.11 keeps a certificate-named client connected over a reload
+            assert probe.connacks == ["Success"] and not probe.disconnects
         finally:
             probe.close()
     assert acked == 30
