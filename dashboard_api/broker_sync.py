@@ -64,6 +64,15 @@ class Owner:
             raise BrokerError(f"no user {user!r} on this machine (--user)") from exc
         return cls(entry.pw_uid, entry.pw_gid)
 
+    @classmethod
+    def of(cls, path: Path) -> Owner | None:
+        """Whoever owns ``path`` now (a sync keeps the owner ``broker config`` gave the files)."""
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return None
+        return cls(st.st_uid, st.st_gid)
+
     def apply(self, path: Path) -> None:
         if os.geteuid() == 0:
             os.chown(path, self.uid, self.gid)

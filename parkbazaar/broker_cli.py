@@ -68,7 +68,8 @@ def _sync_parser(sub: Sub) -> None:
                      help="file holding it (default: DIR/mosquitto.pid, written by the generated config)")
     s.add_argument("--interval", type=float, default=30.0, metavar="S",
                    help="full check every S seconds besides the notifications (default 30)")
-    s.add_argument("--user", default=None, help="the user mosquitto runs as (as for config)")
+    s.add_argument("--user", default=None,
+                   help="the user mosquitto runs as (default: whoever owns DIR/passwd now)")
     s.add_argument("--once", action="store_true", help="sync once and exit")
     s.add_argument("--metrics-port", type=int, metavar="PORT",
                    help="serve Prometheus metrics (checks, reloads, retries) on 127.0.0.1:PORT")
@@ -164,7 +165,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
     out = args.out.resolve()
     pid = (lambda: args.pid) if args.pid else pid_from_file(args.pid_file or out / "mosquitto.pid")
     try:
-        owner = Owner.named(_user(args.user))
+        owner = Owner.named(args.user) if args.user else Owner.of(out / "passwd")
     except DashboardError as exc:
         return _fail(args, exc, 2)
 
