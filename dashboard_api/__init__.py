@@ -14,7 +14,8 @@ Exceptions::
     ├── Forbidden             a valid token without rights over what it asks for (→ 403)
     ├── Conflict              the row exists already, or is retired (→ 409)
     ├── BadInput              a request body or layout file that cannot be used (→ 422)
-    └── ProvisionError        a site file cannot be loaded (schema missing, conflicting rows)
+    ├── ProvisionError        a site file cannot be loaded (schema missing, conflicting rows)
+    └── BrokerError           the broker's files cannot be written as asked (no such user, bad listener)
 """
 
 
@@ -48,3 +49,7 @@ class BadInput(DashboardError):
 
 class ProvisionError(DashboardError):
     """A site file could not be loaded; nothing was written."""
+
+
+class BrokerError(DashboardError):
+    """The broker's config or credential files cannot be written as asked."""

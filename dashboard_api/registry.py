@@ -24,13 +24,16 @@ SITE_COLS = ("kind", "name", "name_fa", "address", "lat", "lon", "opening_hours"
 JSON_COLS = {"opening_hours", "attributes"}
 
 
-async def audit(con: asyncpg.Connection, who: Principal | str, tenant: str, action: str, target: str,
+# Who writes: a request's token, or a command line's actor string (e.g. ``cli``).
+Who = Principal | str
+
+
+async def audit(con: asyncpg.Connection, who: Who, tenant: str, action: str, target: str,
                 detail: Mapping[str, Any] | None = None) -> None:
-    """Append an audit row; ``who`` is the acting token, or a name such as ``cli``."""
+    actor = who if isinstance(who, str) else who.actor
     await con.execute(
         "INSERT INTO audit_log (actor, tenant, action, target, detail) VALUES ($1, $2, $3, $4, $5::jsonb)",
-        who if isinstance(who, str) else who.actor, tenant, action, target,
-        json.dumps(detail or {}, default=str))
+        actor, tenant, action, target, json.dumps(detail or {}, default=str))
 
 
 async def tenant_id(con: asyncpg.Connection, tenant: str) -> int:
@@ -229,13 +232,22 @@ async def update_gateway(con: asyncpg.Connection, who: Principal, tenant: str, s
         await audit(con, who, tenant, "gateway.update", slug, values)
 
 
-async def rotate_credentials(con: asyncpg.Connection, who: Principal, tenant: str, slug: str) -> str:
+async def rotate_credentials(con: asyncpg.Connection, who: Who, tenant: str, slug: str) -> str:
+    """New MQTT credentials for a gateway; the old secret stops working at the broker's next sync."""
     secret = new_secret()
     async with con.transaction():
         gid = await _row_id(con, _GATEWAY_ID, tenant, slug, what=f"no gateway {slug!r}")
         await con.execute("UPDATE gateways SET secret_hash = $2 WHERE id = $1", gid, hash_secret(secret))
         await audit(con, who, tenant, "gateway.credentials", slug)
     return secret
+
+
+async def revoke_credentials(con: asyncpg.Connection, who: Who, tenant: str, slug: str) -> None:
+    """The gateway stays provisioned but may no longer connect (until credentials are issued again)."""
+    async with con.transaction():
+        gid = await _row_id(con, _GATEWAY_ID, tenant, slug, what=f"no gateway {slug!r}")
+        await con.execute("UPDATE gateways SET secret_hash = NULL WHERE id = $1", gid)
+        await audit(con, who, tenant, "gateway.credentials.revoke", slug)
 
 
 async def retire_gateway(con: asyncpg.Connection, who: Principal, tenant: str, slug: str) -> None:

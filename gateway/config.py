@@ -10,7 +10,7 @@ Shape (abridged)::
 
     tenant: shiraz
     gateway: gw-central-lot
-    broker: {url: mqtts://broker:8883, username: gw-central-lot, password_file: gw.secret,
+    broker: {url: mqtts://broker:8883, username: shiraz/gw-central-lot, password_file: gw.secret,
              tls: {ca: ca.pem, cert: gw.pem, key: gw.key}}
     spaces: [{site: central-lot, prefix: A-, count: 48}]     # what the gateway is bound to
     heartbeat_s: 300            # restate every space

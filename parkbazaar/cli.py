@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "parkbazaar.ingest_cli",
     "parkbazaar.api_cli",
     "parkbazaar.token_cli",
+    "parkbazaar.broker_cli",
     "parkbazaar.gateway_cli",
     "parkbazaar.simulate_cli",
     "parkbazaar.vision_cli",

@@ -8,6 +8,13 @@ config, or, where that is not installed, an in-process ``amqtt`` broker (MQTT
 migrates, provisions the example site file, and runs ingest, the API and a
 simulator per site, until Ctrl-C or SIGTERM, which stops them in reverse order.
 A second run reuses the data directory.
+
+Its own mosquitto admits nobody anonymous: the demo issues fresh credentials
+on every start (each gateway its own, ingest a service account), writes the
+broker's files from the registry as ``parkbazaar broker config`` does, and
+keeps the secrets in ``DATA_DIR/credentials.json``. amqtt cannot check the
+registry's ``$7$`` hashes nor a per-user ACL: there a username is required but
+not checked, and the demo says so.
 """
 
 from __future__ import annotations
@@ -15,19 +22,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import os
+import pwd
 import time
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import asyncpg
 import uvicorn
 
 from dashboard_api.app import create_app
+from dashboard_api.broker import BrokerLayout, Listener, gateway_username
+from dashboard_api.broker_registry import issue_local
+from dashboard_api.broker_sync import write_config
 from dashboard_api.provision import provision
 from ingest.migrate import migrate
 from ingest.service import run_ingest
@@ -101,29 +115,88 @@ def database(settings: Settings, data_dir: Path) -> Iterator[str]:
         server.stop()
 
 
+@dataclass(frozen=True)
+class LocalBroker:
+    """A broker for ingest (``url``, with its credentials) and for each gateway its own login."""
+
+    url: str
+    protocol: int
+    gateways: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
+
+
 @contextlib.asynccontextmanager
-async def broker(settings: Settings, data_dir: Path, kind: str) -> AsyncIterator[tuple[str, int]]:
-    """The configured broker, or one of our own: ``(url, MQTT protocol level)``."""
+async def broker(settings: Settings, data_dir: Path, kind: str, dsn: str,
+                 site_files: list[SiteFile]) -> AsyncIterator[LocalBroker]:
+    """The configured broker, or one of our own with credentials issued from the registry."""
     if settings.mqtt_url:
-        yield settings.mqtt_url, settings.ingest.protocol
-    elif kind == "mosquitto" or (kind == "auto" and mosquitto_binary()):
-        with Mosquitto(data_dir / "mosquitto") as m:
-            log.info("mosquitto started at %s", m.url)
-            yield m.url, 5
+        yield LocalBroker(settings.mqtt_url, settings.ingest.protocol)
+        return
+    ingest, secrets = await issue_demo_credentials(dsn, site_files)
+    logins = {key: (gateway_username(*key), secret) for key, secret in secrets.items()}
+    if kind == "mosquitto" or (kind == "auto" and mosquitto_binary()):
+        folder, port = data_dir / "mosquitto", free_port()
+        layout = BrokerLayout(folder, [Listener("127.0.0.1", port)], _whoami(), folder / "mosquitto.log")
+        con = await asyncpg.connect(dsn)
+        try:
+            await write_config(con, layout, settings.topic_prefix, None)
+        finally:
+            await con.close()
+        with Mosquitto(folder, port=port, config=layout.path("mosquitto.conf")) as m:
+            url = _with_login(m.url, DEMO_INGEST, ingest)
+            _save_credentials(data_dir, url, logins, layout.out)
+            yield LocalBroker(url, 5, logins)
     else:
         async with amqtt_broker() as url:
-            yield f"{url}?protocol=4", 4
+            log.warning("amqtt cannot check passwords or a per-user ACL: install mosquitto for "
+                        "a broker that enforces the registry's credentials")
+            login = _with_login(url, DEMO_INGEST, ingest)
+            _save_credentials(data_dir, login, logins, None)
+            yield LocalBroker(f"{login}?protocol=4", 4, logins)
+
+
+DEMO_INGEST = "demo-ingest"
+
+
+async def issue_demo_credentials(dsn: str, site_files: list[SiteFile]
+                                 ) -> tuple[str, dict[tuple[str, str], str]]:
+    con = await asyncpg.connect(dsn)
+    try:
+        gateways = [(sf.tenant.id, g.id) for sf in site_files for g in sf.gateways]
+        return await issue_local(con, gateways, DEMO_INGEST, actor="demo")
+    finally:
+        await con.close()
+
+
+def _whoami() -> str:
+    return pwd.getpwuid(os.geteuid()).pw_name
+
+
+def _with_login(url: str, username: str, secret: str) -> str:
+    """``mqtt://user:secret@host:port`` (secrets are URL-safe as they are)."""
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{quote(username, safe='')}:{secret}@{rest}"
+
+
+def _save_credentials(data_dir: Path, ingest_url: str, gateways: dict[tuple[str, str], tuple[str, str]],
+                      broker_dir: Path | None) -> None:
+    path = data_dir / "credentials.json"
+    data = {"ingest_url": ingest_url, "broker_files": str(broker_dir) if broker_dir else None,
+            "gateways": {user: secret for user, secret in gateways.values()}}
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2)
+    print(f"parkbazaar: broker credentials (no anonymous access) in {path}", flush=True)
 
 
 @contextlib.asynccontextmanager
 async def amqtt_broker() -> AsyncIterator[str]:
-    """An in-process MQTT 3.1.1 broker (amqtt) on a free port."""
+    """An in-process MQTT 3.1.1 broker (amqtt) on a free port; clients must give a username."""
     from amqtt.broker import Broker
 
     port = free_port()
     config: dict[str, Any] = {
         "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},
-        "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
+        "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": False}},
     }
     b = Broker(config)
     await b.start()
@@ -172,15 +245,16 @@ async def demo(settings: Settings, site_file: SiteFile, data_dir: Path, args: ar
         if not settings.database_url:
             dsn = await ensure_demo_database(dsn)
         await prepare_database(dsn, site_file)
-        async with broker(settings, data_dir, args.broker) as (mqtt_url, protocol):
-            ingest_cfg = settings.ingest.model_copy(update={"protocol": protocol})
-            run = settings.model_copy(update={"database_url": dsn, "mqtt_url": mqtt_url,
+        async with broker(settings, data_dir, args.broker, dsn, [site_file]) as local:
+            ingest_cfg = settings.ingest.model_copy(update={"protocol": local.protocol})
+            run = settings.model_copy(update={"database_url": dsn, "mqtt_url": local.url,
                                               "ingest": ingest_cfg})
-            await run_chain(run, site_file, data_dir, args, stop, started)
+            await run_chain(run, site_file, data_dir, args, stop, started, local.gateways)
 
 
 async def run_chain(settings: Settings, site_file: SiteFile, data_dir: Path, args: argparse.Namespace,
-                    stop: asyncio.Event, started: float) -> None:
+                    stop: asyncio.Event, started: float,
+                    logins: dict[tuple[str, str], tuple[str, str]]) -> None:
     ingest_stop, ingest_ready = asyncio.Event(), asyncio.Event()
     ingest = asyncio.create_task(run_ingest(settings, ingest_stop, ingest_ready), name="ingest")
     await ingest_ready.wait()
@@ -189,7 +263,7 @@ async def run_chain(settings: Settings, site_file: SiteFile, data_dir: Path, arg
     api = asyncio.create_task(server.serve(), name="api")
     start = simulated_start(args.start, site_file.tenant.timezone, datetime.now(UTC))
     sims = [asyncio.create_task(_simulate(settings, site_file, site.id, data_dir, args.speed, start,
-                                          stop), name=f"sim-{site.id}")
+                                          stop, logins), name=f"sim-{site.id}")
             for site in site_file.sites]
     while not server.started and not api.done():  # noqa: ASYNC110 (uvicorn has no started event)
         await asyncio.sleep(0.05)
@@ -205,11 +279,14 @@ async def run_chain(settings: Settings, site_file: SiteFile, data_dir: Path, arg
 
 
 async def _simulate(settings: Settings, site_file: SiteFile, site_id: str, data_dir: Path,
-                    speed: float, start: datetime, stop: asyncio.Event) -> None:
+                    speed: float, start: datetime, stop: asyncio.Event,
+                    logins: dict[tuple[str, str], tuple[str, str]]) -> None:
     gateway = next(g.id for g in site_file.gateways if site_id in g.sites)
+    login = logins.get((site_file.tenant.id, gateway))
+    mqtt = settings.mqtt if login is None else replace(settings.mqtt, username=login[0], password=login[1])
     try:
         await run_simulation(site_file=site_file, site_id=site_id, gateway_id=gateway,
-                             mqtt=settings.mqtt, prefix=settings.topic_prefix,
+                             mqtt=mqtt, prefix=settings.topic_prefix,
                              state_dir=data_dir / "gateways", speed=speed, stop=stop,
                              start_at=start)
     except Exception:

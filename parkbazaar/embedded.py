@@ -93,7 +93,8 @@ class Mosquitto:
     """A mosquitto process of our own; ``stop()``/``start()`` keep port and data.
 
     It always listens in plain MQTT on ``port``; with ``tls`` it also listens on
-    ``tls.port`` in TLS only.
+    ``tls.port`` in TLS only. With ``config`` (e.g. one ``parkbazaar broker
+    config`` wrote, listening on ``port``) it runs that file instead of its own.
     """
 
     data_dir: Path
@@ -101,6 +102,7 @@ class Mosquitto:
     persistence: bool = True
     proc: subprocess.Popen[bytes] | None = None
     tls: TlsListener | None = None
+    config: Path | None = None
 
     @property
     def url(self) -> str:
@@ -110,13 +112,7 @@ class Mosquitto:
         binary = mosquitto_binary()
         if binary is None:
             raise FileNotFoundError("the mosquitto binary is not installed")
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        conf = self.data_dir / "mosquitto.conf"
-        # as root, mosquitto drops to its own user, which cannot write our data dir
-        user = "user root\n" if os.geteuid() == 0 else ""
-        conf.write_text(MOSQUITTO_CONF.format(
-            user=user, port=self.port, data=self.data_dir, persistence=str(self.persistence).lower())
-            + (self.tls.conf() if self.tls else ""))
+        conf = self.config or self._write_conf()
         # its own session: a Ctrl-C in the terminal reaches us, and we stop it last
         self.proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL, start_new_session=True)
@@ -124,6 +120,16 @@ class Mosquitto:
         if self.tls is not None:
             wait_port("127.0.0.1", self.tls.port)
         return self
+
+    def _write_conf(self) -> Path:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        conf = self.data_dir / "mosquitto.conf"
+        # as root, mosquitto drops to its own user, which cannot write our data dir
+        user = "user root\n" if os.geteuid() == 0 else ""
+        conf.write_text(MOSQUITTO_CONF.format(
+            user=user, port=self.port, data=self.data_dir, persistence=str(self.persistence).lower())
+            + (self.tls.conf() if self.tls else ""))
+        return conf
 
     def stop(self, kill: bool = False) -> None:
         if self.proc is None:

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -126,7 +126,8 @@ async def run_chain(scenario: Scenario, site_files: list[SiteFile], settings: Se
                     state_dir: Path, api: str | None = None, do_verify: bool = True,
                     report_dir: Path | None = None, hooks: Hook | None = None,
                     progress: Callable[[Step], None] | None = None,
-                    stop: asyncio.Event | None = None) -> Chain:
+                    stop: asyncio.Event | None = None,
+                    logins: Mapping[tuple[str, str], tuple[str, str]] | None = None) -> Chain:
     """See the module docstring."""
     assert settings.database_url is not None
     assert settings.mqtt_url is not None
@@ -144,7 +145,7 @@ async def run_chain(scenario: Scenario, site_files: list[SiteFile], settings: Se
         chain.engine = engine
         player = Player(engine, mqtt=settings.mqtt, prefix=settings.topic_prefix,
                         state_dir=state_dir, speed=scenario.speed,
-                        progress=_progress(chain, hooks, progress))
+                        progress=_progress(chain, hooks, progress), logins=logins)
         chain.play = await player.run(stop)
         try:
             chain.settle_s = await settle(settings.database_url, chain.play, scenario.verify.settle_s)

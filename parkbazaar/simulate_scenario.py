@@ -29,13 +29,14 @@ from occupancy.sitefile import SiteFile
 from parkbazaar.clikit import run_until_signalled, settings_from
 from parkbazaar.demo import broker, database
 from parkbazaar.embedded import dsn_with_database
-from parkbazaar.simchain import Chain, run_chain
+from parkbazaar.simchain import Chain, provision_all, run_chain
 from parkbazaar.simulate_cli import load_site_file
 from simulators import SimulationError
 from simulators.engine import Step
 from simulators.scenario import Scenario, load_scenario
 
 log = logging.getLogger("parkbazaar.simulate")
+Logins = dict[tuple[str, str], tuple[str, str]]
 
 
 def cmd_scenario(args: argparse.Namespace) -> int:
@@ -102,21 +103,23 @@ async def fresh_database(dsn: str, name: str = "parkbazaar_sim") -> str:
 
 
 @contextlib.asynccontextmanager
-async def chain_settings(settings: Settings, data_dir: Path) -> AsyncIterator[Settings]:
-    """The configured services, or embedded ones started here."""
+async def chain_settings(settings: Settings, data_dir: Path,
+                         site_files: list[SiteFile]) -> AsyncIterator[tuple[Settings, Logins]]:
+    """The configured services, or embedded ones started here; each gateway's broker login."""
     with database(settings, data_dir) as dsn:
         if not settings.database_url:
             dsn = await fresh_database(dsn)
-        async with broker(settings, data_dir, "auto") as (mqtt_url, protocol):
-            ingest = settings.ingest.model_copy(update={"protocol": protocol})
-            yield settings.model_copy(update={"database_url": dsn, "mqtt_url": mqtt_url,
-                                              "ingest": ingest})
+        await provision_all(dsn, site_files)  # an own broker's credentials come from the registry
+        async with broker(settings, data_dir, "auto", dsn, site_files) as local:
+            ingest = settings.ingest.model_copy(update={"protocol": local.protocol})
+            yield settings.model_copy(update={"database_url": dsn, "mqtt_url": local.url,
+                                              "ingest": ingest}), local.gateways
 
 
 async def run_with_services(scenario: Scenario, site_files: list[SiteFile], settings: Settings,
                             args: argparse.Namespace, console: Console, stop: asyncio.Event) -> Chain:
     with _data_dir(args.data_dir) as data_dir:
-        async with chain_settings(settings, data_dir) as run:
+        async with chain_settings(settings, data_dir, site_files) as (run, logins):
             steps = int(scenario.span.total_seconds() // scenario.tick_s)
             with _progress(console, args.quiet) as progress:
                 task = progress.add_task(scenario.name, total=steps, clock="")
@@ -127,7 +130,8 @@ async def run_with_services(scenario: Scenario, site_files: list[SiteFile], sett
 
                 return await run_chain(scenario, site_files, run, state_dir=data_dir / "gateways",
                                        api=args.api, do_verify=args.verify,
-                                       report_dir=args.report, progress=on_step, stop=stop)
+                                       report_dir=args.report, progress=on_step, stop=stop,
+                                       logins=logins)
 
 
 def _progress(console: Console, quiet: bool) -> Progress:

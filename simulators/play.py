@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -76,14 +76,16 @@ class Player:
     """See the module docstring."""
 
     def __init__(self, engine: Engine, *, mqtt: MqttUrl, prefix: str, state_dir: Path,
-                 speed: float, progress: Progress | None = None, flush_s: float = 60.0) -> None:
+                 speed: float, progress: Progress | None = None, flush_s: float = 60.0,
+                 logins: Mapping[GwKey, tuple[str, str]] | None = None) -> None:
         self.engine, self.mqtt, self.prefix = engine, mqtt, prefix
+        self.logins = dict(logins or {})  # a gateway's own (username, secret); else the URL's
         self.state_dir, self.speed, self.progress = state_dir, speed, progress
         self.flush_s = flush_s
         self.nodes: dict[GwKey, GatewayNode] = {}
         self.proxies: dict[GwKey, UplinkProxy] = {}
         self.result = PlayResult()
-        self._raw: paho.Client | None = None
+        self._raw: dict[MqttUrl, paho.Client] = {}
 
     async def run(self, stop: asyncio.Event | None = None) -> PlayResult:
         """Play every step, then wait for the outboxes to drain; the gateways stay online
@@ -106,11 +108,11 @@ class Player:
         for t in self.engine.targets:
             if t.gw in self.nodes:
                 continue
-            url = self.mqtt
+            url = self._url(t.gw)
             if t.gw in cut:
                 proxy = await UplinkProxy(self.mqtt.host, self.mqtt.port).start()
                 self.proxies[t.gw] = proxy
-                url = MqttUrl(proxy_host(), proxy.port, self.mqtt.username, self.mqtt.password)
+                url = MqttUrl(proxy_host(), proxy.port, url.username, url.password)
             self.nodes[t.gw] = GatewayNode(
                 t.tenant, t.gateway, self.state_dir / f"{t.tenant}--{t.gateway}.sqlite", url,
                 self.prefix, client_id=f"sim-{self.prefix.split('/')[0]}-{t.tenant}-{t.gateway}",
@@ -118,6 +120,10 @@ class Player:
             self.result.sent[t.gw] = []
         await asyncio.gather(*(asyncio.to_thread(n.start) for n in self.nodes.values()))
         await asyncio.gather(*(asyncio.to_thread(n.wait_connected, 15) for n in self.nodes.values()))
+
+    def _url(self, gw: GwKey) -> MqttUrl:
+        login = self.logins.get(gw)
+        return self.mqtt if login is None else replace(self.mqtt, username=login[0], password=login[1])
 
     def _uplink_gateways(self) -> set[GwKey]:
         out = set()
@@ -141,9 +147,9 @@ class Player:
         self.result.nodes = {k: n.stats() for k, n in self.nodes.items()}
         for proxy in self.proxies.values():
             await proxy.stop()
-        if self._raw is not None:
-            self._raw.disconnect()
-            self._raw.loop_stop()
+        for raw in self._raw.values():
+            raw.disconnect()
+            raw.loop_stop()
 
     # ---- the paced loop -----------------------------------------------------------
 
@@ -188,20 +194,22 @@ class Player:
 
     # ---- raw publishing (faults) ------------------------------------------------------
 
-    def _client(self) -> paho.Client:
-        if self._raw is None:
+    def _client(self, gw: GwKey) -> paho.Client:
+        """A raw client logged in as the gateway (one per login: a broker's ACL may be per gateway)."""
+        url = self._url(gw)
+        if url not in self._raw:
             client = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv311,
-                                 client_id=f"sim-raw-{self.prefix.split('/')[0]}")
-            if self.mqtt.username:
-                client.username_pw_set(self.mqtt.username, self.mqtt.password)
+                                 client_id=f"sim-raw-{self.prefix.split('/')[0]}-{len(self._raw)}")
+            if url.username:
+                client.username_pw_set(url.username, url.password)
             client.max_inflight_messages_set(100)
-            client.connect(self.mqtt.host, self.mqtt.port)
+            client.connect(url.host, url.port)
             client.loop_start()
-            self._raw = client
-        return self._raw
+            self._raw[url] = client
+        return self._raw[url]
 
     def _publish(self, gw: GwKey, payloads: list[bytes]) -> None:
-        client = self._client()
+        client = self._client(gw)
         events_topic = topic(gw[0], gw[1], Channel.EVENTS, self.prefix)
         infos = [client.publish(events_topic, p, qos=1) for p in payloads]
         for info in infos:

@@ -190,6 +190,13 @@ async def rotate(who: Admin, con: Connection, tenant: str, gateway: str) -> Cred
     return Credentials(gateway=gateway, username=f"{tenant}/{gateway}", secret=secret)
 
 
+@router.delete("/gateways/{gateway}/credentials", responses=RESPONSES,
+               summary="Revoke a gateway's credentials (it stays provisioned, but cannot connect)")
+async def revoke(who: Admin, con: Connection, tenant: str, gateway: str) -> Done:
+    await registry.revoke_credentials(con, who, tenant, gateway)
+    return {"gateway": gateway, "credentials": "revoked"}
+
+
 @router.delete("/gateways/{gateway}", responses=RESPONSES, summary="Retire a gateway")
 async def retire_gateway(who: Admin, con: Connection, tenant: str, gateway: str) -> Done:
     await registry.retire_gateway(con, who, tenant, gateway)

@@ -23,12 +23,12 @@ TENANT, SITE, GW, GW_OTHER = "t1", "lot1", "gw1", "gw2"
 SPACES = [f"S-{i:03d}" for i in range(1, 51)]
 
 
-async def seed_registry(dsn: str) -> None:
-    """Tenant t1, site lot1 with S-001…S-050 bound to gw1; gw2 bound to nothing."""
+async def seed_registry(dsn: str, tenant: str = TENANT) -> None:
+    """Tenant t1 (or ``tenant``), site lot1 with S-001…S-050 bound to gw1; gw2 bound to nothing."""
     con = await asyncpg.connect(dsn)
     try:
         tid = await con.fetchval("INSERT INTO tenants (slug, name) VALUES ($1, 'Test') RETURNING id",
-                                 TENANT)
+                                 tenant)
         sid = await con.fetchval(
             "INSERT INTO sites (tenant_id, slug, kind, name, lat, lon) "
             "VALUES ($1, $2, 'parking', 'Lot 1', 29.6, 52.5) RETURNING id", tid, SITE)

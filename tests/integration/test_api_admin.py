@@ -73,6 +73,12 @@ async def test_provision_over_rest(database: str, db: asyncpg.Connection) -> Non
         r = await c.post(f"{base}/gateways/gw-new/credentials", headers=auth)
         new_hash = await db.fetchval("SELECT secret_hash FROM gateways WHERE slug = 'gw-new'")
         assert verify_secret(r.json()["secret"], new_hash) and not verify_secret(creds["secret"], new_hash)
+        r = await c.delete(f"{base}/gateways/gw-new/credentials", headers=auth)  # revoke: no login left
+        assert r.status_code == 200 and r.json()["credentials"] == "revoked"
+        assert await db.fetchval("SELECT secret_hash FROM gateways WHERE slug = 'gw-new'") is None
+        r = await c.post(f"{base}/gateways/gw-new/credentials", headers=auth)  # and issue again
+        assert verify_secret(r.json()["secret"], await db.fetchval(
+            "SELECT secret_hash FROM gateways WHERE slug = 'gw-new'"))
 
         r = await c.post(
             f"{base}/sites/lot-new/devices",
@@ -149,6 +155,7 @@ async def test_provision_over_rest(database: str, db: asyncpg.Connection) -> Non
             "site.update",
             "gateway.create",
             "gateway.credentials",
+            "gateway.credentials.revoke",
             "device.create",
             "device.update",
             "space.retire",

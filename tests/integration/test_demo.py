@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from occupancy.config import MqttUrl
 from parkbazaar.embedded import free_port
+from tests.integration.broker_support import refused
 
 pytestmark = pytest.mark.slow
 
@@ -49,8 +51,17 @@ def test_demo_runs_the_whole_chain_and_counts_change(tmp_path: Path) -> None:
         assert len(seen) > first_live + 1, f"counts never changed: {seen}"
         assert set(seen[-1]) == {"central-lot", "fruit-market"}
         assert sum(seen[-1]["central-lot"]) == 128 and sum(seen[-1]["fruit-market"]) == 66
+        # its broker admits nobody anonymous; ingest and each gateway log in with their own secret
+        creds = json.loads((tmp_path / "data" / "credentials.json").read_text())
+        ingest = MqttUrl.parse(creds["ingest_url"])
+        assert ingest.username == "demo-ingest" and ingest.password
+        assert set(creds["gateways"]) == {"shiraz/gw-central-lot", "shiraz/gw-fruit-market"}
+        assert refused(ingest.port, None) == "Not authorized"
+        assert refused(ingest.port, ingest.username, ingest.password) == "Success"
     finally:
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, out.decode()[-3000:]
     assert f"http://127.0.0.1:{port}/" in out.decode()
+    where = tmp_path / "data" / "credentials.json"
+    assert f"broker credentials (no anonymous access) in {where}" in out.decode()

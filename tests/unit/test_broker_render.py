@@ -1,0 +1,135 @@
+"""The broker's files rendered from identities (pure), and the CLI's option checks."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+import pytest
+
+from dashboard_api.auth import hash_secret, new_secret, verify_secret
+from dashboard_api.broker import (
+    BrokerLayout,
+    Identity,
+    Listener,
+    acl_file,
+    mosquitto_conf,
+    parse_listen,
+    password_file,
+    render,
+)
+from parkbazaar.broker_cli import layout_from
+from parkbazaar.cli import build_parser
+
+GW = Identity.of_gateway("shiraz", "gw-1", "$7$101$c2FsdA==$aGFzaA==")
+TWIN = Identity.of_gateway("tabriz", "gw-1", "$7$101$c2FsdA==$b3RoZXI=")
+INGEST = Identity("ingest-1", "ingest", "$7$101$c2FsdA==$aW5nZXN0")
+API = Identity("api-1", "api", "$7$101$c2FsdA==$YXBp")
+
+
+def _blocks(acl: str) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    user = None
+    for line in acl.splitlines():
+        if line.startswith("user "):
+            user = line[5:]
+            out[user] = []
+        elif line.startswith("topic ") and user is not None:
+            out[user].append(line)
+    return out
+
+
+def test_each_gateway_gets_its_own_topics_spelled_out_and_nothing_else() -> None:
+    blocks = _blocks(acl_file([INGEST, TWIN, GW, API], "parkbazaar/v1"))
+    assert blocks["shiraz/gw-1"] == [
+        "topic write parkbazaar/v1/shiraz/gw-1/events",
+        "topic write parkbazaar/v1/shiraz/gw-1/status",
+        "topic write parkbazaar/v1/shiraz/gw-1/health",
+        "topic read parkbazaar/v1/shiraz/gw-1/cmd",
+    ]
+    assert all("tabriz" in t for t in blocks["tabriz/gw-1"])
+    assert blocks["ingest-1"] == [f"topic read parkbazaar/v1/+/+/{c}" for c in ("events", "status", "health")]
+    assert blocks["api-1"] == []  # may connect, may do nothing
+
+
+def test_the_acl_has_no_patterns_and_the_output_does_not_depend_on_order() -> None:
+    acl = acl_file([GW, INGEST, TWIN], "t0/parkbazaar/v1")
+    assert "%u" not in acl and "pattern" not in acl.replace("# ", "")
+    assert acl == acl_file([TWIN, INGEST, GW], "t0/parkbazaar/v1")
+    assert "topic write t0/parkbazaar/v1/tabriz/gw-1/events" in acl
+
+
+def test_the_password_file_is_mosquitto_format_and_verifies_the_secret() -> None:
+    secret = new_secret()
+    ident = Identity.of_gateway("shiraz", "gw-1", hash_secret(secret))
+    line = password_file([ident]).strip()
+    user, _, stored = line.partition(":")
+    assert user == "shiraz/gw-1" and stored.startswith("$7$101$")
+    assert verify_secret(secret, stored) and not verify_secret(secret + "x", stored)
+
+
+def test_secrets_fit_a_broker_url_as_they_are() -> None:
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]{40,}", new_secret()) for _ in range(200))
+
+
+def test_the_config_refuses_anonymous_and_raises_the_queue_limits(tmp_path: Path) -> None:
+    layout = BrokerLayout(tmp_path, [Listener("127.0.0.1", 1883)], "mosquitto")
+    conf = mosquitto_conf(layout)
+    for line in ("allow_anonymous false", "max_queued_messages 1000000", "persistence true",
+                 f"password_file {tmp_path}/passwd", f"acl_file {tmp_path}/acl", "user mosquitto",
+                 "listener 1883 127.0.0.1", "persistent_client_expiration 7d"):
+        assert line in conf.splitlines(), line
+    assert "certfile" not in conf and "require_certificate" not in conf
+    assert set(render([GW], "parkbazaar/v1", layout)) == {"mosquitto.conf", "passwd", "acl"}
+
+
+def test_a_mutual_tls_listener_takes_the_username_from_the_certificate() -> None:
+    tls = Listener("0.0.0.0", 8883, Path("/c/b.pem"), Path("/c/b.key"), Path("/c/ca.pem"), True)
+    assert tls.lines() == ["listener 8883 0.0.0.0", "certfile /c/b.pem", "keyfile /c/b.key",
+                           "cafile /c/ca.pem", "require_certificate true", "use_identity_as_username true"]
+
+
+@pytest.mark.parametrize(("text", "expected"), [("127.0.0.1:1883", ("127.0.0.1", 1883)),
+                                                ("[::1]:8883", ("::1", 8883)),
+                                                ("0.0.0.0:8883", ("0.0.0.0", 8883))])
+def test_listen_addresses_parse(text: str, expected: tuple[str, int]) -> None:
+    assert parse_listen(text) == expected
+
+
+@pytest.mark.parametrize("text", ["1883", "host:", ":1883", "host:0", "host:70000", "host:x"])
+def test_bad_listen_addresses_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="HOST:PORT"):
+        parse_listen(text)
+
+
+def _config_args(*argv: str) -> argparse.Namespace:
+    return build_parser().parse_args(["broker", "config", "--out", "/tmp/x", *argv])
+
+
+def test_the_cli_defaults_to_a_local_plain_listener_or_tls_on_8883() -> None:
+    assert layout_from(_config_args()).listeners == [Listener("127.0.0.1", 1883)]
+    tls = layout_from(_config_args("--tls-cert", "b.pem", "--tls-key", "b.key", "--local", "127.0.0.1:1883"))
+    assert (tls.listeners[0].host, tls.listeners[0].port, tls.listeners[0].tls) == ("0.0.0.0", 8883, True)
+    assert tls.listeners[1] == Listener("127.0.0.1", 1883)
+
+
+@pytest.mark.parametrize(("argv", "says"), [
+    (("--tls-cert", "b.pem"), "go together"),
+    (("--tls-cert", "b.pem", "--tls-key", "b.key", "--require-client-cert"), "needs"),
+    (("--listen", "nowhere"), "HOST:PORT")])
+def test_the_cli_refuses_incomplete_tls_options(argv: tuple[str, ...], says: str) -> None:
+    with pytest.raises(ValueError, match=says):
+        layout_from(_config_args(*argv))
+
+
+def test_the_shipped_example_config_is_what_the_command_writes() -> None:
+    """deploy/mosquitto/mosquitto.conf = ``broker config --out /etc/parkbazaar/broker --tls-cert
+    /etc/parkbazaar/pki/broker.pem --tls-key …/broker.key --tls-ca …/ca.pem --local 127.0.0.1:1883
+    --user mosquitto``."""
+    pki = Path("/etc/parkbazaar/pki")
+    layout = BrokerLayout(Path("/etc/parkbazaar/broker"),
+                          [Listener("0.0.0.0", 8883, pki / "broker.pem", pki / "broker.key", pki / "ca.pem"),
+                           Listener("127.0.0.1", 1883)], "mosquitto")
+    shipped = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto" / "mosquitto.conf"
+    assert shipped.read_text() == mosquitto_conf(layout)
