@@ -89,6 +89,7 @@ class Problem(_Frozen):
 # What each error status means, for the ``responses`` of the operations (422 is FastAPI's
 # own validation list, which ``BadInput`` answers in the same shape).
 PROBLEM_STATUSES: dict[int, str] = {
+    400: "the body cannot be read as JSON text (not UTF-8)",
     401: "no bearer token, or not a valid one",
     403: "the token has no rights over this tenant or site",
     404: "no such tenant, site or row",

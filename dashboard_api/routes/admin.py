@@ -47,7 +47,7 @@ from occupancy.sitefile import parse_site_file
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/admin/{tenant}", tags=["operators"], responses=problems(429, 503))
 RESPONSES = problems(401, 403, 404, 409)
-WRITE = problems(401, 403, 404, 409, 413)  # and a body, which may be too large
+WRITE = problems(400, 401, 403, 404, 409, 413)  # and a body: unreadable, or too large
 
 
 def _set(body: BaseModel, *, drop: tuple[str, ...] = ("id",)) -> dict[str, Any]:
