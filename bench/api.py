@@ -14,11 +14,13 @@ tenant and every space observed:
 3. the site again while the bench commits ``--change-rate`` state changes a
    second with their NOTIFY (as ingest does): each makes every cached answer
    stale, so this is the cache's worst steady case;
-4. the site on the cache-less server again, while ``--history-clients`` (200)
-   clients of one address read a week of the lot's history at a 5-minute step
-   (2,016 points over ~130,000 events) as fast as they are answered, honouring
-   ``Retry-After``: the bulkhead lets three run at once, so the site reads keep
-   their connections (``history_*`` figures: answers by status, their p50);
+4. the site again, on the API as deployed and on the cache-less server, while
+   ``--history-clients`` (200) clients of one address read a week of the lot's
+   history at a 5-minute step (2,016 points over ~130,000 events) as fast as
+   they are answered, honouring ``Retry-After``: the bulkhead lets three run at
+   once, so the site reads keep their connections (``history_load_*`` and
+   ``uncached_history_load_*``: the site's req/s, p99 and errors, and the
+   history answers by status with their p50);
 5. SSE fan-out: ``--clients`` streams of ``/v1/sites/shiraz/fruit-market/live``;
    the bench commits a state change and its NOTIFY (as ingest does) every
    200 ms and measures commit → delivery at every client.
@@ -32,7 +34,7 @@ slices. PostgreSQL is not pinned.
 The last line is one JSON object: ``site_req_per_s``, ``hello_req_per_s``,
 ``ratio``, ``p99_ms``, ``hello_p99_ms``, ``changing_req_per_s``,
 ``changing_p99_ms``, ``uncached_req_per_s``,
-``uncached_p99_ms``, ``history_load_req_per_s``, ``history_load_p99_ms``,
+``uncached_p99_ms``, ``history_load_p99_ms``, ``uncached_history_load_p99_ms``,
 ``sse_clients``, ``sse_p99_ms``, …
 """
 
@@ -163,8 +165,9 @@ async def history_load(url: str, clients: int, stop: asyncio.Event) -> dict[str,
             "history_p50_ms": round(statistics.median(latencies) * 1000, 1) if latencies else 0.0}
 
 
-async def site_while_history(base: str, duration: int, clients: int) -> dict[str, float]:
-    """``load(site)`` on ``base`` while ``clients`` history readers run against it."""
+async def site_while_history(base: str, duration: int, clients: int, label: str) -> dict[str, float]:
+    """``load(site)`` on ``base`` while ``clients`` history readers run against it; the
+    site's figures are ``{label}_req_per_s``, ``{label}_p99_ms``, ``{label}_site_errors``."""
     start = (datetime.now(UTC) - timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%SZ")
     stop = asyncio.Event()
     readers = asyncio.create_task(history_load(base + HISTORY_URL.format(start=start), clients, stop))
@@ -173,8 +176,9 @@ async def site_while_history(base: str, duration: int, clients: int) -> dict[str
         rps, p99 = await load(base + SITE_URL, duration)
     finally:
         stop.set()
-    return {"history_load_req_per_s": round(rps), "history_load_p99_ms": round(p99, 2),
-            "history_load_site_errors": NON_2XX.get(base + SITE_URL, 0), **await readers}
+    history = {f"{label}_{k}": v for k, v in (await readers).items()}
+    return {f"{label}_req_per_s": round(rps), f"{label}_p99_ms": round(p99, 2),
+            f"{label}_site_errors": NON_2XX.get(base + SITE_URL, 0), **history}
 
 
 async def drop(admin_dsn: str, dsn: str) -> None:
@@ -372,7 +376,10 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         await load(uncached + SITE_URL, 2)  # warm up
         uncached_rps, uncached_p99 = await load(uncached + SITE_URL, args.duration)
         print(f"site, no response cache: {uncached_rps:.0f} req/s, p99 {uncached_p99:.1f} ms", flush=True)
-        busy = await site_while_history(uncached, args.duration, args.history_clients)
+        busy = await site_while_history(base, args.duration, args.history_clients, "history_load")
+        print(f"site, {args.history_clients} history readers: {busy}", flush=True)
+        busy |= await site_while_history(uncached, args.duration, args.history_clients,
+                                         "uncached_history_load")
         print(f"site, no response cache, {args.history_clients} history readers: {busy}", flush=True)
         sse = await sse_fanout(dsn, port, args.clients)
         print(f"sse: {sse}", flush=True)
