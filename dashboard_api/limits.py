@@ -186,7 +186,8 @@ class BodyLimitMiddleware:
         return self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        # No route reads the body of a GET: uvicorn buffers at most 64 KiB of one, unread.
+        if scope["type"] != "http" or scope["method"] in _NO_BODY_METHODS:
             await self.app(scope, receive, send)
             return
         limit = self.limit(scope)
@@ -195,7 +196,7 @@ class BodyLimitMiddleware:
             REFUSED.labels("body_too_large").inc()
             await refuse(send, 413, _too_large(limit))
             return
-        if scope["method"] in _NO_BODY_METHODS or length is not None:
+        if length is not None:
             await self.app(scope, receive, send)  # a stated length is enforced by the server
             return
         received = 0
