@@ -19,7 +19,7 @@ from pydantic import AfterValidator
 
 from dashboard_api import DatabaseUnavailable, Forbidden, TooSlow, Unauthorized
 from dashboard_api.auth import Principal, principal_for
-from dashboard_api.limits import Bulkhead
+from dashboard_api.limits import REFUSED, Bulkhead
 from occupancy.config import Settings
 
 ACQUIRE_TIMEOUT_S = 2.0
@@ -70,6 +70,7 @@ async def expensive(request: Request) -> AsyncIterator[asyncpg.Connection]:
                 await con.execute(f"SET LOCAL statement_timeout = {int(timeout_s * 1000)}")
                 yield con
         except asyncpg.QueryCanceledError as exc:
+            REFUSED.labels("too_slow").inc()
             raise TooSlow(f"the read took longer than {timeout_s:g} s and was cancelled: "
                           "ask for a shorter range or a wider step") from exc
 

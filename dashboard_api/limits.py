@@ -36,8 +36,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from dashboard_api import Busy
 
 REFUSED = Counter(
-    "parkbazaar_api_refused", "Requests refused before any work: rate limit (by class), failed "
-    "authentications, bodies too large, expensive reads with no free slot", ["reason"],
+    "parkbazaar_api_refused", "Requests refused: rate limit (by class), failed authentications, "
+    "bodies too large, expensive reads with no free slot (busy) or past their timeout (too_slow)",
+    ["reason"],
 )
 _NO_BODY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
