@@ -14,7 +14,14 @@ tenant and every space observed:
 3. the site again while the bench commits ``--change-rate`` state changes a
    second with their NOTIFY (as ingest does): each makes every cached answer
    stale, so this is the cache's worst steady case;
-4. SSE fan-out: ``--clients`` streams of ``/v1/sites/shiraz/fruit-market/live``;
+4. the site again, on the API as deployed and on the cache-less server, while
+   ``--history-clients`` (200) clients of one address read a week of the lot's
+   history at a 5-minute step (2,016 points over ~130,000 events) as fast as
+   they are answered, honouring ``Retry-After``: the bulkhead lets three run at
+   once, so the site reads keep their connections (``history_load_*`` and
+   ``uncached_history_load_*``: the site's req/s, p99 and errors, and the
+   history answers by status with their p50);
+5. SSE fan-out: ``--clients`` streams of ``/v1/sites/shiraz/fruit-market/live``;
    the bench commits a state change and its NOTIFY (as ingest does) every
    200 ms and measures commit → delivery at every client.
 
@@ -27,7 +34,8 @@ slices. PostgreSQL is not pinned.
 The last line is one JSON object: ``site_req_per_s``, ``hello_req_per_s``,
 ``ratio``, ``p99_ms``, ``hello_p99_ms``, ``changing_req_per_s``,
 ``changing_p99_ms``, ``uncached_req_per_s``,
-``uncached_p99_ms``, ``sse_clients``, ``sse_p99_ms``, …
+``uncached_p99_ms``, ``history_load_p99_ms``, ``uncached_history_load_p99_ms``,
+``sse_clients``, ``sse_p99_ms``, …
 """
 
 from __future__ import annotations
@@ -44,7 +52,7 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -55,14 +63,16 @@ sys.path.insert(0, str(REPO))
 SITE_URL = "/v1/sites/shiraz/central-lot"
 HELLO_URL = "/bench/hello"
 LIVE_URL = "/v1/sites/shiraz/fruit-market/live"
+HISTORY_URL = "/v1/sites/shiraz/central-lot/history?step=5m&from={start}"
 
 
 WRK_THREADS, CONNECTIONS = 1, 64
+NON_2XX: dict[str, int] = {}  # answers other than 2xx/3xx that wrk counted, by URL (its last run)
 CPUS = sorted(os.sched_getaffinity(0))
 SERVER_CPUS, LOAD_CPUS = ({CPUS[0]}, {CPUS[-1]}) if len(CPUS) > 1 else (set(CPUS), set(CPUS))
 
 
-def serve(dsn: str, port: int, cache_ttl_s: float) -> None:
+def serve(dsn: str, port: int, cache_ttl_s: float, extra: str) -> None:
     """The API (``dsn`` given) or the hello-world app, on uvicorn (run in the subprocess)."""
     import uvicorn
     from fastapi import FastAPI
@@ -72,7 +82,7 @@ def serve(dsn: str, port: int, cache_ttl_s: float) -> None:
 
     os.sched_setaffinity(0, SERVER_CPUS)
     if dsn:
-        api = {"rate_limit_per_s": 0, "cache_ttl_s": cache_ttl_s}
+        api = {"rate_limit_per_s": 0, "cache_ttl_s": cache_ttl_s, **json.loads(extra or "{}")}
         app = create_app(Settings(database_url=dsn, log_level="WARNING", api=api))
     else:
         app = FastAPI()
@@ -105,9 +115,70 @@ async def prepare(admin_dsn: str) -> str:
                FROM spaces sp JOIN gateway_spaces gs ON gs.space_id = sp.id
                JOIN gateways g ON g.id = gs.gateway_id"""
         )
+        await _week_of_events(con, "central-lot")
     finally:
         await con.close()
     return dsn
+
+
+async def _week_of_events(con: asyncpg.Connection, site: str) -> None:
+    """An event per space of ``site`` every ten minutes over the last week (the history reads)."""
+    await con.execute("SELECT ensure_event_partitions(current_date - 8, current_date + 1)")
+    await con.execute(
+        """INSERT INTO occupancy_events (observed_at, gateway_id, seq, space_id, state, source)
+           SELECT t, gs.gateway_id, 1000000 + row_number() OVER (), sp.id,
+                  CASE WHEN (extract(epoch FROM t)::bigint / 600 + sp.id) % 3 = 0 THEN 'free'
+                       ELSE 'occupied' END, 'sensor'
+           FROM spaces sp JOIN sites si ON si.id = sp.site_id
+           JOIN gateway_spaces gs ON gs.space_id = sp.id,
+           generate_series(now() - interval '7 days', now(), interval '10 minutes') AS t
+           WHERE si.slug = $1""", site)
+
+
+async def history_load(url: str, clients: int, stop: asyncio.Event) -> dict[str, float]:
+    """``clients`` connections reading ``url`` back to back until ``stop``, each waiting
+    ``Retry-After`` after a 503 as a polite client does; answers by status and their p50."""
+    import httpx
+
+    statuses: dict[int, int] = {}
+    latencies: list[float] = []
+    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=clients), timeout=60) as client:
+
+        async def reader() -> None:
+            while not stop.is_set():
+                t0 = time.perf_counter()
+                try:
+                    r = await client.get(url)
+                except httpx.TransportError:  # a keep-alive connection closed under us: counted
+                    statuses[0] = statuses.get(0, 0) + 1
+                    continue
+                latencies.append(time.perf_counter() - t0)
+                statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+                if r.status_code == 503:
+                    await asyncio.sleep(float(r.headers.get("retry-after", "1")))
+
+        await asyncio.gather(*(reader() for _ in range(clients)))
+    return {"history_clients": clients, "history_200": statuses.get(200, 0),
+            "history_503": statuses.get(503, 0),
+            "history_other": sum(n for s, n in statuses.items() if s not in (0, 200, 503)),
+            "history_transport_errors": statuses.get(0, 0),
+            "history_p50_ms": round(statistics.median(latencies) * 1000, 1) if latencies else 0.0}
+
+
+async def site_while_history(base: str, duration: int, clients: int, label: str) -> dict[str, float]:
+    """``load(site)`` on ``base`` while ``clients`` history readers run against it; the
+    site's figures are ``{label}_req_per_s``, ``{label}_p99_ms``, ``{label}_site_errors``."""
+    start = (datetime.now(UTC) - timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stop = asyncio.Event()
+    readers = asyncio.create_task(history_load(base + HISTORY_URL.format(start=start), clients, stop))
+    await asyncio.sleep(2)  # every reader has asked once: the bulkhead is full, the rest wait
+    try:
+        rps, p99 = await load(base + SITE_URL, duration)
+    finally:
+        stop.set()
+    history = {f"{label}_{k}": v for k, v in (await readers).items()}
+    return {f"{label}_req_per_s": round(rps), f"{label}_p99_ms": round(p99, 2),
+            f"{label}_site_errors": NON_2XX.get(base + SITE_URL, 0), **history}
 
 
 async def drop(admin_dsn: str, dsn: str) -> None:
@@ -125,6 +196,8 @@ def wrk(url: str, duration: int) -> tuple[float, float]:
     m = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
     assert m, out
     p99 = float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    NON_2XX[url] = int(errors.group(1)) if errors else 0
     return rps, p99
 
 
@@ -278,7 +351,8 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
     port, uncached_port, hello_port = free_port(), free_port(), free_port()
     servers = [
         subprocess.Popen(  # noqa: ASYNC220 (the servers run beside the event loop)
-            [sys.executable, __file__, "--serve", "--dsn", d, "--port", str(p), "--cache-ttl", ttl]
+            [sys.executable, __file__, "--serve", "--dsn", d, "--port", str(p), "--cache-ttl", ttl,
+             "--api", args.api]
         )
         for d, p, ttl in ((dsn, port, "1"), (dsn, uncached_port, "0"), ("", hello_port, "0"))
     ]
@@ -302,6 +376,11 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         await load(uncached + SITE_URL, 2)  # warm up
         uncached_rps, uncached_p99 = await load(uncached + SITE_URL, args.duration)
         print(f"site, no response cache: {uncached_rps:.0f} req/s, p99 {uncached_p99:.1f} ms", flush=True)
+        busy = await site_while_history(base, args.duration, args.history_clients, "history_load")
+        print(f"site, {args.history_clients} history readers: {busy}", flush=True)
+        busy |= await site_while_history(uncached, args.duration, args.history_clients,
+                                         "uncached_history_load")
+        print(f"site, no response cache, {args.history_clients} history readers: {busy}", flush=True)
         sse = await sse_fanout(dsn, port, args.clients)
         print(f"sse: {sse}", flush=True)
     finally:
@@ -320,6 +399,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         "changes_per_s": round(changes / args.duration, 1),
         "uncached_req_per_s": round(uncached_rps),
         "uncached_p99_ms": round(uncached_p99, 2),
+        **busy,
         "connections": CONNECTIONS,
         "wrk_threads": WRK_THREADS,
         "load_tool": "wrk" if shutil.which("wrk") else "httpx",
@@ -331,14 +411,18 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per load test")
     parser.add_argument("--clients", type=int, default=1000, help="SSE clients")
+    parser.add_argument("--history-clients", type=int, default=200,
+                        help="concurrent history readers during the site-under-history-load phase")
     parser.add_argument("--change-rate", type=float, default=20.0,
                         help="changes a second committed during the site-under-changes phase")
+    parser.add_argument("--api", default="", metavar="JSON",
+                        help="more api settings of the API servers, e.g. '{\"expensive_concurrency\": 1}'")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--dsn", default="", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--cache-ttl", type=float, default=1.0, help=argparse.SUPPRESS)
     ns = parser.parse_args()
     if ns.serve:
-        serve(ns.dsn, ns.port, ns.cache_ttl)
+        serve(ns.dsn, ns.port, ns.cache_ttl, ns.api)
     else:
         print(json.dumps(asyncio.run(main(ns))))

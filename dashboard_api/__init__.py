@@ -10,10 +10,12 @@ Exceptions::
     DashboardError
     ├── NotFound              a tenant, site or row named by a request does not exist (→ 404)
     ├── DatabaseUnavailable   the database did not answer in time (→ 503)
+    │   ├── Busy              every slot for expensive reads is taken, and stayed so (→ 503)
+    │   └── TooSlow           an expensive read passed its statement timeout (→ 503)
     ├── Unauthorized          no bearer token, or one that is not valid (→ 401)
     ├── Forbidden             a valid token without rights over what it asks for (→ 403)
     ├── Conflict              the row exists already, or is retired (→ 409)
-    ├── BadInput              a request body or layout file that cannot be used (→ 422)
+    ├── BadInput              a parameter, body or layout file that cannot be used (→ 422)
     ├── ProvisionError        a site file cannot be loaded (schema missing, conflicting rows)
     └── BrokerError           the broker's files cannot be written as asked (no such user, bad listener)
 """
@@ -31,6 +33,14 @@ class DatabaseUnavailable(DashboardError):
     """The database could not be reached or did not answer in time."""
 
 
+class Busy(DatabaseUnavailable):
+    """Every slot for expensive reads stayed taken for the whole wait."""
+
+
+class TooSlow(DatabaseUnavailable):
+    """An expensive read ran past its statement timeout and was cancelled."""
+
+
 class Unauthorized(DashboardError):
     """The request carries no valid bearer token."""
 
@@ -44,7 +54,15 @@ class Conflict(DashboardError):
 
 
 class BadInput(DashboardError):
-    """A request body (a layout file, a polygon) that is well-formed JSON but unusable."""
+    """A parameter or body (a range, a layout file, a polygon) that is well-formed but unusable.
+
+    ``loc`` names it as FastAPI's validation errors do (``("query", "to")``), so that
+    every 422 answer has the same shape: a list of ``{loc, msg, type}``.
+    """
+
+    def __init__(self, message: str, *, loc: tuple[str, ...] = ("body",)) -> None:
+        super().__init__(message)
+        self.loc = loc
 
 
 class ProvisionError(DashboardError):

@@ -1,35 +1,42 @@
 """The FastAPI application: ``create_app(settings)``.
 
 The lifespan owns the asyncpg pool (small: every request holds a connection
-for one query only) and the live change feed (one LISTEN connection per
-process, see ``dashboard_api.live``). Errors of this package become JSON
-problems: ``NotFound`` → 404, ``Unauthorized`` → 401, ``Forbidden`` → 403,
-``Conflict`` → 409, ``BadInput`` → 422, ``DatabaseUnavailable`` and lost
-connections → 503. Public reads are rate limited per client address.
+for one query only), the bulkhead of expensive reads, and the live change feed
+(one LISTEN connection per process, see ``dashboard_api.live``). Errors become
+JSON answers as ``dashboard_api.errors`` tabulates them.
+
+Middleware, outermost first: request metrics; security headers; rate limits
+per class of route and for failed authentications; the request body limit;
+the cached-read front. Everything a client can be refused for is refused there,
+before routing, body, token or database (``dashboard_api.limits``).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import asyncpg
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from dashboard_api import BadInput, Conflict, DatabaseUnavailable, Forbidden, NotFound, Unauthorized
-from dashboard_api.http import CachedReadFront, RateLimitMiddleware, ResponseCache
+from dashboard_api import DatabaseUnavailable
+from dashboard_api.errors import add_error_handlers
+from dashboard_api.headers import SecurityHeaders, add_docs
+from dashboard_api.http import CachedReadFront, ResponseCache
+from dashboard_api.limits import BodyLimitMiddleware, Bulkhead, RateClass, RateLimitMiddleware
 from dashboard_api.live import ChangeFeed
 from dashboard_api.routes import admin, health, manage, metrics, ngsi, page, sites, tokens
-from occupancy.config import Settings
+from occupancy.config import ApiSettings, Settings
 
 log = logging.getLogger(__name__)
 
-POOL_MIN, POOL_MAX = 1, 8
+POOL_MIN = 1
 PUBLIC_PREFIXES = ("/v1/sites", "/ngsi-ld/")
+# The bodies allowed up to ``api.max_import_bytes``: a whole tenant's site file, a camera layout.
+IMPORT_PATHS = re.compile(r"^/v1/admin/[^/]+/(layout|sites/[^/]+/devices/[^/]+/polygons)$")
 DESCRIPTION = """\
 Live occupancy of municipal parking lots and produce bazaars.
 
@@ -46,17 +53,30 @@ an admin token): provisioning, gateway credentials, layout import, the audit log
 """
 
 
+def rate_classes(api: ApiSettings) -> tuple[list[RateClass], RateClass, RateClass]:
+    """(classes by path prefix, the default class, the failed-authentication class)."""
+    classes = [
+        RateClass("manage", api.manage_rate.per_s, api.manage_rate.burst, ("/v1/manage/",), guarded=True),
+        RateClass("admin", api.admin_rate.per_s, api.admin_rate.burst, ("/v1/admin/",), guarded=True),
+        RateClass("ops", api.ops_rate.per_s, api.ops_rate.burst, ("/metrics", "/healthz", "/readyz")),
+    ]
+    public = RateClass("public", api.rate_limit_per_s, api.rate_limit_burst)
+    return classes, public, RateClass("auth", api.auth_failure_rate.per_s, api.auth_failure_rate.burst)
+
+
 def create_app(settings: Settings) -> FastAPI:
     """The API and web page, reading the database at ``settings.dsn``."""
+    api = settings.api
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
             app.state.pool = await asyncpg.create_pool(
-                settings.dsn, min_size=POOL_MIN, max_size=POOL_MAX, command_timeout=10
+                settings.dsn, min_size=POOL_MIN, max_size=api.pool_size, command_timeout=10
             )
         except (OSError, asyncpg.PostgresError) as exc:
             raise DatabaseUnavailable(f"cannot connect to the database: {exc}") from exc
+        app.state.bulkhead = Bulkhead(api.expensive_concurrency, api.expensive_wait_s, api.expensive_queue)
         app.state.feed = ChangeFeed(settings.dsn, app.state.pool)
         app.state.feed.on_change.append(app.state.cache.clear)
         await app.state.feed.start()
@@ -66,43 +86,23 @@ def create_app(settings: Settings) -> FastAPI:
             await app.state.feed.stop()
             await app.state.pool.close()
 
-    app = FastAPI(title="parkbazaar", version="1", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(title="parkbazaar", version="1", description=DESCRIPTION, lifespan=lifespan,
+                  docs_url=None, redoc_url=None)
     app.state.settings = settings
-    app.state.cache = ResponseCache(settings.api.cache_ttl_s)
-    # Outermost last: metrics, then the rate limit, then cache hits answered before routing.
+    app.state.cache = ResponseCache(api.cache_ttl_s)
+    # Added innermost first: the cache front, the body limit, the rate limits, headers, metrics.
     app.add_middleware(CachedReadFront, cache=app.state.cache, prefixes=PUBLIC_PREFIXES)
-    app.add_middleware(RateLimitMiddleware, rate=settings.api.rate_limit_per_s,
-                       burst=settings.api.rate_limit_burst, prefixes=PUBLIC_PREFIXES)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=api.max_body_bytes, large_bytes=api.max_import_bytes,
+                       large_paths=IMPORT_PATHS)
+    if api.rate_limit_per_s > 0:
+        classes, default, failures = rate_classes(api)
+        app.add_middleware(RateLimitMiddleware, classes=classes, default=default, auth_failures=failures)
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(metrics.MetricsMiddleware)
-    _add_error_handlers(app)
+    add_error_handlers(app)
     for module in (sites, ngsi, manage, admin, tokens, health, metrics, page):
         app.include_router(module.router)
+    if api.docs:
+        add_docs(app)
     app.mount("/static", StaticFiles(directory=page.STATIC_DIR), name="static")
     return app
-
-
-def _add_error_handlers(app: FastAPI) -> None:
-    async def not_found(request: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=404)
-
-    async def unavailable(request: Request, exc: Exception) -> JSONResponse:
-        log.warning("database unavailable for %s: %s", request.url.path, exc)
-        return JSONResponse({"detail": "database unavailable"}, status_code=503,
-                            headers={"Retry-After": "2"})
-
-    app.add_exception_handler(NotFound, not_found)
-    statuses: tuple[tuple[type[Exception], int], ...] = (
-        (Unauthorized, 401), (Forbidden, 403), (Conflict, 409), (BadInput, 422))
-    for error, status in statuses:
-        app.add_exception_handler(error, _status_handler(status))
-    for exc_type in (DatabaseUnavailable, asyncpg.PostgresConnectionError,
-                     asyncpg.InterfaceError, ConnectionError):
-        app.add_exception_handler(exc_type, unavailable)
-
-
-def _status_handler(status: int) -> Any:
-    async def handler(request: Request, exc: Exception) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
-
-    return handler

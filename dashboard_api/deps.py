@@ -1,5 +1,7 @@
 """Dependencies of the routes, as ``Annotated`` aliases: the pool, a connection
-per request, the clock, the parsed query parameters, and the caller's token."""
+per request (or, for expensive reads, one behind the bulkhead with a statement
+timeout), the clock, the path and query parameters, validated at the edge with
+ASCII-only patterns, and the caller's token."""
 
 from __future__ import annotations
 
@@ -7,16 +9,17 @@ import contextlib
 import math
 import re
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 
 import asyncpg
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator
 
-from dashboard_api import DatabaseUnavailable, Forbidden, Unauthorized
+from dashboard_api import DatabaseUnavailable, Forbidden, TooSlow, Unauthorized
 from dashboard_api.auth import Principal, lookup_token
+from dashboard_api.limits import REFUSED, Bulkhead
 from occupancy.config import Settings
 
 ACQUIRE_TIMEOUT_S = 2.0
@@ -51,6 +54,29 @@ async def get_connection(
 ) -> AsyncIterator[asyncpg.Connection]:
     """One pooled connection for the request, released after the response."""
     async with acquire(pool) as con:
+        yield con
+
+
+@contextlib.asynccontextmanager
+async def expensive(request: Request) -> AsyncIterator[asyncpg.Connection]:
+    """A connection for an expensive read: a bulkhead slot first (``Busy`` when none
+    frees in time), then a pooled connection in a read-only transaction whose
+    statements are cancelled after ``api.expensive_timeout_s`` (``TooSlow``)."""
+    bulkhead: Bulkhead = request.app.state.bulkhead
+    timeout_s: float = request.app.state.settings.api.expensive_timeout_s
+    async with bulkhead.slot(), acquire(request.app.state.pool) as con:
+        try:
+            async with con.transaction(readonly=True):
+                await con.execute(f"SET LOCAL statement_timeout = {int(timeout_s * 1000)}")
+                yield con
+        except asyncpg.QueryCanceledError as exc:
+            REFUSED.labels("too_slow").inc()
+            raise TooSlow(f"the read took longer than {timeout_s:g} s and was cancelled: "
+                          "ask for a shorter range or a wider step") from exc
+
+
+async def get_expensive_connection(request: Request) -> AsyncIterator[asyncpg.Connection]:
+    async with expensive(request) as con:
         yield con
 
 
@@ -96,6 +122,7 @@ async def near_point(near: NearText = None) -> tuple[float, float] | None:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 PoolDep = Annotated[asyncpg.Pool, Depends(get_pool)]
 Connection = Annotated[asyncpg.Connection, Depends(get_connection)]
+ExpensiveConnection = Annotated[asyncpg.Connection, Depends(get_expensive_connection)]
 Now = Annotated[datetime, Depends(utcnow)]
 Near = Annotated[tuple[float, float] | None, Depends(near_point)]
 RadiusM = Annotated[
@@ -104,17 +131,31 @@ RadiusM = Annotated[
 ]
 
 
-_STEP = re.compile(r"^(\d{1,6})(s|m|h|d)$")
+_STEP = re.compile(r"([0-9]{1,6})(s|m|h|d)")  # ASCII digits: \d would take "٣" or "²" too
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-MAX_STEPS = 5000
+MAX_STEP = timedelta(days=366)
+# Dates and times a request may name: wide enough for any real data, narrow enough that no
+# arithmetic on them (a day before, a step after, a time zone) leaves the calendar.
+FIRST_YEAR, LAST_YEAR = 2000, 2999
 
 
 def parse_step(text: str) -> timedelta:
-    """``30s``, ``5m``, ``1h``, ``1d`` → a positive timedelta; ``ValueError`` otherwise (pure)."""
-    m = _STEP.match(text)
+    """``30s``, ``5m``, ``1h``, ``1d`` → a positive timedelta of at most a year;
+    ``ValueError`` otherwise (pure)."""
+    m = _STEP.fullmatch(text)
     if not m or int(m.group(1)) == 0:
         raise ValueError(f"step must be a positive number and a unit s, m, h or d (e.g. 5m), got {text!r}")
-    return timedelta(seconds=int(m.group(1)) * _UNIT_S[m.group(2)])
+    step = timedelta(seconds=int(m.group(1)) * _UNIT_S[m.group(2)])
+    if step > MAX_STEP:
+        raise ValueError(f"step must be at most {MAX_STEP.days}d, got {text!r}")
+    return step
+
+
+def check_year(value: date) -> date:
+    """``value`` if its year is within FIRST_YEAR…LAST_YEAR, else ``ValueError`` (pure)."""
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise ValueError(f"must be between the years {FIRST_YEAR} and {LAST_YEAR}, got {value.isoformat()}")
+    return value
 
 
 def _valid_step(text: str) -> str:
@@ -129,6 +170,17 @@ StepText = Annotated[
 
 _REFUSED = {"unknown": "the bearer token is not valid", "revoked": "the bearer token has been revoked",
             "expired": "the bearer token has expired"}
+
+# Path parameters: the id patterns of ``occupancy.ids`` and the site file, ASCII only, so
+# that a NUL byte, "²" or any text the database could not hold is a 422 naming the parameter.
+TenantPath = Annotated[str, Path(pattern=r"^[a-z0-9-]{1,40}$", description="tenant id", examples=["shiraz"])]
+SitePath = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$", description="site id",
+                               examples=["central-lot"])]
+ZonePath = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$", description="zone id")]
+SpacePath = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="space id")]
+GatewayPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="gateway id")]
+DevicePath = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$", description="device id")]
+
 _bearer = HTTPBearer(auto_error=False, description="a token from `parkbazaar token create`")
 
 

@@ -1,9 +1,6 @@
-"""HTTP helpers of the public reads: ETag/Cache-Control, a short in-process
-response cache with a front that answers its hits before routing, and rate
-limiting per client address.
-
-The token bucket is pure (``take``); the middleware only keeps one bucket per
-client address and answers 429 with ``Retry-After`` when it is empty.
+"""HTTP helpers of the public reads: ETag/Cache-Control, and a short in-process
+response cache with a front that answers its hits before routing (rate limits
+and the other refusals are in ``dashboard_api.limits``).
 """
 
 from __future__ import annotations
@@ -202,50 +199,3 @@ class CachedReadFront:
         headers += [(b"content-type", b"application/json"), (b"content-length", str(len(hit.body)).encode())]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": hit.body})
-
-
-@dataclass(frozen=True, slots=True)
-class Bucket:
-    tokens: float
-    at: float
-
-
-def take(bucket: Bucket | None, now: float, rate: float, burst: int) -> tuple[Bucket, float]:
-    """Take one token: (new bucket, 0 when allowed else seconds until one is available) (pure)."""
-    tokens = burst if bucket is None else min(burst, bucket.tokens + (now - bucket.at) * rate)
-    if tokens >= 1:
-        return Bucket(tokens - 1, now), 0.0
-    return Bucket(tokens, now), (1 - tokens) / rate
-
-
-class RateLimitMiddleware:
-    """Token bucket per client address on the public paths (``prefixes``); 429 + ``Retry-After``."""
-
-    def __init__(self, app: ASGIApp, *, rate: float, burst: int, prefixes: tuple[str, ...],
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.app, self.rate, self.burst, self.prefixes, self.clock = app, rate, burst, prefixes, clock
-        self._buckets: dict[str, Bucket] = {}
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self.rate <= 0 or not scope["path"].startswith(self.prefixes):
-            await self.app(scope, receive, send)
-            return
-        client = (scope.get("client") or ("?", 0))[0]
-        now = self.clock()
-        bucket, wait = take(self._buckets.get(client), now, self.rate, self.burst)
-        self._remember(client, bucket, now)
-        if wait <= 0:
-            await self.app(scope, receive, send)
-            return
-        retry = str(max(1, math.ceil(wait)))
-        body = json.dumps({"detail": f"too many requests from {client}: retry in {retry} s"}).encode()
-        await send({"type": "http.response.start", "status": 429, "headers": [
-            (b"content-type", b"application/json"), (b"retry-after", retry.encode()),
-            (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
-
-    def _remember(self, client: str, bucket: Bucket, now: float) -> None:
-        if len(self._buckets) > 50_000:  # forget clients whose bucket has refilled
-            full = self.burst / self.rate
-            self._buckets = {k: b for k, b in self._buckets.items() if now - b.at < full}
-        self._buckets[client] = bucket

@@ -13,6 +13,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from occupancy.ids import SiteId, SpaceId, TenantId
+
 CONTEXT = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context.jsonld"
 SMART_DATA_CONTEXT = "https://raw.githubusercontent.com/smart-data-models/dataModel.Parking/master/context.jsonld"
 LINK_HEADER = (f'<{SMART_DATA_CONTEXT}>; rel="http://www.w3.org/ns/json-ld#context"; '
@@ -35,9 +37,11 @@ def parse_urn(entity_id: str) -> tuple[str, list[str]] | None:
     parts = entity_id.split(":")
     if len(parts) < 5 or parts[:2] != ["urn", "ngsi-ld"] or parts[2] not in TYPES:
         return None
-    want = 2 if parts[2] == "OffStreetParking" else 3
+    kinds = (TenantId, SiteId) if parts[2] == "OffStreetParking" else (TenantId, SiteId, SpaceId)
     rest = parts[3:]
-    return (parts[2], rest) if len(rest) == want and all(rest) else None
+    if len(rest) != len(kinds) or not all(k.pattern.fullmatch(r) for k, r in zip(kinds, rest, strict=True)):
+        return None  # ids are ASCII by their patterns: a NUL byte or "²" is not one of ours
+    return parts[2], rest
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -5,7 +5,8 @@ and the tenant, writes, and appends an ``audit_log`` row (who, what, when,
 the new values) in the same transaction, so there is no write without its
 audit and no audit of a write that rolled back. Retiring sets ``retired_at``
 and removes the row's gateway bindings (so nothing more can be reported
-for it); its state and history stay. Unique violations become ``Conflict``.
+for it); its state and history stay. Unique violations become ``Conflict``
+(naming the resource, never the database's text).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from dashboard_api.auth import Principal, hash_secret, new_secret
 # Columns an operator may set, per table (the request bodies' fields, validated by pydantic).
 SITE_COLS = ("kind", "name", "name_fa", "address", "lat", "lon", "opening_hours", "stale_after_s")
 JSON_COLS = {"opening_hours", "attributes"}
+# Errors name the resource, never the database's text (which names columns and constraints).
+_NOUNS = {"sites": "site", "zones": "zone", "spaces": "space", "gateways": "gateway", "devices": "device"}
 
 
 # Who writes: a request's token, or a command line's actor string (e.g. ``cli``).
@@ -59,24 +62,29 @@ def _values(values: Mapping[str, Any]) -> list[Any]:
 async def _insert(con: asyncpg.Connection, table: str, values: Mapping[str, Any]) -> None:
     cols = ", ".join(values)
     params = ", ".join(f"${i + 1}" for i in range(len(values)))
+    noun = _NOUNS[table]
     try:
         await con.execute(f"INSERT INTO {table} ({cols}) VALUES ({params})", *_values(values))
     except asyncpg.UniqueViolationError as exc:
-        raise Conflict(f"{table}: exists already ({exc.detail or exc})") from exc
+        taken = " (or its DevEUI is another device's)" if table == "devices" else ""
+        raise Conflict(f"{noun} {values.get('slug')!r} exists already{taken}") from exc
     except (asyncpg.CheckViolationError, asyncpg.ForeignKeyViolationError) as exc:
-        raise BadInput(f"{table}: {exc}") from exc
+        raise BadInput(f"{noun}: a value is out of range or names a row that does not exist") from exc
 
 
 async def _update(con: asyncpg.Connection, table: str, row_id: int, values: Mapping[str, Any]) -> None:
     if not values:
         return
     sets = ", ".join(f"{c} = ${i + 2}" for i, c in enumerate(values))
+    noun = _NOUNS[table]
     try:
         await con.execute(f"UPDATE {table} SET {sets} WHERE id = $1", row_id, *_values(values))
     except asyncpg.UniqueViolationError as exc:
-        raise Conflict(f"{table}: {exc.detail or exc}") from exc
-    except (asyncpg.CheckViolationError, asyncpg.ForeignKeyViolationError) as exc:
-        raise BadInput(f"{table}: {exc}") from exc
+        raise Conflict(f"the new values of this {noun} are another {noun}'s already") from exc
+    except (asyncpg.CheckViolationError, asyncpg.ForeignKeyViolationError,
+            asyncpg.NotNullViolationError) as exc:
+        raise BadInput(f"{noun}: a value is out of range, missing, or names a row that does not "
+                       "exist") from exc
 
 
 async def _row_id(con: asyncpg.Connection, sql: str, *args: Any, what: str) -> int:

@@ -86,6 +86,26 @@ class Problem(_Frozen):
     detail: str
 
 
+# What each error status means, for the ``responses`` of the operations (422 is FastAPI's
+# own validation list, which ``BadInput`` answers in the same shape).
+PROBLEM_STATUSES: dict[int, str] = {
+    400: "the body cannot be read as JSON text (not UTF-8)",
+    401: "no bearer token, or not a valid one",
+    403: "the token has no rights over this tenant or site",
+    404: "no such tenant, site or row",
+    409: "exists already",
+    413: "the request body is larger than the limit (`api.max_body_bytes`)",
+    429: "rate limit of this address (`Retry-After` says when to come back)",
+    503: "the database is unavailable, or every slot for expensive reads is taken, or the read "
+         "took too long (`Retry-After`)",
+}
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for these error statuses, each a ``Problem``."""
+    return {s: {"model": Problem, "description": PROBLEM_STATUSES[s]} for s in statuses}
+
+
 class HistoryPoint(_Frozen):
     """The counts at one instant of the grid (a step function: each count holds until it changes)."""
 

@@ -112,19 +112,54 @@ class IngestSettings(BaseModel):
         return v
 
 
+class RateLimit(BaseModel):
+    """A token bucket per client address: ``per_s`` refilling up to ``burst`` requests."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    per_s: float = Field(gt=0)
+    burst: int = Field(ge=1)
+
+
 class ApiSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     default_stale_after_s: int = Field(default=900, ge=1)
-    # public endpoints: requests per second and burst per client address (0: no limit)
+    # public endpoints: requests per second and burst per client address (0: no limit on any class)
     rate_limit_per_s: float = Field(default=20.0, ge=0)
     rate_limit_burst: int = Field(default=200, ge=1)
+    # the other classes of routes, and 401 answers (a token guesser), each its own bucket
+    manage_rate: RateLimit = RateLimit(per_s=10, burst=100)
+    admin_rate: RateLimit = RateLimit(per_s=5, burst=60)
+    ops_rate: RateLimit = RateLimit(per_s=2, burst=30)
+    auth_failure_rate: RateLimit = RateLimit(per_s=0.2, burst=20)
+    # request bodies: refused with 413 past this, from Content-Length or while streaming
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    # the layout imports (a whole tenant's site file), for requests that carry a token
+    max_import_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    # expensive reads (history, manager reports): grid points, statement time, concurrency
+    max_history_points: int = Field(default=5000, ge=10, le=100_000)
+    expensive_timeout_s: float = Field(default=5.0, gt=0, le=300)
+    expensive_concurrency: int = Field(default=3, ge=1, le=64)
+    expensive_wait_s: float = Field(default=1.0, ge=0, le=60)
+    expensive_queue: int = Field(default=64, ge=0)
+    # the database pool of each API process
+    pool_size: int = Field(default=8, ge=2, le=100)
+    # Swagger UI at /docs and ReDoc at /redoc (assets served from the package); the
+    # OpenAPI description at /openapi.json stays
+    docs: bool = True
     # hot reads are cached in-process this long (cleared on every change the live feed sees)
     cache_ttl_s: float = Field(default=1.0, ge=0, le=60)
     # a map tile URL template for the web page, e.g. https://tile.example/{z}/{x}/{y}.png
     tile_url: str | None = None
+
+    @model_validator(mode="after")
+    def _bulkhead_fits_pool(self) -> ApiSettings:
+        if self.expensive_concurrency >= self.pool_size:
+            raise ValueError("expensive_concurrency must leave connections of pool_size to other reads")
+        return self
 
 
 class Settings(BaseSettings):

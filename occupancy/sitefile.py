@@ -71,10 +71,24 @@ class Zone(_Strict):
         return self
 
 
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
 class Hours(_Strict):
-    open: str = Field(pattern=r"^\d\d:\d\d$")
-    close: str = Field(pattern=r"^\d\d:\d\d$")
-    closed_days: list[str] = Field(default_factory=list)
+    """Opening hours: local ``HH:MM`` (ASCII digits, a real time of day; ``close`` may be
+    ``24:00``, and before ``open`` means the next day) and the weekdays closed."""
+
+    open: str = Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    close: str = Field(pattern=r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$")
+    closed_days: list[str] = Field(default_factory=list, max_length=7)
+
+    @field_validator("closed_days")
+    @classmethod
+    def _weekdays(cls, v: list[str]) -> list[str]:
+        unknown = [d for d in v if d.lower() not in WEEKDAYS]
+        if unknown:
+            raise ValueError(f"closed_days must be weekday names ({', '.join(WEEKDAYS)}), got {unknown}")
+        return v
 
 
 class Device(_Strict):

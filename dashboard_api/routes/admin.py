@@ -8,98 +8,46 @@ Every write is audited in the same transaction.
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any, Literal
 
+import asyncpg
 from fastapi import APIRouter, Body, Query
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 
-from dashboard_api import BadInput, ProvisionError, registry
-from dashboard_api.deps import Admin, Connection
+from dashboard_api import BadInput, Conflict, ProvisionError, registry
+from dashboard_api.bodies import (
+    Credentials,
+    DeviceIn,
+    DevicePatch,
+    GatewayIn,
+    GatewayPatch,
+    SiteIn,
+    SitePatch,
+    SpaceIn,
+    SpacePatch,
+    ZoneIn,
+    ZonePatch,
+    json_value_problem,
+)
+from dashboard_api.deps import (
+    Admin,
+    Connection,
+    DevicePath,
+    GatewayPath,
+    SitePath,
+    SpacePath,
+    TenantPath,
+    ZonePath,
+)
 from dashboard_api.provision import provision
-from dashboard_api.schemas import Problem
-from occupancy.sitefile import Hours, parse_site_file
+from dashboard_api.schemas import problems
+from occupancy.sitefile import parse_site_file
 
-router = APIRouter(prefix="/v1/admin/{tenant}", tags=["operators"])
-RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"model": Problem, "description": "no token, or not a valid one"},
-    403: {"model": Problem, "description": "not an admin token of this tenant"},
-    404: {"model": Problem, "description": "no such tenant, site or row"},
-    409: {"model": Problem, "description": "exists already"},
-}
-SLUG = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
-SITE_SLUG = r"^[a-z0-9][a-z0-9-]{0,62}$"
-
-
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class SitePatch(_Body):
-    kind: Literal["parking", "market"] | None = None
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    name_fa: str | None = Field(default=None, max_length=200)
-    address: str | None = Field(default=None, max_length=500)
-    lat: float | None = Field(default=None, ge=-90, le=90)
-    lon: float | None = Field(default=None, ge=-180, le=180)
-    opening_hours: Hours | None = None
-    stale_after_s: int | None = Field(default=None, ge=10, le=7 * 86400)
-
-
-class SiteIn(SitePatch):
-    id: str = Field(pattern=SITE_SLUG)
-    kind: Literal["parking", "market"]
-    name: str = Field(min_length=1, max_length=200)
-    lat: float = Field(ge=-90, le=90)
-    lon: float = Field(ge=-180, le=180)
-
-
-class ZonePatch(_Body):
-    name: str | None = Field(default=None, max_length=200)
-    name_fa: str | None = Field(default=None, max_length=200)
-
-
-class ZoneIn(ZonePatch):
-    id: str = Field(pattern=SLUG)
-
-
-class SpacePatch(_Body):
-    zone: str | None = Field(default=None, pattern=SLUG)
-    attributes: dict[str, Any] | None = None
-
-
-class SpaceIn(SpacePatch):
-    id: str = Field(pattern=SLUG)
-
-
-class GatewayPatch(_Body):
-    name: str | None = Field(default=None, max_length=200)
-    sites: list[str] | None = Field(default=None, description="bind every space of these sites")
-    spaces: list[str] | None = Field(default=None, description="and these `site/space`s")
-
-
-class GatewayIn(GatewayPatch):
-    id: str = Field(pattern=SLUG)
-
-
-class DevicePatch(_Body):
-    kind: Literal["sensor", "camera", "lorawan"] | None = None
-    dev_eui: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{16}$")
-    gateway: str | None = Field(default=None, pattern=SLUG)
-    spaces: list[str] | dict[str, list[list[float]]] | None = Field(
-        default=None, description="space ids, or for a camera space id → image polygon")
-
-
-class DeviceIn(DevicePatch):
-    id: str = Field(pattern=SLUG)
-    kind: Literal["sensor", "camera", "lorawan"]
-
-
-class Credentials(BaseModel):
-    """A gateway's MQTT login. The secret is shown this once; only its hash is stored."""
-
-    gateway: str
-    username: str
-    secret: str
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/v1/admin/{tenant}", tags=["operators"], responses=problems(429, 503))
+RESPONSES = problems(401, 403, 404, 409)
+WRITE = problems(400, 401, 403, 404, 409, 413)  # and a body: unreadable, or too large
 
 
 def _set(body: BaseModel, *, drop: tuple[str, ...] = ("id",)) -> dict[str, Any]:
@@ -113,79 +61,84 @@ def _set(body: BaseModel, *, drop: tuple[str, ...] = ("id",)) -> dict[str, Any]:
 Done = dict[str, str]
 
 
-@router.post("/sites", status_code=201, responses=RESPONSES, summary="Create a site")
-async def create_site(who: Admin, con: Connection, tenant: str, body: SiteIn) -> Done:
+@router.post("/sites", status_code=201, responses=WRITE, summary="Create a site")
+async def create_site(who: Admin, con: Connection, tenant: TenantPath, body: SiteIn) -> Done:
     await registry.create_site(con, who, tenant, body.id, _set(body))
     return {"site": body.id}
 
 
-@router.patch("/sites/{site}", responses=RESPONSES, summary="Update a site")
-async def update_site(who: Admin, con: Connection, tenant: str, site: str, body: SitePatch) -> Done:
+@router.patch("/sites/{site}", responses=WRITE, summary="Update a site")
+async def update_site(who: Admin, con: Connection,
+                      tenant: TenantPath, site: SitePath, body: SitePatch) -> Done:
     await registry.update_site(con, who, tenant, site, _set(body))
     return {"site": site}
 
 
 @router.delete("/sites/{site}", responses=RESPONSES, summary="Retire a site and its spaces")
-async def retire_site(who: Admin, con: Connection, tenant: str, site: str) -> Done:
+async def retire_site(who: Admin, con: Connection, tenant: TenantPath, site: SitePath) -> Done:
     await registry.retire_site(con, who, tenant, site)
     return {"site": site, "retired": "true"}
 
 
-@router.post("/sites/{site}/zones", status_code=201, responses=RESPONSES, summary="Create a zone")
-async def create_zone(who: Admin, con: Connection, tenant: str, site: str, body: ZoneIn) -> Done:
+@router.post("/sites/{site}/zones", status_code=201, responses=WRITE, summary="Create a zone")
+async def create_zone(who: Admin, con: Connection, tenant: TenantPath, site: SitePath, body: ZoneIn) -> Done:
     await registry.create_zone(con, who, tenant, site, body.id, _set(body))
     return {"zone": body.id}
 
 
-@router.patch("/sites/{site}/zones/{zone}", responses=RESPONSES, summary="Update a zone")
-async def update_zone(who: Admin, con: Connection, tenant: str, site: str, zone: str,
+@router.patch("/sites/{site}/zones/{zone}", responses=WRITE, summary="Update a zone")
+async def update_zone(who: Admin, con: Connection, tenant: TenantPath, site: SitePath, zone: ZonePath,
                       body: ZonePatch) -> Done:
     await registry.update_zone(con, who, tenant, site, zone, _set(body))
     return {"zone": zone}
 
 
 @router.delete("/sites/{site}/zones/{zone}", responses=RESPONSES, summary="Retire a zone")
-async def retire_zone(who: Admin, con: Connection, tenant: str, site: str, zone: str) -> Done:
+async def retire_zone(who: Admin, con: Connection,
+                      tenant: TenantPath, site: SitePath, zone: ZonePath) -> Done:
     await registry.retire_zone(con, who, tenant, site, zone)
     return {"zone": zone, "retired": "true"}
 
 
-@router.post("/sites/{site}/spaces", status_code=201, responses=RESPONSES, summary="Create a space")
-async def create_space(who: Admin, con: Connection, tenant: str, site: str, body: SpaceIn) -> Done:
+@router.post("/sites/{site}/spaces", status_code=201, responses=WRITE, summary="Create a space")
+async def create_space(who: Admin, con: Connection,
+                       tenant: TenantPath, site: SitePath, body: SpaceIn) -> Done:
     await registry.create_space(con, who, tenant, site, body.id, _set(body))
     return {"space": body.id}
 
 
-@router.patch("/sites/{site}/spaces/{space}", responses=RESPONSES, summary="Update a space")
-async def update_space(who: Admin, con: Connection, tenant: str, site: str, space: str,
+@router.patch("/sites/{site}/spaces/{space}", responses=WRITE, summary="Update a space")
+async def update_space(who: Admin, con: Connection, tenant: TenantPath, site: SitePath, space: SpacePath,
                        body: SpacePatch) -> Done:
     await registry.update_space(con, who, tenant, site, space, _set(body))
     return {"space": space}
 
 
 @router.delete("/sites/{site}/spaces/{space}", responses=RESPONSES, summary="Retire a space")
-async def retire_space(who: Admin, con: Connection, tenant: str, site: str, space: str) -> Done:
+async def retire_space(who: Admin, con: Connection,
+                       tenant: TenantPath, site: SitePath, space: SpacePath) -> Done:
     await registry.retire_space(con, who, tenant, site, space)
     return {"space": space, "retired": "true"}
 
 
-@router.post("/gateways", status_code=201, responses=RESPONSES,
+@router.post("/gateways", status_code=201, responses=WRITE,
              summary="Create a gateway; its credentials are shown once")
-async def create_gateway(who: Admin, con: Connection, tenant: str, body: GatewayIn) -> Credentials:
+async def create_gateway(who: Admin, con: Connection, tenant: TenantPath, body: GatewayIn) -> Credentials:
     secret = await registry.create_gateway(con, who, tenant, body.id, body.name, body.sites or [],
                                            body.spaces or [])
     return Credentials(gateway=body.id, username=f"{tenant}/{body.id}", secret=secret)
 
 
-@router.patch("/gateways/{gateway}", responses=RESPONSES, summary="Rename or rebind a gateway")
-async def update_gateway(who: Admin, con: Connection, tenant: str, gateway: str, body: GatewayPatch) -> Done:
+@router.patch("/gateways/{gateway}", responses=WRITE, summary="Rename or rebind a gateway")
+async def update_gateway(who: Admin, con: Connection,
+                         tenant: TenantPath, gateway: GatewayPath, body: GatewayPatch) -> Done:
     await registry.update_gateway(con, who, tenant, gateway, _set(body))
     return {"gateway": gateway}
 
 
 @router.post("/gateways/{gateway}/credentials", responses=RESPONSES,
              summary="Issue new credentials (the old ones stop working)")
-async def rotate(who: Admin, con: Connection, tenant: str, gateway: str) -> Credentials:
+async def rotate(who: Admin, con: Connection, tenant: TenantPath, gateway: GatewayPath) -> Credentials:
     secret = await registry.rotate_credentials(con, who, tenant, gateway)
     return Credentials(gateway=gateway, username=f"{tenant}/{gateway}", secret=secret)
 
@@ -198,44 +151,56 @@ async def revoke(who: Admin, con: Connection, tenant: str, gateway: str) -> Done
 
 
 @router.delete("/gateways/{gateway}", responses=RESPONSES, summary="Retire a gateway")
-async def retire_gateway(who: Admin, con: Connection, tenant: str, gateway: str) -> Done:
+async def retire_gateway(who: Admin, con: Connection, tenant: TenantPath, gateway: GatewayPath) -> Done:
     await registry.retire_gateway(con, who, tenant, gateway)
     return {"gateway": gateway, "retired": "true"}
 
 
-@router.post("/sites/{site}/devices", status_code=201, responses=RESPONSES, summary="Create a device")
-async def create_device(who: Admin, con: Connection, tenant: str, site: str, body: DeviceIn) -> Done:
+@router.post("/sites/{site}/devices", status_code=201, responses=WRITE, summary="Create a device")
+async def create_device(who: Admin, con: Connection,
+                        tenant: TenantPath, site: SitePath, body: DeviceIn) -> Done:
     await registry.create_device(con, who, tenant, site, body.id, _set(body))
     return {"device": body.id}
 
 
-@router.patch("/sites/{site}/devices/{device}", responses=RESPONSES, summary="Update a device")
-async def update_device(who: Admin, con: Connection, tenant: str, site: str, device: str,
+@router.patch("/sites/{site}/devices/{device}", responses=WRITE, summary="Update a device")
+async def update_device(who: Admin, con: Connection, tenant: TenantPath, site: SitePath, device: DevicePath,
                         body: DevicePatch) -> Done:
     await registry.update_device(con, who, tenant, site, device, _set(body))
     return {"device": device}
 
 
 @router.delete("/sites/{site}/devices/{device}", responses=RESPONSES, summary="Retire a device")
-async def retire_device(who: Admin, con: Connection, tenant: str, site: str, device: str) -> Done:
+async def retire_device(who: Admin, con: Connection,
+                        tenant: TenantPath, site: SitePath, device: DevicePath) -> Done:
     await registry.retire_device(con, who, tenant, site, device)
     return {"device": device, "retired": "true"}
 
 
-@router.put("/layout", responses={**RESPONSES, 422: {"model": Problem}},
+@router.put("/layout", responses=WRITE,
             summary="Import a site file (the whole tenant, idempotent)")
-async def import_site_file(who: Admin, con: Connection, tenant: str,
+async def import_site_file(who: Admin, con: Connection, tenant: TenantPath,
                            body: Annotated[dict[str, Any], Body(description="a site file as JSON")]) -> Any:
     """The same as `parkbazaar provision FILE`; the file's tenant must be the path's."""
+    problem = json_value_problem(body)
+    if problem:
+        raise BadInput(f"not a valid site file: {problem}")
     try:
         site_file = parse_site_file(body)
     except ValidationError as exc:
-        raise BadInput(f"not a valid site file: {exc.errors(include_url=False)}") from exc
+        raise BadInput(f"not a valid site file: {_errors(exc)}") from exc
     if site_file.tenant.id != tenant:
-        raise BadInput(f"the site file is of tenant {site_file.tenant.id!r}, not {tenant!r}")
+        raise BadInput(f"the site file is of tenant {site_file.tenant.id!r}, not {tenant!r}",
+                       loc=("body", "tenant"))
     try:
         report = await provision(con, site_file)
     except ProvisionError as exc:
+        if isinstance(exc.__cause__, asyncpg.UniqueViolationError):
+            raise Conflict(f"the site file of tenant {tenant!r} conflicts with rows that exist") from exc
+        if isinstance(exc.__cause__, asyncpg.PostgresError):  # its text is the database's: not sent
+            log.info("layout import of %s refused: %s", tenant, exc)
+            raise BadInput(f"the database refused the site file of tenant {tenant!r} "
+                           "(a value out of range or conflicting)") from exc
         raise BadInput(str(exc)) from exc
     async with con.transaction():
         await registry.audit(con, who, tenant, "layout.import", tenant,
@@ -243,19 +208,25 @@ async def import_site_file(who: Admin, con: Connection, tenant: str,
     return {"created": report.created, "changed": report.changed, "report": report.lines()}
 
 
-@router.put("/sites/{site}/devices/{device}/polygons", responses={**RESPONSES, 422: {"model": Problem}},
+@router.put("/sites/{site}/devices/{device}/polygons", responses=WRITE,
             summary="Set a camera's polygons from a PKLot XML or Ultralytics JSON layout")
 async def import_polygons(
-    who: Admin, con: Connection, tenant: str, site: str, device: str,
+    who: Admin, con: Connection, tenant: TenantPath, site: SitePath, device: DevicePath,
     body: Annotated[str, Body(media_type="text/plain", description="the layout file's text")],
     format: Annotated[Literal["pklot", "ultralytics"], Query()] = "pklot",
-    prefix: Annotated[str, Query(max_length=32, description="space id = prefix + number")] = "",
+    prefix: Annotated[str, Query(pattern=r"^[A-Za-z0-9_.-]{0,32}$",
+                                 description="space id = prefix + number")] = "",
     width: Annotated[int, Query(ge=0, le=6, description="zero-pad the number to this width")] = 0,
 ) -> Done:
     """Layout space `n` becomes space `{prefix}{n:0{width}}` of the site (e.g. `A-` and 3 → `A-001`)."""
     polygons = _layout_polygons(body, format, prefix, width)
     await registry.update_device(con, who, tenant, site, device, {"spaces": polygons})
     return {"device": device, "spaces": str(len(polygons))}
+
+
+def _errors(exc: ValidationError) -> str:
+    """A site file's validation errors as text: where and what, never the input echoed."""
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'file'}: {e['msg']}" for e in exc.errors()[:20])
 
 
 def _layout_polygons(text: str, fmt: str, prefix: str, width: int) -> dict[str, list[list[float]]]:
@@ -271,13 +242,17 @@ def _layout_polygons(text: str, fmt: str, prefix: str, width: int) -> dict[str, 
         raise BadInput(f"not a {fmt} layout: {exc}") from exc
     out = {}
     for space in layout.spaces:
-        key = f"{prefix}{int(space.id):0{width}d}" if space.id.isdigit() else f"{prefix}{space.id}"
+        number = space.id.isascii() and space.id.isdigit()  # "²".isdigit() is true, int("²") fails
+        key = f"{prefix}{int(space.id):0{width}d}" if number else f"{prefix}{space.id}"
         out[key] = [[x, y] for x, y in space.polygon]
+    problem = json_value_problem(out)
+    if problem:
+        raise BadInput(f"not a {fmt} layout: {problem}")
     return out
 
 
 @router.get("/audit", responses=RESPONSES, summary="The audit log, newest first")
-async def audit_log(_: Admin, con: Connection, tenant: str,
+async def audit_log(_: Admin, con: Connection, tenant: TenantPath,
                     limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
     """Who wrote what and when (token id, action, target, the values written)."""
     return await registry.audit_rows(con, tenant, limit)

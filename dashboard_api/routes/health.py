@@ -10,9 +10,9 @@ from fastapi.responses import JSONResponse
 
 from dashboard_api import queries
 from dashboard_api.deps import PoolDep
-from dashboard_api.schemas import Readiness
+from dashboard_api.schemas import Readiness, problems
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["operations"], responses=problems(429))
 READY_TIMEOUT_S = 1.0
 
 

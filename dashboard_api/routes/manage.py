@@ -15,36 +15,47 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
+from pydantic import AfterValidator
 
 from dashboard_api import BadInput, NotFound, market, queries
 from dashboard_api.auth import Principal
-from dashboard_api.deps import Connection, Manager, Now, PoolDep, get_principal
+from dashboard_api.deps import (
+    Connection,
+    ExpensiveConnection,
+    Manager,
+    Now,
+    PoolDep,
+    SitePath,
+    TenantPath,
+    check_year,
+    get_principal,
+)
 from dashboard_api.jalali import jalali_iso
 from dashboard_api.live import sse
 from dashboard_api.schemas import (
     Alert,
     Attendance,
     History,
-    Problem,
     SpaceStatus,
     Utilization,
+    problems,
 )
 from dashboard_api.token_guard import guarded
 
-router = APIRouter(prefix="/v1/manage", tags=["market managers"])
-AUTH: dict[int | str, dict[str, Any]] = {
-    401: {"model": Problem, "description": "no token, or not a valid one"},
-    403: {"model": Problem, "description": "the token has no rights over this tenant or site"},
-    404: {"model": Problem, "description": "no such site"},
-}
+router = APIRouter(prefix="/v1/manage", tags=["market managers"], responses=problems(429, 503))
+AUTH = problems(401, 403, 404)
 CSV: dict[int | str, dict[str, Any]] = {200: {"content": {"text/csv": {}}}}
 Format = Annotated[Literal["json", "csv"], Query(description="`csv` for a spreadsheet")]
-DayParam = Annotated[date | None, Query(description="local date (ISO); default: today in the tenant's zone")]
+DayParam = Annotated[
+    date | None, Query(description="local date (ISO), years 2000–2999; default: today in the tenant's zone"),
+    AfterValidator(lambda d: d if d is None else check_year(d)),
+]
+DateParam = Annotated[date | None, AfterValidator(lambda d: d if d is None else check_year(d))]
 ALERTS_POLL_S = 10.0
 MAX_RANGE_DAYS = 366
 
 
-async def _site(con: Any, tenant: str, site: str) -> dict[str, Any]:
+async def _site(con: Any, tenant: TenantPath, site: SitePath) -> dict[str, Any]:
     info = await market.site_info(con, tenant, site)
     if info is None:
         raise NotFound(f"no site {site!r} of tenant {tenant!r}")
@@ -61,14 +72,15 @@ def _csv(text: str, name: str) -> Response:
 
 
 @router.get("/whoami", summary="The token's tenant, role and sites",
-            responses={401: AUTH[401]})
+            responses=problems(401))
 async def whoami(who: Annotated[Principal, Depends(get_principal)]) -> dict[str, Any]:
     """What the web page shows after a manager entered a token."""
     return {"tenant": who.tenant, "role": who.role, "sites": list(who.sites)}
 
 
 @router.get("/{tenant}/sites/{site}/stalls", summary="Stalls now, with vendors", responses=AUTH)
-async def stalls(_: Manager, con: Connection, now: Now, tenant: str, site: str) -> list[SpaceStatus]:
+async def stalls(_: Manager, con: Connection, now: Now,
+                 tenant: TenantPath, site: SitePath) -> list[SpaceStatus]:
     """Every stall (or bay) with its state as counted and its attributes (vendor, category)."""
     found = await queries.spaces(con, now=now, tenant=tenant, site=site)
     if found is None:
@@ -78,7 +90,7 @@ async def stalls(_: Manager, con: Connection, now: Now, tenant: str, site: str) 
 
 @router.get("/{tenant}/sites/{site}/day", summary="Occupancy over a local day", responses=AUTH)
 async def day(
-    _: Manager, con: Connection, now: Now, tenant: str, site: str, date: DayParam = None,
+    _: Manager, con: ExpensiveConnection, now: Now, tenant: TenantPath, site: SitePath, date: DayParam = None,
     step_min: Annotated[int, Query(ge=1, le=240, description="minutes between points")] = 15,
 ) -> History:
     """The site's counts every `step_min` minutes over the local day (a step function)."""
@@ -89,7 +101,7 @@ async def day(
     step = timedelta(minutes=step_min)
     end = min(window[1] - timedelta(microseconds=1), now)
     if end < window[0]:
-        raise BadInput("that day has not started yet")
+        raise BadInput("that day has not started yet", loc=("query", "date"))
     points = await queries.history(con, tenant=tenant, site=site, start=window[0], end=end, step=step)
     return History(tenant=tenant, site=site, step_s=step_min * 60, timezone=info["timezone"],
                    points=points or [])
@@ -98,7 +110,7 @@ async def day(
 @router.get("/{tenant}/sites/{site}/attendance", summary="Vendor attendance on a day",
             responses={**AUTH, **CSV})
 async def attendance(
-    _: Manager, con: Connection, now: Now, tenant: str, site: str, date: DayParam = None,
+    _: Manager, con: ExpensiveConnection, now: Now, tenant: TenantPath, site: SitePath, date: DayParam = None,
     format: Format = "json",
 ) -> Attendance:
     """Per stall within the opening hours: first arrival, last departure, minutes occupied,
@@ -121,10 +133,10 @@ async def attendance(
 @router.get("/{tenant}/sites/{site}/utilization", summary="Utilization by hour of day",
             responses={**AUTH, **CSV})
 async def utilization(
-    _: Manager, con: Connection, now: Now, tenant: str, site: str,
-    start: Annotated[date | None, Query(alias="from", description="first local date; default: 7 days ago")]
+    _: Manager, con: ExpensiveConnection, now: Now, tenant: TenantPath, site: SitePath,
+    start: Annotated[DateParam, Query(alias="from", description="first local date; default: 7 days ago")]
     = None,
-    end: Annotated[date | None, Query(alias="to", description="last local date; default: today")] = None,
+    end: Annotated[DateParam, Query(alias="to", description="last local date; default: today")] = None,
     format: Format = "json",
 ) -> Utilization:
     """Share of stall-time occupied in each local hour of day (0–23), over the dates."""
@@ -134,7 +146,7 @@ async def utilization(
     first = start or last - timedelta(days=6)
     days = (last - first).days + 1
     if not 1 <= days <= MAX_RANGE_DAYS:
-        raise BadInput(f"`to` must be on or after `from`, at most {MAX_RANGE_DAYS} days")
+        raise BadInput(f"`to` must be on or after `from`, at most {MAX_RANGE_DAYS} days", loc=("query", "to"))
     zone = ZoneInfo(tz)
     lo = datetime.combine(first, datetime.min.time(), zone)
     hi = datetime.combine(last + timedelta(days=1), datetime.min.time(), zone)
@@ -155,7 +167,7 @@ async def _tenant_tz(con: Any, tenant: str) -> str:
 
 @router.get("/{tenant}/alerts", summary="Alerts of the token's sites", responses={**AUTH, **CSV})
 async def alerts(
-    who: Manager, con: Connection, now: Now, tenant: str, format: Format = "json",
+    who: Manager, con: ExpensiveConnection, now: Now, tenant: TenantPath, format: Format = "json",
 ) -> list[Alert]:
     """Devices silent past their site's bound, gateways offline, low batteries (< 20 %),
     stalls absent 30 minutes after the market opened."""
@@ -173,7 +185,7 @@ def _scope(who: Principal) -> tuple[str, ...]:
 @router.get("/{tenant}/alerts/live", summary="Alerts as Server-Sent Events",
             response_class=StreamingResponse,
             responses={200: {"content": {"text/event-stream": {}}}, **AUTH})
-async def alerts_live(who: Manager, request: Request, pool: PoolDep, tenant: str) -> StreamingResponse:
+async def alerts_live(who: Manager, request: Request, pool: PoolDep, tenant: TenantPath) -> StreamingResponse:
     """An `alerts` event with the whole current list first and whenever it changes. When the
     token is revoked or expires, a `closed` event (`{"reason": …}`) and the stream ends."""
     async with pool.acquire() as con:

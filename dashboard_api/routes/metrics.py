@@ -14,6 +14,8 @@ from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from dashboard_api.schemas import problems
+
 router = APIRouter(tags=["operations"])
 
 REQUESTS = Counter(
@@ -27,7 +29,8 @@ LATENCY = Histogram(
 )
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response,
+            responses={200: {"content": {"text/plain": {}}}, **problems(429)})
 async def metrics() -> Response:
     """Request counts and latency by route, plus every metric of this process."""
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

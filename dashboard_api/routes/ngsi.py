@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from dashboard_api import ngsi, queries
 from dashboard_api.deps import Connection, Now, PoolDep, acquire
 from dashboard_api.http import cached, encode
+from dashboard_api.schemas import problems
 
-router = APIRouter(prefix="/ngsi-ld/v1", tags=["FIWARE NGSI-LD"])
+router = APIRouter(prefix="/ngsi-ld/v1", tags=["FIWARE NGSI-LD"], responses=problems(429, 503))
 _ERR = "https://uri.etsi.org/ngsi-ld/errors/"
 PROBLEMS: dict[int | str, dict[str, Any]] = {
     400: {"description": "BadRequestData (NGSI-LD problem details)"},
@@ -56,7 +57,9 @@ async def entities(
 
 
 @router.get("/entities/{entity_id}", summary="One entity by id", responses=PROBLEMS)
-async def entity(con: Connection, now: Now, entity_id: str) -> JSONResponse:
+async def entity(
+    con: Connection, now: Now, entity_id: Annotated[str, Path(max_length=300, description="an entity's URN")],
+) -> JSONResponse:
     """`urn:ngsi-ld:OffStreetParking:{tenant}:{site}` or `urn:ngsi-ld:ParkingSpot:{tenant}:{site}:{space}`."""
     parsed = ngsi.parse_urn(entity_id)
     if parsed is None:

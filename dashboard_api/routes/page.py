@@ -10,15 +10,18 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
 from dashboard_api.deps import SettingsDep
+from dashboard_api.headers import page_csp
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 router = APIRouter(tags=["web page"])
 
 
 @router.get("/", summary="The live web page", response_class=FileResponse, include_in_schema=False)
-async def index() -> FileResponse:
-    """Sites with live counts; a site's plan live over SSE; the managers' views."""
-    return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+async def index(settings: SettingsDep) -> FileResponse:
+    """Sites with live counts; a site's plan live over SSE; the managers' views. Its
+    Content-Security-Policy lets only this origin's script run (the page keeps a token)."""
+    return FileResponse(STATIC_DIR / "index.html", headers={
+        "Cache-Control": "no-cache", "Content-Security-Policy": page_csp(settings.api.tile_url)})
 
 
 @router.get("/config.json", summary="Settings of the web page", include_in_schema=False)

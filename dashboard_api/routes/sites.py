@@ -15,29 +15,31 @@ from fastapi.responses import StreamingResponse
 
 from dashboard_api import BadInput, NotFound, queries
 from dashboard_api.deps import (
-    MAX_STEPS,
-    Connection,
+    FIRST_YEAR,
+    LAST_YEAR,
+    ExpensiveConnection,
     Near,
     Now,
     PoolDep,
     RadiusM,
+    SettingsDep,
+    SitePath,
     StepText,
+    TenantPath,
     acquire,
     parse_step,
 )
 from dashboard_api.http import cached, encode
 from dashboard_api.live import ChangeFeed, SiteKey, changes_since, current_xmin, sse
-from dashboard_api.schemas import History, Problem, SiteDetail, SiteKind, SiteSummary, SpaceStatus
+from dashboard_api.schemas import History, SiteDetail, SiteKind, SiteSummary, SpaceStatus, problems
 
-router = APIRouter(prefix="/v1/sites", tags=["sites"])
-NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"model": Problem, "description": "no such tenant or site"}
-}
+router = APIRouter(prefix="/v1/sites", tags=["sites"], responses=problems(429, 503))
+NOT_FOUND = problems(404)
 HOT: dict[int | str, dict[str, Any]] = {
     304: {"description": "not modified (the `If-None-Match` ETag is current)"}, **NOT_FOUND,
 }
 KEEPALIVE_S = 15.0
-_EVENT_ID = re.compile(r"^\d{1,18}$")
+_EVENT_ID = re.compile(r"[0-9]{1,18}")  # ASCII digits only: \d would take "٣" too
 
 
 @router.get("", summary="Sites near a point, with live counts", response_model=list[SiteSummary],
@@ -61,7 +63,7 @@ async def list_sites(
 
 @router.get("/{tenant}/{site}", summary="One site with its zones", response_model=SiteDetail,
             responses=HOT)
-async def get_site(request: Request, pool: PoolDep, now: Now, tenant: str, site: str) -> Response:
+async def get_site(request: Request, pool: PoolDep, now: Now, tenant: TenantPath, site: SitePath) -> Response:
     """The site's live counts, per zone too, its address and opening hours (with an `ETag`).
     Served from a short in-process cache that every committed change makes stale."""
     return await _cached_site_read(request, pool, queries.site, now=now, tenant=tenant, site=site)
@@ -69,14 +71,15 @@ async def get_site(request: Request, pool: PoolDep, now: Now, tenant: str, site:
 
 @router.get("/{tenant}/{site}/spaces", summary="Every space of a site",
             response_model=list[SpaceStatus], responses=HOT)
-async def list_spaces(request: Request, pool: PoolDep, now: Now, tenant: str, site: str) -> Response:
+async def list_spaces(request: Request, pool: PoolDep, now: Now,
+                      tenant: TenantPath, site: SitePath) -> Response:
     """Each bay or stall with its state as counted, when it was observed, and its attributes
     (with an `ETag`; served from the same short cache as the site)."""
     return await _cached_site_read(request, pool, queries.spaces, now=now, tenant=tenant, site=site)
 
 
 async def _cached_site_read(request: Request, pool: asyncpg.Pool, query: Callable[..., Awaitable[Any]],
-                            *, now: datetime, tenant: str, site: str) -> Response:
+                            *, now: datetime, tenant: TenantPath, site: SitePath) -> Response:
     """``query(con, now=, tenant=, site=)`` (None: no such site → 404) through the cache."""
 
     async def load() -> bytes:
@@ -90,9 +93,10 @@ async def _cached_site_read(request: Request, pool: asyncpg.Pool, query: Callabl
 
 
 @router.get("/{tenant}/{site}/history", summary="Occupancy history (a step function)",
-            responses={**NOT_FOUND, 422: {"description": "bad range or step"}})
+            responses={**NOT_FOUND, **problems(503)})
 async def history(
-    con: Connection, now: Now, tenant: str, site: str, step: StepText = "5m",
+    con: ExpensiveConnection, settings: SettingsDep, now: Now, tenant: TenantPath, site: SitePath,
+    step: StepText = "5m",
     start: Annotated[datetime | None, Query(alias="from", description="ISO 8601; default: `to` − 24 h")]
     = None,
     end: Annotated[datetime | None, Query(alias="to", description="ISO 8601; default: now")] = None,
@@ -100,11 +104,10 @@ async def history(
     """Free / occupied / unknown / total at every `step` from `from` (aligned down to the
     step) to `to`. A space keeps the state of its last observation until the next one,
     or until that observation is older than the site's `stale_after_s` (then unknown),
-    so steps with no events carry the counts forward."""
+    so steps with no events carry the counts forward. At most `api.max_history_points`
+    points (5000) a request; an expensive read (limited in time and concurrency: 503)."""
     width = parse_step(step)
-    end = _aware(end) if end else now
-    start = _aware(start) if start else end - timedelta(days=1)
-    _check_range(start, end, width)
+    start, end = history_window(start, end, now, width, settings.api.max_history_points)
     points = await queries.history(con, tenant=tenant, site=site, start=start, end=end, step=width)
     if points is None:
         raise NotFound(f"no site {site!r} of tenant {tenant!r}")
@@ -112,19 +115,24 @@ async def history(
     return History(tenant=tenant, site=site, step_s=int(width.total_seconds()), timezone=tz, points=points)
 
 
-def _aware(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        raise BadInput("from/to need a time zone (e.g. 2026-11-26T10:00:00Z)")
-    return value
-
-
-def _check_range(start: datetime, end: datetime, width: timedelta) -> None:
+def history_window(start: datetime | None, end: datetime | None, now: datetime, width: timedelta,
+                   max_points: int) -> tuple[datetime, datetime]:
+    """(from, to) of a history request, defaults filled in; ``BadInput`` naming the parameter
+    for a time without a zone, outside FIRST_YEAR…LAST_YEAR, reversed, or too many points (pure)."""
+    for value, name in ((start, "from"), (end, "to")):
+        if value is not None and value.tzinfo is None:
+            raise BadInput(f"`{name}` needs a time zone (e.g. 2026-11-26T10:00:00Z)", loc=("query", name))
+        if value is not None and not FIRST_YEAR <= value.year <= LAST_YEAR:
+            raise BadInput(f"`{name}` must be between the years {FIRST_YEAR} and {LAST_YEAR}",
+                           loc=("query", name))
+    end = end or now
+    start = start or end - timedelta(days=1)
     if end <= start:
-        raise BadInput("`to` must be after `from`")
-    if (end - start) / width > MAX_STEPS:
-        raise BadInput(f"at most {MAX_STEPS} steps a request: widen `step` or narrow the range")
-    if start.year < 2000 or end.year > 2999:
-        raise BadInput("from/to must be between the years 2000 and 2999")
+        raise BadInput("`to` must be after `from`", loc=("query", "to"))
+    if (end - start) / width > max_points:
+        raise BadInput(f"at most {max_points} points a request: widen `step` or narrow the range",
+                       loc=("query", "step"))
+    return start, end
 
 
 @router.get(
@@ -133,7 +141,7 @@ def _check_range(start: datetime, end: datetime, width: timedelta) -> None:
                      "description": "`snapshot`, then `space` and `counts` events"}, **NOT_FOUND},
 )
 async def live(
-    request: Request, pool: PoolDep, tenant: str, site: str,
+    request: Request, pool: PoolDep, tenant: TenantPath, site: SitePath,
     last_event_id: Annotated[str | None, Header(description="resume after this event id")] = None,
 ) -> StreamingResponse:
     """First a `snapshot` event (`{"site": …, "spaces": […]}`), then a `space` event for
@@ -174,7 +182,7 @@ async def live(
 async def _first_message(con: asyncpg.Connection, key: SiteKey, last_event_id: str | None) -> str:
     now = datetime.now(UTC)
     detail = None
-    if last_event_id and _EVENT_ID.match(last_event_id.strip()):
+    if last_event_id and _EVENT_ID.fullmatch(last_event_id.strip()):
         xmin, changed = await changes_since(con, key, last_event_id.strip())
         detail = await queries.site(con, now=now, tenant=key.tenant, site=key.slug)
         return "".join(sse("space", s, xmin) for s in changed) + sse("counts", _dump(detail), xmin)

@@ -15,21 +15,30 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 
 from dashboard_api import Conflict, NotFound
 from dashboard_api.auth import Role, issue_token
-from dashboard_api.deps import Admin, Connection, Now
-from dashboard_api.routes.admin import SITE_SLUG
-from dashboard_api.schemas import Problem
+from dashboard_api.bodies import SITE_SLUG
+from dashboard_api.deps import Admin, Connection, Now, TenantPath
+from dashboard_api.schemas import problems
 from dashboard_api.tokens import LIST_MAX, TokenInfo, check_expiry, get_token, list_tokens, revoke_token
 
-router = APIRouter(prefix="/v1/admin/{tenant}/tokens", tags=["operators"])
-_401 = {"model": Problem, "description": "no token, or not a valid one (unknown, revoked, expired)"}
-_403 = {"model": Problem, "description": "not an admin token of this tenant"}
-READ: dict[int | str, dict[str, Any]] = {401: _401, 403: _403}
-ONE: dict[int | str, dict[str, Any]] = {
-    **READ, 404: {"model": Problem, "description": "no such token of this tenant"}}
-CREATE: dict[int | str, dict[str, Any]] = {
-    **READ, 404: {"model": Problem, "description": "a site in `sites` is not one of this tenant's"}}
-REVOKE: dict[int | str, dict[str, Any]] = {
-    **ONE, 409: {"model": Problem, "description": "the token named is the one making the request"}}
+router = APIRouter(prefix="/v1/admin/{tenant}/tokens", tags=["operators"], responses=problems(429, 503))
+
+
+def _responses(*statuses: int, **described: str) -> dict[int | str, dict[str, Any]]:
+    """``problems(...)``, with the 401/403 these routes share and what ``described`` says
+    more precisely (keys ``s404``, ``s409``)."""
+    out = problems(401, 403, *statuses)
+    out[401]["description"] = "no token, or not a valid one (unknown, revoked, expired)"
+    out[403]["description"] = "not an admin token of this tenant"
+    for key, text in described.items():
+        out[int(key[1:])]["description"] = text
+    return out
+
+
+READ = _responses(404)
+ONE = _responses(404, s404="no such token of this tenant")
+CREATE = _responses(400, 404, 413, s404="a site in `sites` is not one of this tenant's")
+REVOKE = _responses(404, 409, s404="no such token of this tenant",
+                    s409="the token named is the one making the request")
 NO_CONTROL = r"^[^\x00-\x1f\x7f-\x9f]*$"  # any script, no control characters (NUL, newlines, C1)
 TokenId = Annotated[int, Path(ge=1, le=2**31 - 1, description="the token's id (from the listing)")]
 
@@ -62,7 +71,7 @@ class TokenCreated(TokenInfo):
 
 
 @router.get("", responses=READ, summary="The tenant's API tokens (never the tokens themselves)")
-async def list_all(_: Admin, con: Connection, tenant: str,
+async def list_all(_: Admin, con: Connection, tenant: TenantPath,
                    limit: Annotated[int, Query(ge=1, le=LIST_MAX)] = LIST_MAX) -> list[TokenInfo]:
     """Oldest first, with `state` `active`, `revoked` or `expired`, and `last_used_at`
     (precise to a minute)."""
@@ -70,7 +79,7 @@ async def list_all(_: Admin, con: Connection, tenant: str,
 
 
 @router.post("", status_code=201, responses=CREATE, summary="Issue a token; it is shown once")
-async def create(who: Admin, con: Connection, now: Now, tenant: str, body: TokenIn) -> TokenCreated:
+async def create(who: Admin, con: Connection, now: Now, tenant: TenantPath, body: TokenIn) -> TokenCreated:
     """A manager or admin token of this tenant (an admin issues for its own tenant only)."""
     expires_at = None
     if body.expires_at is not None:
@@ -89,12 +98,12 @@ async def create(who: Admin, con: Connection, now: Now, tenant: str, body: Token
 
 
 @router.get("/{token_id}", responses=ONE, summary="One API token")
-async def read(_: Admin, con: Connection, tenant: str, token_id: TokenId) -> TokenInfo:
+async def read(_: Admin, con: Connection, tenant: TenantPath, token_id: TokenId) -> TokenInfo:
     return await get_token(con, tenant, token_id)
 
 
 @router.delete("/{token_id}", responses=REVOKE, summary="Revoke a token (idempotent)")
-async def revoke(who: Admin, con: Connection, tenant: str, token_id: TokenId) -> TokenInfo:
+async def revoke(who: Admin, con: Connection, tenant: TenantPath, token_id: TokenId) -> TokenInfo:
     """The token is refused from now on, and its open streams end within seconds. Revoking a
     revoked token changes nothing (200, its first `revoked_at`). A token cannot revoke itself
     (409): an operator would lock the tenant out with its last admin token; use another

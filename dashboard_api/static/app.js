@@ -51,7 +51,8 @@ const locale = () => (state.lang === "fa" ? "fa-IR" : "en-GB");
 function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
-    if (k === "class") el.className = v; else el.setAttribute(k, v);
+    // style through the CSSOM: the page's Content-Security-Policy refuses style attributes
+    if (k === "class") el.className = v; else if (k === "style") el.style.cssText = v; else el.setAttribute(k, v);
   }
   for (const c of children) if (c != null) el.append(c);
   return el;

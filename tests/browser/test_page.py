@@ -87,6 +87,9 @@ def test_page_live_persian_and_manager(demo: dict[str, Any]) -> None:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         try:
             page = browser.new_page(viewport={"width": 420, "height": 900})  # a phone
+            refused: list[str] = []  # what the page's Content-Security-Policy blocked, if anything
+            page.on("console",
+                    lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
             page.goto(demo["base"] + "/")
             lot = page.locator('li[data-site="shiraz/central-lot"] .big')
             playwright_api.expect(lot).to_be_visible(timeout=20_000)
@@ -136,5 +139,8 @@ def test_page_live_persian_and_manager(demo: dict[str, Any]) -> None:
             playwright_api.expect(page.locator("#attendance tbody tr")).to_have_count(66, timeout=15_000)
             assert "Solar Hijri" in page.locator("#day-jalali").inner_text()
             assert page.locator("#utilization .col").count() == 24
+            # styles set through the CSSOM, which the policy allows: the bars have their widths
+            assert page.eval_on_selector(".bar span", "e => e.style.width").endswith("%")
+            assert not refused, refused
         finally:
             browser.close()

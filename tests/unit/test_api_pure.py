@@ -9,8 +9,8 @@ import pytest
 
 from dashboard_api.auth import Principal, hash_secret, verify_secret
 from dashboard_api.deps import parse_step
-from dashboard_api.http import take
 from dashboard_api.jalali import jalali_iso
+from dashboard_api.limits import take
 from dashboard_api.live import parse_notification, sse
 from dashboard_api.market import opening_window
 from dashboard_api.ngsi import opening_hours, parse_urn
