@@ -15,7 +15,8 @@ from dashboard_api.deps import Connection
 from tests.integration.api_support import TENANT, app_for, asgi_client, seed_city, token
 
 PATH_VALUES = {"tenant": TENANT, "site": "market", "zone": "hall", "space": "stall-001", "gateway": "gw-1",
-               "device": "s-a1", "entity_id": f"urn:ngsi-ld:OffStreetParking:{TENANT}:lot-a"}
+               "device": "s-a1", "entity_id": f"urn:ngsi-ld:OffStreetParking:{TENANT}:lot-a",
+               "token_id": "1"}
 DATABASE_TEXT = re.compile(r"asyncpg|postgres|Key \(|violates|constraint|invalid byte|SQL|relation ",
                            re.IGNORECASE)
 JSON = {"Content-Type": "application/json"}
