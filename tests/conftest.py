@@ -20,8 +20,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from parkbazaar.embedded import EmbeddedPostgres, Mosquitto, mosquitto_binary, port_open
-from parkbazaar.ingest_cli import migrate_dsn
+from ingest.migrate import migrate_dsn
+from stack.embedded import EmbeddedPostgres, Mosquitto, mosquitto_binary, port_open
 from tests.scratch import scratch_database
 
 REPO = Path(__file__).resolve().parents[1]

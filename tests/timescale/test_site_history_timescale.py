@@ -19,7 +19,7 @@ import asyncpg
 import pytest
 
 from ingest.history import refresh_history
-from parkbazaar.ingest_cli import migrate_dsn
+from ingest.migrate import migrate_dsn
 from tests.integration.test_site_history import (
     END,
     FIVE,
