@@ -21,6 +21,7 @@ import asyncpg
 import pytest
 
 from ingest.migrate import migrate_dsn
+from stack.db import connected
 from stack.embedded import EmbeddedPostgres, Mosquitto, mosquitto_binary, port_open
 from tests.scratch import scratch_database
 
@@ -69,11 +70,8 @@ def database(empty_database: str) -> str:
 @pytest.fixture
 async def db(database: str) -> AsyncIterator[asyncpg.Connection]:
     """A connection to this test's migrated database."""
-    con = await asyncpg.connect(database)
-    try:
+    async with connected(database) as con:
         yield con
-    finally:
-        await con.close()
 
 
 @pytest.fixture
