@@ -50,6 +50,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -95,19 +96,18 @@ def serve(dsn: str, port: int, cache_ttl_s: float, extra: str) -> None:
 
 
 async def prepare(admin_dsn: str) -> str:
-    from dashboard_api.provision import provision
-    from ingest.migrate import migrate
-    from parkbazaar.api_cli import read_site_file
+    """A database of the bench's own: migrated, the example provisioned, every space observed."""
+    from occupancy.config import Settings
+    from occupancy.sitefile import read_site_file
+    from stack.db import connected, own_database
+    from stack.local import StackSpec, local_stack
 
-    name = f"pb_bench_{uuid.uuid4().hex[:8]}"
-    con = await asyncpg.connect(admin_dsn)
-    await con.execute(f'CREATE DATABASE "{name}"')
-    await con.close()
-    dsn = admin_dsn.rsplit("/", 1)[0] + f"/{name}"
-    con = await asyncpg.connect(dsn)
-    try:
-        await migrate(con, flavor="plain")
-        await provision(con, read_site_file(REPO / "parkbazaar" / "examples" / "shiraz.yaml"))
+    dsn = await own_database(admin_dsn, f"pb_bench_{uuid.uuid4().hex[:8]}", fresh=True)
+    site_file = read_site_file(REPO / "parkbazaar" / "examples" / "shiraz.yaml")
+    # the stack migrates and provisions; the API servers run as processes of their own
+    spec = StackSpec(Path(tempfile.gettempdir()), [site_file], flavor="plain", broker="none",
+                     ingest=False, api=False)
+    async with local_stack(Settings(database_url=dsn), spec), connected(dsn) as con:
         await con.execute(
             """INSERT INTO space_state (space_id, state, observed_at, source, gateway_id, seq, changed_at)
                SELECT sp.id, CASE WHEN sp.id % 3 = 0 THEN 'free' ELSE 'occupied' END, now(), 'sensor',
@@ -116,8 +116,6 @@ async def prepare(admin_dsn: str) -> str:
                JOIN gateways g ON g.id = gs.gateway_id"""
         )
         await _week_of_events(con, "central-lot")
-    finally:
-        await con.close()
     return dsn
 
 
@@ -182,9 +180,10 @@ async def site_while_history(base: str, duration: int, clients: int, label: str)
 
 
 async def drop(admin_dsn: str, dsn: str) -> None:
-    con = await asyncpg.connect(admin_dsn)
-    await con.execute(f'DROP DATABASE IF EXISTS "{dsn.rsplit("/", 1)[1]}" WITH (FORCE)')
-    await con.close()
+    from stack.db import connected
+
+    async with connected(admin_dsn) as con:
+        await con.execute(f'DROP DATABASE IF EXISTS "{dsn.rsplit("/", 1)[1]}" WITH (FORCE)')
 
 
 def wrk(url: str, duration: int) -> tuple[float, float]:
@@ -342,7 +341,7 @@ async def sse_fanout(dsn: str, port: int, clients: int, changes: int = 25) -> di
 
 
 async def main(args: argparse.Namespace) -> dict[str, object]:
-    from parkbazaar.embedded import free_port, wait_port
+    from stack.embedded import free_port, wait_port
 
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))

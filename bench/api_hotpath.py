@@ -28,8 +28,8 @@ PATH = "/v1/sites/testcity/lot-a"
 
 async def measure(dsn: str) -> list[float]:
     from dashboard_api.app import create_app
+    from ingest.migrate import migrate_dsn
     from occupancy.config import Settings
-    from parkbazaar.ingest_cli import migrate_dsn
     from tests.integration.api_support import seed_city
 
     await migrate_dsn(dsn, "plain")

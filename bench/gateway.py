@@ -1,7 +1,7 @@
 """Gateway throughput: events a node sustains (observe → PUBACK'd and deleted from the
 outbox) and how fast the outbox drains after a broker outage.
 
-Runs a Mosquitto of its own on 127.0.0.1 (``parkbazaar.embedded``). Usage::
+Runs a Mosquitto of its own on 127.0.0.1 (``stack.embedded``). Usage::
 
     python bench/gateway.py [--events 20000] [--backlog 50000]
 
@@ -26,7 +26,7 @@ from gateway.outbox import EventDraft  # noqa: E402
 from occupancy.config import MqttUrl  # noqa: E402
 from occupancy.ids import SpaceRef  # noqa: E402
 from occupancy.model import Source, SpaceState  # noqa: E402
-from parkbazaar.embedded import Mosquitto  # noqa: E402
+from stack.embedded import Mosquitto  # noqa: E402
 
 SPACES = [SpaceRef.parse(f"lot/S-{i:03d}") for i in range(1, 201)]
 

@@ -11,7 +11,7 @@ Usage (repo root, venv active; about 2–3 minutes)::
 Services: the machine's PostgreSQL (``PARKBAZAAR_DATABASE_URL``, default
 ``postgresql://postgres@127.0.0.1:5432/postgres``), in which the bench creates and
 drops a database of its own; a Mosquitto of its own with raised queue limits
-(``parkbazaar.embedded.Mosquitto``) unless ``PARKBAZAAR_MQTT_URL`` names one — the
+(``stack.embedded.Mosquitto``) unless ``PARKBAZAAR_MQTT_URL`` names one — the
 machine's broker keeps the stock ``max_queued_messages 1000`` and would drop the
 backlog. Ingest runs as ``python -m parkbazaar ingest`` subprocesses.
 
@@ -72,7 +72,6 @@ from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 # this file is named like the package it measures: keep bench/ off the front of the path
 _HERE = Path(__file__).resolve().parent
@@ -80,10 +79,10 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
 import asyncpg  # noqa: E402
 
-from dashboard_api.provision import provision  # noqa: E402
-from ingest.migrate import migrate  # noqa: E402
-from occupancy.config import MqttUrl  # noqa: E402
-from parkbazaar.embedded import Mosquitto, free_port  # noqa: E402
+from occupancy.config import MqttUrl, Settings  # noqa: E402
+from stack.db import connected, own_database  # noqa: E402
+from stack.embedded import Mosquitto, dsn_with_database, free_port  # noqa: E402
+from stack.local import StackSpec, local_stack  # noqa: E402
 
 sys.path.append(str(_HERE))  # the helpers below, after the real packages
 
@@ -99,11 +98,6 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def with_database(dsn: str, name: str) -> str:
-    parts = urlsplit(dsn)
-    return urlunsplit(parts._replace(path=f"/{name}"))
-
-
 class Bench:
     """One run: services, the fleet, one ingest session, and the RSS sampler."""
 
@@ -112,7 +106,7 @@ class Bench:
         self.tmp = tmp
         self.admin_dsn = os.environ.get("PARKBAZAAR_DATABASE_URL", DEFAULT_DSN)
         self.db_name = f"pb_bench_ingest_{os.getpid()}"
-        self.dsn = with_database(self.admin_dsn, self.db_name)
+        self.dsn = dsn_with_database(self.admin_dsn, self.db_name)
         self.broker: Mosquitto | None = None
         url = os.environ.get("PARKBAZAAR_MQTT_URL")
         if url is None:
@@ -132,14 +126,12 @@ class Bench:
         if self.broker is not None:
             self.broker.start()
             log(f"own mosquitto on 127.0.0.1:{self.broker.port} (max_queued_messages raised)")
-        admin = await asyncpg.connect(self.admin_dsn)
-        try:
-            await admin.execute(f'CREATE DATABASE "{self.db_name}"')
-        finally:
-            await admin.close()
+        await own_database(self.admin_dsn, self.db_name, fresh=True)
+        # the stack migrates and provisions; ingest runs as processes of its own
+        spec = StackSpec(self.tmp, [self.fleet.site_file()], broker="none", ingest=False, api=False)
+        async with local_stack(Settings(database_url=self.dsn), spec):
+            pass
         self.con = await asyncpg.connect(self.dsn)
-        await migrate(self.con)
-        await provision(self.con, self.fleet.site_file())
         rows = await self.con.fetch(
             "SELECT g.id FROM gateways g JOIN tenants t ON t.id = g.tenant_id "
             "WHERE t.slug = 'bench' ORDER BY g.slug")
@@ -151,11 +143,8 @@ class Bench:
         self.rss.stop()
         if self.con is not None:
             await self.con.close()
-        admin = await asyncpg.connect(self.admin_dsn)
-        try:
+        async with connected(self.admin_dsn) as admin:
             await admin.execute(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
-        finally:
-            await admin.close()
         if self.broker is not None:
             self.broker.stop(kill=True)
 

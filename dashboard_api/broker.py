@@ -142,6 +142,33 @@ class BrokerLayout:
         return self.out / name
 
 
+@dataclass(frozen=True, slots=True)
+class TlsFiles:
+    """The broker's certificate and key, and the CA of client certificates (PEM files)."""
+
+    cert: Path | None = None
+    key: Path | None = None
+    ca: Path | None = None
+    require_client_cert: bool = False
+
+
+def layout_for(out: Path, user: str, *, listen: str | None = None, local: str | None = None,
+               tls: TlsFiles = TlsFiles(), log_file: Path | None = None) -> BrokerLayout:
+    """The layout ``parkbazaar broker config`` writes: one listener (default 127.0.0.1:1883
+    plain, or 0.0.0.0:8883 TLS with a certificate), ``local`` a plain one beside it;
+    ``ValueError`` on a bad combination of options."""
+    if (tls.cert is None) != (tls.key is None):
+        raise ValueError("--tls-cert and --tls-key go together")
+    if tls.require_client_cert and (tls.cert is None or tls.ca is None):
+        raise ValueError("--require-client-cert needs --tls-cert, --tls-key and --tls-ca")
+    host, port = parse_listen(listen or ("0.0.0.0:8883" if tls.cert else "127.0.0.1:1883"))
+    cert, key, ca = (None if p is None else p.resolve() for p in (tls.cert, tls.key, tls.ca))
+    listeners = [Listener(host, port, cert, key, ca, require_certificate=tls.require_client_cert)]
+    if local:
+        listeners.append(Listener(*parse_listen(local)))
+    return BrokerLayout(out.resolve(), listeners, user, log_file.resolve() if log_file else None)
+
+
 def mosquitto_conf(layout: BrokerLayout) -> str:
     """The broker's ``mosquitto.conf``: identities from the files beside it, parkbazaar's limits."""
     log = f"file {layout.log_file}" if layout.log_file else "stderr"

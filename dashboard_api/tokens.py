@@ -10,6 +10,7 @@ audit row); a token of another tenant is ``NotFound``, as if it did not exist.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
@@ -23,6 +24,8 @@ State = Literal["active", "revoked", "expired"]
 MAX_LIFETIME = timedelta(days=3660)  # ten years: far enough for any real use, far from year 9999
 LIST_MAX = 1000
 
+_ID = re.compile(r"^[0-9]{1,10}$")
+COLUMNS = ("ID", "ROLE", "SITES", "LABEL", "CREATED", "EXPIRES", "LAST USED", "STATE")
 _DURATION = re.compile(r"^([0-9]{1,5})([mhdw])$")  # ASCII digits only: `²` or `٣` are not numbers here
 _UNIT = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
 
@@ -120,3 +123,27 @@ async def revoke_token(con: asyncpg.Connection, *, tenant: str, token_id: int, a
         if revoked is not None:
             await registry.audit(con, actor, tenant, "token.revoke", f"token:{token_id}")
         return await get_token(con, tenant, token_id)
+
+
+def parse_token_id(text: str) -> int:
+    """A token id in ASCII digits within the column's range; ``ValueError`` otherwise."""
+    if not _ID.match(text) or not 1 <= int(text) < 2**31:
+        raise ValueError(f"a token id is a positive whole number, got {text!r}")
+    return int(text)
+
+
+def utc_minute(value: datetime | None) -> str:
+    """``2026-11-30T12:00Z``, or ``-`` for none (how the token table shows a time)."""
+    return "-" if value is None else value.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")
+
+
+def token_table(tokens: Sequence[TokenInfo]) -> str:
+    """The tokens as aligned text columns, times in UTC to the minute (pure)."""
+    rows = [COLUMNS] + [
+        (str(t.id), t.role, ",".join(t.sites) or "*", t.label or "-", utc_minute(t.created_at),
+         utc_minute(t.expires_at), utc_minute(t.last_used_at), t.state if t.state != "revoked" else
+         f"revoked {utc_minute(t.revoked_at)}")
+        for t in tokens]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip()
+                     for r in rows)

@@ -94,6 +94,15 @@ async def migrate(con: asyncpg.Connection, *, flavor: str = "auto") -> list[str]
         await con.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
 
 
+async def migrate_dsn(dsn: str, flavor: str = "auto") -> list[str]:
+    """``migrate`` on a connection of its own to ``dsn`` (``parkbazaar migrate``, tests)."""
+    con = await asyncpg.connect(dsn)
+    try:
+        return await migrate(con, flavor=flavor)
+    finally:
+        await con.close()
+
+
 async def _apply(con: asyncpg.Connection, m: Migration, flavor: Flavor) -> None:
     log.info("applying migration %03d_%s (%s)", m.version, m.name, flavor)
     try:

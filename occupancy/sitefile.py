@@ -1,8 +1,10 @@
 """The site file: a tenant's sites, zones, spaces, gateways and devices (YAML).
 
 ``parkbazaar provision FILE`` loads it into the database; the simulators and
-the camera layouts read it too. This module only validates the parsed YAML
-(pydantic); reading the file is the caller's business.
+the camera layouts read it too. ``parse_site_file`` validates parsed YAML
+(pure); ``read_site_file`` is the one place a site file is read from disk
+(the one function of this module that does I/O), raising ``SiteFileError``
+with a line ``FILE: key.path: message`` per problem.
 
 Shape::
 
@@ -31,10 +33,13 @@ Shape::
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from occupancy.config import describe_validation_error
 from occupancy.ids import GatewayId, SiteId, SpaceId, SpaceRef, TenantId
 
 
@@ -187,3 +192,19 @@ class SiteFile(_Strict):
 def parse_site_file(data: Any) -> SiteFile:
     """Validate parsed YAML; raises ``pydantic.ValidationError`` naming the key."""
     return SiteFile.model_validate(data)
+
+
+class SiteFileError(ValueError):
+    """A site file cannot be read or is not valid; one ``FILE: key.path: message`` line a problem."""
+
+
+def read_site_file(path: Path) -> SiteFile:
+    """Read and validate the site file at ``path``; ``SiteFileError`` when it cannot be used."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise SiteFileError(f"{path}: cannot read site file: {exc}") from exc
+    try:
+        return parse_site_file(data)
+    except ValidationError as exc:
+        raise SiteFileError(describe_validation_error(exc, str(path))) from exc

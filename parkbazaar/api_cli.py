@@ -4,22 +4,16 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import asyncpg
-import yaml
-from pydantic import ValidationError
-
 from dashboard_api import ProvisionError
-from dashboard_api.provision import ProvisionReport, provision
-from occupancy.config import describe_validation_error
-from occupancy.sitefile import SiteFile, parse_site_file
-from parkbazaar.clikit import settings_from
+from dashboard_api.provision import provision
+from occupancy.sitefile import SiteFileError, read_site_file
+from parkbazaar.clikit import run_on_database, settings_from
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -72,37 +66,13 @@ def app_from_environment() -> FastAPI:
     return create_app(settings)
 
 
-def read_site_file(path: Path) -> SiteFile:
-    """Read and validate a site file; ``ValueError`` with ``FILE: key.path: message`` lines."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ValueError(f"{path}: cannot read site file: {exc}") from exc
-    try:
-        return parse_site_file(data)
-    except ValidationError as exc:
-        raise ValueError(describe_validation_error(exc, str(path))) from exc
-
-
-async def provision_dsn(dsn: str, site_file: SiteFile) -> ProvisionReport:
-    con = await asyncpg.connect(dsn)
-    try:
-        return await provision(con, site_file)
-    finally:
-        await con.close()
-
-
 def cmd_provision(args: argparse.Namespace) -> int:
     try:
         site_file = read_site_file(args.file)
-    except ValueError as exc:
+    except SiteFileError as exc:
         print(exc, file=sys.stderr)
         return 2
-    settings = settings_from(args)
-    try:
-        report = asyncio.run(provision_dsn(settings.dsn, site_file))
-    except (ProvisionError, OSError, asyncpg.PostgresError) as exc:
-        print(f"parkbazaar provision: {exc}", file=sys.stderr)
-        return 1
+    report = run_on_database(args, lambda con: provision(con, site_file), command="provision",
+                             failed=(ProvisionError,))
     print("\n".join(report.lines()))
     return 0

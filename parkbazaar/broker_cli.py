@@ -14,7 +14,6 @@ import asyncio
 import json
 import os
 import pwd
-import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,9 +22,9 @@ import asyncpg
 
 from dashboard_api import DashboardError, registry
 from dashboard_api import broker_registry as accounts
-from dashboard_api.broker import SERVICE_ROLES, BrokerLayout, Listener, gateway_username, parse_listen
+from dashboard_api.broker import SERVICE_ROLES, BrokerLayout, TlsFiles, gateway_username, layout_for
 from dashboard_api.broker_sync import Owner, pid_from_file, run_sync, write_config
-from parkbazaar.clikit import run_until_signalled, settings_from
+from parkbazaar.clikit import fail, run_on_database, run_until_signalled, settings_from
 
 if TYPE_CHECKING:
     Sub = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -105,26 +104,12 @@ def _gateway_parsers(sub: Sub) -> None:
 
 def _run_db(args: argparse.Namespace, work: Callable[[asyncpg.Connection], Awaitable[Any]]) -> Any:
     """``work(connection)``'s result; a refusal ends the process with 2, a lost database with 1."""
-    settings = settings_from(args)
-
-    async def main() -> Any:
-        con = await asyncpg.connect(settings.dsn)
-        try:
-            return await work(con)
-        finally:
-            await con.close()
-
-    try:
-        return asyncio.run(main())
-    except DashboardError as exc:
-        raise SystemExit(_fail(args, exc, 2)) from exc
-    except (OSError, asyncpg.PostgresError) as exc:
-        raise SystemExit(_fail(args, exc, 1)) from exc
+    return run_on_database(args, work, command=f"broker {args.broker_command}",
+                           refused=(DashboardError,))
 
 
 def _fail(args: argparse.Namespace, exc: BaseException, code: int) -> int:
-    print(f"parkbazaar broker {args.broker_command}: {exc}", file=sys.stderr)
-    return code
+    return fail(f"broker {args.broker_command}", exc, code)
 
 
 def _user(name: str | None) -> str:
@@ -133,18 +118,9 @@ def _user(name: str | None) -> str:
 
 def layout_from(args: argparse.Namespace) -> BrokerLayout:
     """The broker's layout from ``config``'s options; ``ValueError`` on a bad combination."""
-    if (args.tls_cert is None) != (args.tls_key is None):
-        raise ValueError("--tls-cert and --tls-key go together")
-    if args.require_client_cert and (args.tls_cert is None or args.tls_ca is None):
-        raise ValueError("--require-client-cert needs --tls-cert, --tls-key and --tls-ca")
-    tls = args.tls_cert is not None
-    host, port = parse_listen(args.listen or ("0.0.0.0:8883" if tls else "127.0.0.1:1883"))
-    cert, key, ca = (None if p is None else p.resolve() for p in (args.tls_cert, args.tls_key, args.tls_ca))
-    listeners = [Listener(host, port, cert, key, ca, require_certificate=args.require_client_cert)]
-    if args.local:
-        listeners.append(Listener(*parse_listen(args.local)))
-    log_file = args.log_file.resolve() if args.log_file else None
-    return BrokerLayout(args.out.resolve(), listeners, _user(args.user), log_file)
+    tls = TlsFiles(args.tls_cert, args.tls_key, args.tls_ca, args.require_client_cert)
+    return layout_for(args.out, _user(args.user), listen=args.listen, local=args.local, tls=tls,
+                      log_file=args.log_file)
 
 
 def cmd_config(args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 # The modules that add subcommands, in the order ``--help`` lists them.
 COMMAND_MODULES = (
-    "parkbazaar.demo",
+    "parkbazaar.demo_cli",
     "parkbazaar.ingest_cli",
     "parkbazaar.api_cli",
     "parkbazaar.token_cli",

@@ -1,16 +1,12 @@
-"""``parkbazaar migrate`` and ``parkbazaar ingest``."""
+"""``parkbazaar migrate`` (``ingest.migrate``) and ``parkbazaar ingest`` (``ingest.service``)."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import sys
-
-import asyncpg
 
 from ingest import MigrationError
 from ingest.migrate import migrate
-from parkbazaar.clikit import run_until_signalled, settings_from
+from parkbazaar.clikit import run_on_database, run_until_signalled, settings_from
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -23,21 +19,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.set_defaults(func=cmd_ingest)
 
 
-async def migrate_dsn(dsn: str, flavor: str = "auto") -> list[str]:
-    con = await asyncpg.connect(dsn)
-    try:
-        return await migrate(con, flavor=flavor)
-    finally:
-        await con.close()
-
-
 def cmd_migrate(args: argparse.Namespace) -> int:
-    settings = settings_from(args)
-    try:
-        done = asyncio.run(migrate_dsn(settings.dsn, args.flavor))
-    except (MigrationError, OSError, asyncpg.PostgresError) as exc:
-        print(f"parkbazaar migrate: {exc}", file=sys.stderr)
-        return 1
+    done = run_on_database(args, lambda con: migrate(con, flavor=args.flavor), command="migrate",
+                           failed=(MigrationError,))
     print("applied: " + ", ".join(done) if done else "database is up to date")
     return 0
 

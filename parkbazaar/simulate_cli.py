@@ -5,27 +5,23 @@ time against the configured broker (until Ctrl-C or ``--duration``).
 ``parkbazaar simulate SCENARIO.yaml [--verify] [--report DIR]`` runs a scenario
 (``simulators/scenario.py``) against the whole chain: with no database or
 broker configured it starts embedded ones, and it runs ingest and the API
-in-process unless ``--api URL`` points at a running deployment; see
-``parkbazaar/simchain.py`` and docs/simulators.md.
+in-process unless ``--api URL`` points at a running deployment
+(``parkbazaar/scenario_cli.py``, on ``stack.scenario``; docs/simulators.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 from pathlib import Path
 
-import yaml
-from pydantic import ValidationError
-
 from occupancy.config import Settings
-from occupancy.sitefile import SiteFile, parse_site_file
-from parkbazaar.clikit import run_until_signalled, settings_from
+from occupancy.sitefile import SiteFile, SiteFileError, read_site_file
+from parkbazaar.clikit import EXAMPLE_SITE_FILE, fail, run_until_signalled, settings_from
+from parkbazaar.scenario_cli import cmd_scenario
 from simulators import SimulationError
+from simulators.engine import gateway_of
 from simulators.runner import SimStats, run_simulation
-
-EXAMPLE_SITE_FILE = Path(__file__).resolve().parents[1] / "examples" / "shiraz.yaml"
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -50,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
-    """The options ``simulate`` and ``gateway run`` share."""
+    """The options of a live site simulation (some also override a scenario's)."""
     p.add_argument("--site-file", type=Path, default=None,
                    help=f"YAML site file (default: examples/shiraz.yaml, {EXAMPLE_SITE_FILE})")
     p.add_argument("--speed", type=float, default=60.0,
@@ -65,16 +61,12 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
                         ".parkbazaar/gateways)")
 
 
-def load_site_file(path: Path | None) -> SiteFile:
-    """Read and validate a site file; exits with a message when it is wrong."""
-    if path is None:
-        local = Path("examples/shiraz.yaml")
-        path = local if local.exists() else EXAMPLE_SITE_FILE
-    try:
-        return parse_site_file(yaml.safe_load(path.read_text(encoding="utf-8")))
-    except (OSError, yaml.YAMLError, ValidationError) as exc:
-        print(f"parkbazaar: site file {path}: {exc}", file=sys.stderr)
-        raise SystemExit(2) from exc
+def site_file_path(given: Path | None) -> Path:
+    """The site file to use: the one given, else ``examples/shiraz.yaml`` here, else the packaged one."""
+    if given is not None:
+        return given
+    local = Path("examples/shiraz.yaml")
+    return local if local.exists() else EXAMPLE_SITE_FILE
 
 
 def pick_site(site_file: SiteFile, kind: str, site: str | None) -> str:
@@ -87,12 +79,7 @@ def pick_site(site_file: SiteFile, kind: str, site: str | None) -> str:
 
 
 def pick_gateway(site_file: SiteFile, site: str, gateway: str | None) -> str:
-    if gateway is not None:
-        return gateway
-    for g in site_file.gateways:
-        if any(r.site == site for r in site_file.bound_spaces(g.id)):
-            return g.id
-    raise SimulationError(f"no gateway of the site file is bound to {site!r}")
+    return gateway if gateway is not None else gateway_of(site_file, site)
 
 
 def run(args: argparse.Namespace, settings: Settings, site_file: SiteFile, site: str,
@@ -115,16 +102,13 @@ def run(args: argparse.Namespace, settings: Settings, site_file: SiteFile, site:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     if args.kind not in ("parking", "market"):
-        from parkbazaar.simulate_scenario import cmd_scenario
-
         return cmd_scenario(args)
     settings = settings_from(args)
-    site_file = load_site_file(args.site_file)
     try:
+        site_file = read_site_file(site_file_path(args.site_file))
         site = pick_site(site_file, args.kind, args.site)
         if site_file.site(site).kind != args.kind:
             raise SimulationError(f"site {site!r} is not a {args.kind} site")
         return run(args, settings, site_file, site, pick_gateway(site_file, site, args.gateway))
-    except (SimulationError, KeyError) as exc:
-        print(f"parkbazaar simulate: {exc}", file=sys.stderr)
-        return 2
+    except (SiteFileError, SimulationError, KeyError) as exc:
+        return fail("simulate", exc, 2)

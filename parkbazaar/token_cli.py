@@ -9,11 +9,9 @@ Exit codes: 0 done, 2 a bad argument or an unknown tenant, site or token,
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import re
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -21,12 +19,17 @@ import asyncpg
 
 from dashboard_api import NotFound
 from dashboard_api.auth import issue_token
-from dashboard_api.tokens import TokenInfo, expiry_from, list_tokens, revoke_token
-from parkbazaar.clikit import settings_from
+from dashboard_api.tokens import (
+    expiry_from,
+    list_tokens,
+    parse_token_id,
+    revoke_token,
+    token_table,
+    utc_minute,
+)
+from parkbazaar.clikit import run_on_database
 
 T = TypeVar("T")
-_ID = re.compile(r"^[0-9]{1,10}$")
-COLUMNS = ("ID", "ROLE", "SITES", "LABEL", "CREATED", "EXPIRES", "LAST USED", "STATE")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -56,47 +59,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def token_id(text: str) -> int:
-    """An argparse type: a token id in ASCII digits, within the column's range."""
-    if not _ID.match(text) or not 1 <= int(text) < 2**31:
-        raise argparse.ArgumentTypeError(f"a token id is a positive whole number, got {text!r}")
-    return int(text)
-
-
-def _when(value: datetime | None) -> str:
-    return "-" if value is None else value.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")
-
-
-def token_table(tokens: Sequence[TokenInfo]) -> str:
-    """The tokens as aligned text columns, times in UTC to the minute (pure)."""
-    rows = [COLUMNS] + [
-        (str(t.id), t.role, ",".join(t.sites) or "*", t.label or "-", _when(t.created_at),
-         _when(t.expires_at), _when(t.last_used_at), t.state if t.state != "revoked" else
-         f"revoked {_when(t.revoked_at)}")
-        for t in tokens]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip()
-                     for r in rows)
-
-
-def _run(args: argparse.Namespace, action: Callable[[asyncpg.Connection], Awaitable[T]]) -> T | int:
-    """``action`` on a connection of the configured database; an exit code when it failed."""
-    settings = settings_from(args)
-
-    async def run() -> T:
-        con = await asyncpg.connect(settings.dsn)
-        try:
-            return await action(con)
-        finally:
-            await con.close()
-
+    """An argparse type: a token id (``dashboard_api.tokens.parse_token_id``)."""
     try:
-        return asyncio.run(run())
-    except (LookupError, NotFound) as exc:
-        print(f"parkbazaar token {args.token_command}: {exc.args[0]}", file=sys.stderr)
-        return 2
-    except (OSError, asyncpg.PostgresError) as exc:
-        print(f"parkbazaar token {args.token_command}: {exc}", file=sys.stderr)
-        return 1
+        return parse_token_id(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _run(args: argparse.Namespace, action: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    """``action`` on the configured database; exit 2 for an unknown tenant, site or token."""
+    return run_on_database(args, action, command=f"token {args.token_command}",
+                           refused=(LookupError, NotFound))
 
 
 def cmd_token_create(args: argparse.Namespace) -> int:
@@ -109,16 +82,12 @@ def cmd_token_create(args: argparse.Namespace) -> int:
     issued = _run(args, lambda con: issue_token(
         con, tenant=args.tenant, role=args.role, sites=tuple(args.site), label=args.label,
         expires_at=expires_at, actor="cli"))
-    if isinstance(issued, int):
-        return issued
     print(issued.token)
     return 0
 
 
 def cmd_token_list(args: argparse.Namespace) -> int:
     found = _run(args, lambda con: list_tokens(con, args.tenant))
-    if isinstance(found, int):
-        return found
     print(json.dumps([t.model_dump(mode="json") for t in found], indent=2) if args.json
           else token_table(found))
     return 0
@@ -126,7 +95,5 @@ def cmd_token_list(args: argparse.Namespace) -> int:
 
 def cmd_token_revoke(args: argparse.Namespace) -> int:
     done = _run(args, lambda con: revoke_token(con, tenant=args.tenant, token_id=args.id, actor="cli"))
-    if isinstance(done, int):
-        return done
-    print(f"token {done.id} ({done.role} of {done.tenant}) revoked at {_when(done.revoked_at)}")
+    print(f"token {done.id} ({done.role} of {done.tenant}) revoked at {utc_minute(done.revoked_at)}")
     return 0

@@ -20,8 +20,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from parkbazaar.embedded import EmbeddedPostgres, Mosquitto, mosquitto_binary, port_open
-from parkbazaar.ingest_cli import migrate_dsn
+from ingest.migrate import migrate_dsn
+from stack.db import connected
+from stack.embedded import EmbeddedPostgres, Mosquitto, mosquitto_binary, port_open
 from tests.scratch import scratch_database
 
 REPO = Path(__file__).resolve().parents[1]
@@ -69,11 +70,8 @@ def database(empty_database: str) -> str:
 @pytest.fixture
 async def db(database: str) -> AsyncIterator[asyncpg.Connection]:
     """A connection to this test's migrated database."""
-    con = await asyncpg.connect(database)
-    try:
+    async with connected(database) as con:
         yield con
-    finally:
-        await con.close()
 
 
 @pytest.fixture

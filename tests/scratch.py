@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import asyncpg
 
-from parkbazaar.embedded import dsn_with_database
+from stack.embedded import dsn_with_database
 
 
 async def _admin(admin_dsn: str, sql: str) -> None:

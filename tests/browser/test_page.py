@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from parkbazaar.embedded import free_port
+from stack.embedded import free_port
 from tests.integration.api_support import token
 
 CHROMIUM = Path("/usr/bin/chromium")

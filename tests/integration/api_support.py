@@ -18,7 +18,7 @@ from dashboard_api.auth import Role, create_token
 from dashboard_api.provision import provision
 from occupancy.config import Settings
 from occupancy.sitefile import parse_site_file
-from parkbazaar.embedded import free_port
+from stack.embedded import free_port
 
 TENANT, OTHER = "testcity", "othercity"
 SITE_FILE: dict[str, Any] = {

@@ -23,7 +23,7 @@ from dashboard_api import registry
 from dashboard_api.broker import BrokerLayout, Listener
 from dashboard_api.broker_registry import create_account
 from dashboard_api.broker_sync import Owner, write_config
-from parkbazaar.embedded import Mosquitto, free_port
+from stack.embedded import Mosquitto, free_port
 from tests.integration.support import GW, GW_OTHER, TENANT, seed_registry
 
 OTHER_TENANT = "t2"  # has a gateway called GW too

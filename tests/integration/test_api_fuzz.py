@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import uvicorn
 
-from parkbazaar.embedded import free_port
-from parkbazaar.ingest_cli import migrate_dsn
+from ingest.migrate import migrate_dsn
+from stack.embedded import free_port
 from tests.integration.api_support import TENANT, app_for, seed_city, token
 from tests.scratch import scratch_database
 

@@ -20,7 +20,7 @@ import httpx
 import psutil
 import pytest
 
-from parkbazaar.embedded import free_port, wait_port
+from stack.embedded import free_port, wait_port
 from tests.integration.api_support import TENANT, app_for, asgi_client, seed_city, served, token
 
 REPO = Path(__file__).resolve().parents[2]

@@ -15,7 +15,7 @@ import asyncpg
 import httpx
 import psutil
 
-from parkbazaar.embedded import free_port, wait_port
+from stack.embedded import free_port, wait_port
 from tests.integration.api_support import TENANT, observe, seed_city
 
 REPO = Path(__file__).resolve().parents[2]

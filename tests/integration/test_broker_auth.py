@@ -32,7 +32,7 @@ from occupancy.ids import SpaceRef
 from occupancy.model import Source, SpaceState
 from occupancy.topics import Channel, topic
 from occupancy.wire import Status, encode_status
-from parkbazaar.embedded import Mosquitto, mosquitto_binary
+from stack.embedded import Mosquitto, mosquitto_binary
 from tests.integration.broker_support import (
     OTHER_TENANT,
     Credentials,

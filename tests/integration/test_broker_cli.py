@@ -20,7 +20,7 @@ import pytest
 from dashboard_api import DatabaseUnavailable
 from dashboard_api.auth import verify_secret
 from dashboard_api.broker_sync import SyncStats, run_sync
-from parkbazaar.embedded import Mosquitto, free_port, mosquitto_binary
+from stack.embedded import Mosquitto, free_port, mosquitto_binary
 from tests.integration.broker_support import refused, seed_two_tenants
 from tests.integration.gateway_helpers import config_dict, make_config, running_gateway, simulated
 from tests.integration.support import GW, TENANT, count, running_ingest, settings_for, wait_until

@@ -32,7 +32,7 @@ from occupancy.config import MqttUrl
 from occupancy.ids import SpaceRef
 from occupancy.model import Source, SpaceState
 from occupancy.topics import Channel, topic
-from parkbazaar.embedded import Mosquitto, free_port, mosquitto_binary
+from stack.embedded import Mosquitto, free_port, mosquitto_binary
 from tests.integration.broker_support import (
     OTHER_TENANT,
     Credentials,

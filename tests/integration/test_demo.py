@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from occupancy.config import MqttUrl
-from parkbazaar.embedded import free_port
+from stack.embedded import free_port
 from tests.integration.broker_support import refused
 
 pytestmark = pytest.mark.slow

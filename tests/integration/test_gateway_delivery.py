@@ -17,7 +17,7 @@ import pytest
 
 from gateway.outbox import Outbox
 from occupancy.health import decode_health
-from parkbazaar.embedded import Mosquitto
+from stack.embedded import Mosquitto
 from tests.integration.gateway_helpers import (
     config_dict,
     first_arrivals,

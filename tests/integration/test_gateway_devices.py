@@ -18,7 +18,7 @@ from dashboard_api.app import create_app
 from occupancy.config import Settings
 from occupancy.health import Command, encode_command
 from occupancy.topics import Channel, topic
-from parkbazaar.embedded import Mosquitto, free_port
+from stack.embedded import Mosquitto, free_port
 from tests.integration.gateway_helpers import config_dict, make_config, running_gateway, simulated
 from tests.integration.support import (
     GW,

@@ -31,8 +31,8 @@ from occupancy.ids import SpaceRef
 from occupancy.model import EventKind, Source, SpaceState
 from occupancy.sitefile import parse_site_file
 from occupancy.wire import decode_events, decode_status
-from parkbazaar.embedded import Mosquitto
 from simulators.runner import run_simulation
+from stack.embedded import Mosquitto
 
 pytestmark = pytest.mark.mosquitto
 

@@ -12,7 +12,7 @@ import pytest
 
 from occupancy.topics import Channel, topic
 from occupancy.wire import Status, encode_status
-from parkbazaar.embedded import Mosquitto
+from stack.embedded import Mosquitto
 from tests.integration.gateway_helpers import (
     config_dict,
     gateway_process,

@@ -25,7 +25,7 @@ import pytest
 from gateway.config import GatewayConfig, load_gateway_config
 from gateway.outbox import Outbox
 from gateway.service import GatewayService
-from parkbazaar.embedded import Mosquitto, TlsListener, mosquitto_binary
+from stack.embedded import Mosquitto, TlsListener, mosquitto_binary
 from tests.integration.gateway_helpers import (
     config_dict,
     running_gateway,

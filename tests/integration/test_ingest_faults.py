@@ -22,10 +22,10 @@ import pytest
 
 from gateway.node import GatewayNode
 from ingest.maintenance import run_maintenance
+from ingest.migrate import migrate_dsn
 from occupancy.config import MqttUrl
 from occupancy.model import Source, SpaceState
-from parkbazaar.embedded import EmbeddedPostgres
-from parkbazaar.ingest_cli import migrate_dsn
+from stack.embedded import EmbeddedPostgres
 from tests.integration.ingest_procs import Feeder, IngestProcess, reap
 from tests.integration.support import (
     GW,

@@ -8,21 +8,19 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 from occupancy.config import Settings, load_settings
-from occupancy.sitefile import SiteFile, parse_site_file
-from parkbazaar.embedded import Mosquitto
-from parkbazaar.simchain import Chain, run_chain
+from occupancy.sitefile import SiteFile, read_site_file
 from simulators.engine import Step
 from simulators.scenario import load_scenario
+from stack.embedded import Mosquitto
+from stack.scenario import ScenarioRun, run_scenario
 
 pytestmark = pytest.mark.mosquitto
 
 
 def site_file(examples_dir: Path) -> SiteFile:
-    text = (examples_dir / "scenarios" / "marvdasht.yaml").read_text(encoding="utf-8")
-    return parse_site_file(yaml.safe_load(text))
+    return read_site_file(examples_dir / "scenarios" / "marvdasht.yaml")
 
 
 def chain_settings(database: str, broker: Mosquitto, prefix: str, url_query: str = "",
@@ -36,9 +34,9 @@ def test_a_day_of_a_120_bay_lot_and_a_60_stall_market_verifies(
         tmp_path: Path) -> None:
     scenario = load_scenario(examples_dir / "scenarios" / "day.yaml")
     started = time.monotonic()
-    chain = asyncio.run(run_chain(scenario, [site_file(examples_dir)],
-                                  chain_settings(database, broker, topic_prefix),
-                                  state_dir=tmp_path / "gw", report_dir=tmp_path / "report"))
+    chain = asyncio.run(run_scenario(scenario, [site_file(examples_dir)],
+                                     chain_settings(database, broker, topic_prefix),
+                                     data_dir=tmp_path, report_dir=tmp_path / "report"))
     real = time.monotonic() - started
     assert chain.verdict is not None and chain.play is not None
     print(chain.verdict.text(), f"\nreal {real:.1f}s, {chain.play.events} events")
@@ -58,15 +56,15 @@ def test_verify_fails_naming_spaces_and_times_when_ingest_stops_without_a_sessio
     # while ingest is away and keep its events in the outbox, hiding the break.
     settings = chain_settings(database, broker, topic_prefix, "?protocol=4", session_expiry_s=0)
 
-    async def break_ingest(step: Step, chain: Chain) -> None:
-        assert chain.ingest is not None
+    async def break_ingest(step: Step, run: ScenarioRun) -> None:
+        assert run.stack.ingest is not None
         if step.index == 60:  # 01:00 simulated: ingest goes away, and its session with it
-            await chain.ingest.stop()
+            await run.stack.ingest.stop()
         elif step.index == 150:  # 02:30: back, but what was published meanwhile is gone
-            await chain.ingest.start()
+            await run.stack.ingest.start()
 
-    chain = asyncio.run(run_chain(scenario, [site_file(examples_dir)], settings,
-                                  state_dir=tmp_path / "gw", hooks=break_ingest))
+    chain = asyncio.run(run_scenario(scenario, [site_file(examples_dir)], settings,
+                                     data_dir=tmp_path, hooks=break_ingest))
     assert chain.verdict is not None
     text = chain.verdict.text()
     print(text)

@@ -12,11 +12,11 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from ingest.migrate import migrate_dsn
 from occupancy.model import SpaceState
-from parkbazaar.embedded import Mosquitto
-from parkbazaar.ingest_cli import migrate_dsn
-from parkbazaar.simchain import Chain, run_chain
 from simulators.scenario import load_scenario
+from stack.embedded import Mosquitto
+from stack.scenario import ScenarioRun, run_scenario
 from tests.integration.test_sim_chain import chain_settings, site_file
 from tests.scratch import scratch_database
 
@@ -26,15 +26,15 @@ GW_LOT, GW_BAZAAR = ("marvdasht", "gw-station-lot"), ("marvdasht", "gw-bazaar")
 
 @pytest.fixture(scope="module")
 def run(pg_admin_dsn: str, broker: Mosquitto, examples_dir: Path,
-        tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Chain, str]]:
+        tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ScenarioRun, str]]:
     prefix = f"t{uuid.uuid4().hex[:10]}/parkbazaar/v1"
     scenario = load_scenario(examples_dir / "scenarios" / "faults.yaml")
     tmp = tmp_path_factory.mktemp("faults")
     with scratch_database(pg_admin_dsn) as dsn:
         asyncio.run(migrate_dsn(dsn, "plain"))
-        chain = asyncio.run(run_chain(scenario, [site_file(examples_dir)],
-                                      chain_settings(dsn, broker, prefix),
-                                      state_dir=tmp / "gw", report_dir=tmp / "report"))
+        chain = asyncio.run(run_scenario(scenario, [site_file(examples_dir)],
+                                         chain_settings(dsn, broker, prefix),
+                                         data_dir=tmp, report_dir=tmp / "report"))
         print(chain.verdict.text() if chain.verdict else "no verdict")
         yield chain, dsn
 
@@ -49,7 +49,7 @@ def fetch(dsn: str, sql: str, *args: object) -> list[asyncpg.Record]:
     return asyncio.run(go())
 
 
-def test_the_verdict_passes_and_every_fault_is_logged_with_its_time(run: tuple[Chain, str]) -> None:
+def test_the_verdict_passes_and_every_fault_is_logged_with_its_time(run: tuple[ScenarioRun, str]) -> None:
     chain, _ = run
     assert chain.verdict is not None and chain.verdict.ok, chain.verdict.text()
     assert chain.engine is not None
@@ -59,14 +59,14 @@ def test_the_verdict_passes_and_every_fault_is_logged_with_its_time(run: tuple[C
     assert len(chain.reports) == 2 and all(p.stat().st_size > 10_000 for p in chain.reports)
 
 
-def test_flapping_sensor_shows_as_a_burst_of_changes(run: tuple[Chain, str]) -> None:
+def test_flapping_sensor_shows_as_a_burst_of_changes(run: tuple[ScenarioRun, str]) -> None:
     _chain, dsn = run
     rows = fetch(dsn, "SELECT count(*) AS n FROM occupancy_events e JOIN spaces s ON s.id = e.space_id "
                       "WHERE s.slug = 'A-010' AND e.kind = 'change'")
     assert rows[0]["n"] >= 15  # 20 simulated minutes of toggling every minute
 
 
-def test_silent_sensor_turns_unknown_in_the_api(run: tuple[Chain, str]) -> None:
+def test_silent_sensor_turns_unknown_in_the_api(run: tuple[ScenarioRun, str]) -> None:
     chain, _ = run
     assert chain.verdict is not None
     now = chain.verdict.reported_now[("marvdasht", "station-lot")]
@@ -74,7 +74,7 @@ def test_silent_sensor_turns_unknown_in_the_api(run: tuple[Chain, str]) -> None:
     assert sum(s is SpaceState.UNKNOWN for s in now.values()) == 2
 
 
-def test_uplink_loss_backlog_is_delivered_after_and_nothing_is_lost(run: tuple[Chain, str]) -> None:
+def test_uplink_loss_backlog_is_delivered_after_and_nothing_is_lost(run: tuple[ScenarioRun, str]) -> None:
     chain, dsn = run
     assert chain.play is not None and chain.engine is not None
     loss = next(f for f in chain.engine.truth.faults if f.kind == "uplink_loss")
@@ -91,14 +91,14 @@ def test_uplink_loss_backlog_is_delivered_after_and_nothing_is_lost(run: tuple[C
     assert (received[-1] - received[0]).total_seconds() < 5  # delivered as one backlog, after
 
 
-def test_clock_running_ahead_is_dead_lettered_as_future_timestamp(run: tuple[Chain, str]) -> None:
+def test_clock_running_ahead_is_dead_lettered_as_future_timestamp(run: tuple[ScenarioRun, str]) -> None:
     _, dsn = run
     rows = fetch(dsn, "SELECT count(*) AS n FROM dead_letters WHERE reason = 'future_timestamp' "
                       "AND gateway = $1", GW_BAZAAR[1])
     assert rows[0]["n"] >= 1
 
 
-def test_duplicate_burst_is_stored_once(run: tuple[Chain, str]) -> None:
+def test_duplicate_burst_is_stored_once(run: tuple[ScenarioRun, str]) -> None:
     chain, dsn = run
     assert chain.play is not None and chain.play.duplicates == 300
     rows = fetch(dsn, "SELECT count(*) AS n, count(DISTINCT e.seq) AS d FROM occupancy_events e "
@@ -106,7 +106,7 @@ def test_duplicate_burst_is_stored_once(run: tuple[Chain, str]) -> None:
     assert rows[0]["n"] == rows[0]["d"] == len(chain.play.sent[GW_LOT])
 
 
-def test_malformed_payloads_are_dead_lettered_with_their_reasons(run: tuple[Chain, str]) -> None:
+def test_malformed_payloads_are_dead_lettered_with_their_reasons(run: tuple[ScenarioRun, str]) -> None:
     _, dsn = run
     rows = fetch(dsn, "SELECT reason, count(*) AS n FROM dead_letters WHERE topic LIKE '%gw-bazaar/events' "
                       "AND reason <> 'future_timestamp' GROUP BY reason")

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from parkbazaar.embedded import Mosquitto
-from parkbazaar.simchain import run_chain
 from simulators.province import province_site_files
 from simulators.scenario import parse_scenario
+from stack.embedded import Mosquitto
+from stack.scenario import run_scenario
 from tests.integration.test_sim_chain import chain_settings
 
 pytestmark = pytest.mark.mosquitto
@@ -28,8 +28,8 @@ def test_84_municipalities_run_through_the_chain_and_verify(
     assert scenario.province is not None
     site_files = province_site_files(scenario.province)
     started = time.monotonic()
-    chain = asyncio.run(run_chain(scenario, site_files, chain_settings(database, broker, topic_prefix),
-                                  state_dir=tmp_path / "gw"))
+    chain = asyncio.run(run_scenario(scenario, site_files, chain_settings(database, broker, topic_prefix),
+                                     data_dir=tmp_path))
     real = time.monotonic() - started
     assert chain.verdict is not None and chain.play is not None
     print(chain.verdict.text(), f"\nreal {real:.1f}s, {chain.play.events} events, "

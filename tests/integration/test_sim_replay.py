@@ -10,13 +10,12 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 from occupancy.model import SpaceState
-from occupancy.sitefile import parse_site_file
-from parkbazaar.embedded import Mosquitto
-from parkbazaar.simchain import run_chain
+from occupancy.sitefile import read_site_file
 from simulators.scenario import load_scenario
+from stack.embedded import Mosquitto
+from stack.scenario import run_scenario
 from tests.integration.test_sim_chain import chain_settings
 
 pytestmark = pytest.mark.mosquitto
@@ -32,10 +31,10 @@ def test_the_ufpr05_sunday_stream_replays_through_the_detector_to_the_api(
     scenario = load_scenario(examples_dir / "scenarios" / "ufpr05-replay.yaml")
     camera = scenario.cameras[0].model_copy(update={"replay": stream})
     scenario = scenario.model_copy(update={"cameras": [camera]})
-    sf = parse_site_file(yaml.safe_load((examples_dir / "scenarios" / "ufpr05.yaml").read_text("utf-8")))
+    sf = read_site_file(examples_dir / "scenarios" / "ufpr05.yaml")
     started = time.monotonic()
-    chain = asyncio.run(run_chain(scenario, [sf], chain_settings(database, broker, topic_prefix),
-                                  state_dir=tmp_path / "gw", report_dir=tmp_path / "report"))
+    chain = asyncio.run(run_scenario(scenario, [sf], chain_settings(database, broker, topic_prefix),
+                                     data_dir=tmp_path, report_dir=tmp_path / "report"))
     real = time.monotonic() - started
     assert chain.verdict is not None and chain.play is not None and chain.engine is not None
     print(chain.verdict.text(), f"\nreal {real:.1f}s, {chain.play.events} events, "

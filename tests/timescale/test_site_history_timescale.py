@@ -19,7 +19,8 @@ import asyncpg
 import pytest
 
 from ingest.history import refresh_history
-from parkbazaar.ingest_cli import migrate_dsn
+from ingest.migrate import migrate_dsn
+from stack.db import connected
 from tests.integration.test_site_history import (
     END,
     FIVE,
@@ -47,11 +48,8 @@ def timescale_migrated(timescale_dsn: str) -> str:
 
 @pytest.fixture
 async def ts(timescale_migrated: str) -> AsyncIterator[asyncpg.Connection]:
-    con = await asyncpg.connect(timescale_migrated)
-    try:
+    async with connected(timescale_migrated) as con:
         yield con
-    finally:
-        await con.close()
 
 
 async def test_a_realtime_continuous_aggregate_with_policies(ts: asyncpg.Connection) -> None:

@@ -1,10 +1,10 @@
-"""The broker's files rendered from identities (pure), and the CLI's option checks."""
+"""The broker's files rendered from identities (pure), and the checks of its options."""
 
 from __future__ import annotations
 
-import argparse
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,14 +13,15 @@ from dashboard_api.broker import (
     BrokerLayout,
     Identity,
     Listener,
+    TlsFiles,
     acl_file,
+    layout_for,
     mosquitto_conf,
     parse_listen,
     password_file,
     render,
 )
-from parkbazaar.broker_cli import layout_from
-from parkbazaar.cli import build_parser
+from parkbazaar.cli import main
 
 GW = Identity.of_gateway("shiraz", "gw-1", "$7$101$c2FsdA==$aGFzaA==")
 TWIN = Identity.of_gateway("tabriz", "gw-1", "$7$101$c2FsdA==$b3RoZXI=")
@@ -103,24 +104,26 @@ def test_bad_listen_addresses_are_refused(text: str) -> None:
         parse_listen(text)
 
 
-def _config_args(*argv: str) -> argparse.Namespace:
-    return build_parser().parse_args(["broker", "config", "--out", "/tmp/x", *argv])
-
-
-def test_the_cli_defaults_to_a_local_plain_listener_or_tls_on_8883() -> None:
-    assert layout_from(_config_args()).listeners == [Listener("127.0.0.1", 1883)]
-    tls = layout_from(_config_args("--tls-cert", "b.pem", "--tls-key", "b.key", "--local", "127.0.0.1:1883"))
+def test_the_layout_defaults_to_a_local_plain_listener_or_tls_on_8883() -> None:
+    assert layout_for(Path("/tmp/x"), "me").listeners == [Listener("127.0.0.1", 1883)]
+    tls = layout_for(Path("/tmp/x"), "me", local="127.0.0.1:1883",
+                     tls=TlsFiles(Path("b.pem"), Path("b.key")))
     assert (tls.listeners[0].host, tls.listeners[0].port, tls.listeners[0].tls) == ("0.0.0.0", 8883, True)
     assert tls.listeners[1] == Listener("127.0.0.1", 1883)
 
 
-@pytest.mark.parametrize(("argv", "says"), [
-    (("--tls-cert", "b.pem"), "go together"),
-    (("--tls-cert", "b.pem", "--tls-key", "b.key", "--require-client-cert"), "needs"),
-    (("--listen", "nowhere"), "HOST:PORT")])
-def test_the_cli_refuses_incomplete_tls_options(argv: tuple[str, ...], says: str) -> None:
+@pytest.mark.parametrize(("options", "says"), [
+    ({"tls": TlsFiles(Path("b.pem"))}, "go together"),
+    ({"tls": TlsFiles(Path("b.pem"), Path("b.key"), require_client_cert=True)}, "needs"),
+    ({"listen": "nowhere"}, "HOST:PORT")])
+def test_the_layout_refuses_incomplete_tls_options(options: dict[str, Any], says: str) -> None:
     with pytest.raises(ValueError, match=says):
-        layout_from(_config_args(*argv))
+        layout_for(Path("/tmp/x"), "me", **options)
+
+
+def test_the_config_command_refuses_incomplete_tls_options(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["broker", "config", "--out", "/tmp/x", "--tls-cert", "b.pem"]) == 2
+    assert "parkbazaar broker config: --tls-cert and --tls-key go together" in capsys.readouterr().err
 
 
 def test_the_shipped_example_config_is_what_the_command_writes() -> None:

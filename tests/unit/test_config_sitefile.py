@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from ingest.migrate import Flavor, bundled_migrations, plan
 from occupancy.config import ConfigError, MqttUrl, load_settings
-from occupancy.sitefile import parse_site_file
+from occupancy.sitefile import SiteFileError, parse_site_file, read_site_file
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "shiraz.yaml"
 
@@ -73,6 +73,30 @@ def test_site_file_errors_name_the_key() -> None:
     with pytest.raises(ValidationError) as info:
         parse_site_file(data)
     assert "sites.0.kind" in str(info.value).replace("\n", " ").replace(" ", ".") or "kind" in str(info.value)
+
+
+def test_reading_a_site_file_names_the_file_and_each_bad_key(tmp_path: Path) -> None:
+    assert read_site_file(EXAMPLE).tenant.id == "shiraz"
+    data = yaml.safe_load(EXAMPLE.read_text())
+    data["sites"][0]["kind"] = "garage"
+    data["sites"][1]["lat"] = 123
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(data, allow_unicode=True), "utf-8")
+    with pytest.raises(SiteFileError) as info:
+        read_site_file(bad)
+    lines = str(info.value).splitlines()
+    assert f"{bad}: sites.0.kind: " in lines[0] and lines[1].startswith(f"{bad}: sites.1.lat: ")
+
+
+@pytest.mark.parametrize("text", [None, "sites: [unclosed", b"\xff\xfe not utf-8"])
+def test_a_site_file_that_cannot_be_read_is_one_clear_error(tmp_path: Path, text: str | bytes | None) -> None:
+    path = tmp_path / "site.yaml"
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    elif text is not None:
+        path.write_text(text, "utf-8")
+    with pytest.raises(SiteFileError, match=f"^{path}: cannot read site file: "):
+        read_site_file(path)
 
 
 def test_migration_plan_picks_the_flavor_and_skips_applied() -> None:

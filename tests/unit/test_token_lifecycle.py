@@ -3,7 +3,6 @@ id argument and table, and the admin API's request body."""
 
 from __future__ import annotations
 
-import argparse
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -11,8 +10,15 @@ from pydantic import ValidationError
 
 from dashboard_api.auth import refusal
 from dashboard_api.routes.tokens import TokenIn
-from dashboard_api.tokens import MAX_LIFETIME, TokenInfo, check_expiry, expiry_from, parse_duration
-from parkbazaar.token_cli import token_id, token_table
+from dashboard_api.tokens import (
+    MAX_LIFETIME,
+    TokenInfo,
+    check_expiry,
+    expiry_from,
+    parse_duration,
+    parse_token_id,
+    token_table,
+)
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
@@ -61,10 +67,10 @@ def test_expiry_out_of_range_is_refused(when: datetime, why: str) -> None:
 
 
 def test_token_id_argument() -> None:
-    assert token_id("42") == 42
+    assert parse_token_id("42") == 42
     for bad in ("0", "-1", "²", "٣", "1e3", "2147483648", "99999999999"):
-        with pytest.raises(argparse.ArgumentTypeError):
-            token_id(bad)
+        with pytest.raises(ValueError, match="positive whole number"):
+            parse_token_id(bad)
 
 
 def test_table_shows_state_and_never_more_than_the_listing() -> None:

