@@ -1,17 +1,27 @@
-"""The edge process: a disk-backed outbox, MQTT publishing, birth and last will.
+"""The edge process: device adapters, the camera loop, a disk-backed outbox,
+MQTT publishing, birth and last will.
 
-``GatewayNode`` (``gateway.node``) is what a device adapter or a simulator
-talks to: ``observe()`` writes an event to the outbox (``gateway.outbox``,
-SQLite) and the node's sender publishes it (``gateway.publisher``, paho-mqtt)
-and deletes it only after the broker's PUBACK. See ``docs/gateway.md``.
+``GatewayService`` (``gateway.service``) polls the device adapters and feeds
+their readings to the occupancy state machine (``gateway.devices`` steps one
+``occupancy.statemachine`` machine per device); ``GatewayNode``
+(``gateway.node``) stores what the machines produce in the outbox
+(``gateway.outbox``, SQLite) and its sender publishes it
+(``gateway.publisher``, paho-mqtt), deleting it only after the broker's
+PUBACK. See ``docs/gateway.md``.
 
 Exceptions::
 
     GatewayError
-    ├── OutboxError    the outbox file cannot be opened, read or written
-    │                  (sqlite3 errors, translated)
-    └── PublishError   the MQTT client refused to publish or connect
-                       (paho errors, translated)
+    ├── GatewayConfigError  the gateway's config file is missing or invalid
+    │                       (gateway.config; pydantic/YAML errors, translated)
+    ├── AdapterError        a device could not be read this time
+    │                       (gateway.adapters; pymodbus/camera errors, translated)
+    ├── CameraError         a frame source cannot be opened or read
+    │                       (gateway.camera; cv2 and file errors, translated)
+    ├── OutboxError         the outbox file cannot be opened, read or written
+    │                       (sqlite3 errors, translated)
+    └── PublishError        the MQTT client refused to publish or connect
+                            (paho errors, translated)
 """
 
 

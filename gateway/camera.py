@@ -1,20 +1,28 @@
-"""The camera loop: frames in, confirmed per-space state changes out.
+"""A camera: frame sources, per-frame readings, and the loop that debounces them.
 
 A :class:`FrameSource` yields ``(timestamp, frame)`` pairs; implementations
 read a list of image files, a folder, or a video file / RTSP stream through
 ``cv2.VideoCapture``, and :class:`MemoryFrames` is the in-memory fake for
-tests. :class:`CameraLoop` runs each frame through the detector and the
-hysteresis and yields :class:`CameraChange` records. It knows nothing of
-MQTT: the gateway node turns the records into wire events.
+tests. :class:`CameraView` turns one frame into a *reading*: the detector's
+probability for every space it can see, keyed by ``SpaceRef``, the same kind
+of input a bay sensor gives (its 0 or 1). The gateway's camera adapter hands
+each reading to the gateway's state machine (``gateway.devices``).
 
-Errors: :class:`CameraError` (a source cannot be opened or read; cv2 and
-file errors are translated at this boundary).
+:class:`CameraLoop` is the same path off-line (``parkbazaar vision replay``,
+the day-stream test): it steps one ``occupancy.statemachine`` machine with
+each frame's reading and yields the confirmed changes as
+:class:`CameraChange`. The camera's confirm-frames / seconds are that
+machine's ``Policy.confirm_readings`` / ``debounce_s``; a change carries the
+time of the frame that confirmed it (see ``occupancy/statemachine.py``).
+
+Errors: :class:`CameraError` (a ``GatewayError``: a source cannot be opened
+or read; cv2 and file errors are translated at this boundary).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,17 +32,23 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from occupancy.vision.detector import Detector
+from gateway import GatewayError
+from gateway.devices import CAMERA_CONFIRM_READINGS
+from occupancy.ids import SiteId, SpaceId, SpaceRef
+from occupancy.model import SpaceState
+from occupancy.statemachine import Machine, Observe, Output, Policy, new_machine, step
+from occupancy.vision.detector import Detector, SpaceResult
 from occupancy.vision.layout import Layout
-from occupancy.vision.smoothing import Change, Hysteresis
 
 Frame = NDArray[np.uint8]
 Clock = Callable[[], datetime]
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+OFFLINE_SITE = "camera"  # the site of a layout that names none (PKLot XML), off-line only
+CAMERA_POLICY = Policy(confirm_readings=CAMERA_CONFIRM_READINGS)
 _STAMP = re.compile(r"(\d{4})-(\d\d)-(\d\d)[_T ](\d\d)[_:.-](\d\d)[_:.-](\d\d)")
 
 
-class CameraError(Exception):
+class CameraError(GatewayError):
     """A frame source cannot be opened or read."""
 
 
@@ -141,39 +155,70 @@ class CaptureFrames:
         return self.start + timedelta(milliseconds=float(capture.get(cv2.CAP_PROP_POS_MSEC)))
 
 
+class CameraView:
+    """What one camera sees: a frame in, the reading of its spaces out.
+
+    Spaces the detector calls ``unknown`` (polygon off the frame) are left
+    out of the reading: no reading, not a vote.
+    """
+
+    def __init__(self, layout: Layout, detector: Detector, site: str) -> None:
+        self.layout = layout
+        self.detector = detector
+        self.refs = {i: SpaceRef(SiteId(site), SpaceId(i)) for i in layout.ids}
+
+    @property
+    def spaces(self) -> tuple[SpaceRef, ...]:
+        return tuple(self.refs.values())
+
+    def reading(self, frame: Frame) -> dict[SpaceRef, float]:
+        """Space → probability of ``occupied`` for one frame."""
+        return self.scores(self.detector.detect(frame, self.layout))
+
+    def scores(self, results: Iterable[SpaceResult]) -> dict[SpaceRef, float]:
+        """The reading of results the detector already gave."""
+        return {self.refs[r.space_id]: r.probability for r in results if r.state != "unknown"}
+
+
 @dataclass(frozen=True, slots=True)
 class CameraChange:
-    """A confirmed change of one space, ready for the gateway to publish."""
+    """A confirmed change of one space: ``previous`` is what the machine held before,
+    ``probability`` the confirming frame's score of ``occupied``."""
 
     space_id: str
+    previous: Literal["free", "occupied", "unknown"]
     state: Literal["free", "occupied"]
     at: datetime
-    confidence: float
+    probability: float
     device: str
+
+    @property
+    def confidence(self) -> float:
+        """How sure the confirming frame was of ``state`` (0.5..1 beyond the dead band)."""
+        return round(self.probability if self.state == "occupied" else 1.0 - self.probability, 4)
 
 
 class CameraLoop:
-    """Detector + hysteresis over a frame source, for one camera device.
+    """A frame source through a :class:`CameraView` and one state machine, off-line.
 
     Iterating the loop reads the source to its end (a live stream: forever)
-    and yields each confirmed change once, including the initial state of
-    every space. Spaces the detector calls ``unknown`` (polygon off the
-    frame) are not fed to the hysteresis.
+    and yields each confirmed change once, including the first state of
+    every space. A frame stamped earlier than the one before it counts at
+    the earlier frame's time: the machine's time only moves forward. No
+    heartbeats, no staleness: those need a clock, and belong to the gateway.
     """
 
-    def __init__(
-        self,
-        source: FrameSource,
-        layout: Layout,
-        detector: Detector,
-        smoothing: Hysteresis,
-        device: str,
-    ) -> None:
+    def __init__(self, source: FrameSource, layout: Layout, detector: Detector,
+                 policy: Policy = CAMERA_POLICY, device: str = "camera",
+                 site: str | None = None) -> None:
         self.source = source
-        self.layout = layout
-        self.detector = detector
-        self.smoothing = smoothing
+        self.view = CameraView(layout, detector, site or layout.site_id or OFFLINE_SITE)
         self.device = device
+        self.machine: Machine = new_machine(self.view.spaces, policy)
+
+    @property
+    def layout(self) -> Layout:
+        return self.view.layout
 
     def __iter__(self) -> Iterator[CameraChange]:
         for at, frame in self.source:
@@ -181,11 +226,16 @@ class CameraLoop:
 
     def process(self, at: datetime, frame: Frame) -> list[CameraChange]:
         """Run one frame; return the changes it confirmed."""
-        results = self.detector.detect(frame, self.layout)
-        scores = {r.space_id: r.probability for r in results if r.state != "unknown"}
-        return [self._record(change) for change in self.smoothing.step(scores, at)]
+        return self.observe(at, self.view.reading(frame))
 
-    def _record(self, change: Change) -> CameraChange:
-        p = change.probability
-        confidence = p if change.state == "occupied" else 1.0 - p
-        return CameraChange(change.space_id, change.state, change.at, round(confidence, 4), self.device)
+    def observe(self, at: datetime, reading: dict[SpaceRef, float]) -> list[CameraChange]:
+        """Step the machine with one reading (a frame already scored)."""
+        before = self.machine
+        now = at if before.now is None else max(at, before.now)
+        self.machine, outputs = step(before, Observe(now, reading))
+        return [self._record(o, before.state(o.space)) for o in outputs]
+
+    def _record(self, out: Output, previous: SpaceState) -> CameraChange:
+        state: Literal["free", "occupied"] = "occupied" if out.state is SpaceState.OCCUPIED else "free"
+        p = out.score if out.score is not None else 0.5  # an Observe output always has its score
+        return CameraChange(str(out.space.space), previous.value, state, out.at, p, self.device)

@@ -42,6 +42,7 @@ from pydantic import (
 
 from gateway import GatewayError
 from gateway.backoff import Backoff
+from gateway.devices import CAMERA_CONFIRM_READINGS
 from gateway.publisher import TlsOptions
 from occupancy.config import MqttUrl, describe_validation_error
 from occupancy.ids import DeviceId, GatewayId, IdError, SiteId, SpaceId, SpaceRef, TenantId
@@ -142,6 +143,11 @@ class DebounceSection(_Strict):
         if self.leave > self.enter:
             raise ValueError("leave must not exceed enter")
         return self
+
+
+# A camera without its own ``debounce``: three frames confirm a change (the
+# gateway-wide section is tuned for bay sensors, whose readings do not flicker).
+CAMERA_DEBOUNCE = DebounceSection(confirm_readings=CAMERA_CONFIRM_READINGS)
 
 
 class OutboxSection(_Strict):
@@ -314,7 +320,8 @@ class GatewayConfig(_Strict):
         return [r for d in self.devices for r in d.space_refs()]
 
     def policy(self, device: ModbusDevice | SimulatedDevice | CameraDevice) -> Policy:
-        d = device.debounce or self.debounce
+        """The device's state-machine policy; a camera debounces over frames by default."""
+        d = device.debounce or (CAMERA_DEBOUNCE if device.kind == "camera" else self.debounce)
         return Policy(enter=d.enter, leave=d.leave, confirm_readings=d.confirm_readings,
                       debounce_s=d.debounce_s,
                       stale_after_s=device.stale_after_s or self.stale_after_s,

@@ -32,11 +32,11 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from gateway import OutboxError
+from gateway.devices import EventDraft as EventDraft  # where drafts are made; kept here for callers
 from occupancy.ids import DeviceId, SpaceRef
 from occupancy.model import EventKind, OccupancyEvent, Source, SpaceState
 
@@ -62,19 +62,6 @@ CREATE INDEX IF NOT EXISTS pending_kind ON pending (kind, seq);
 
 _COLUMNS = "seq, space, state, at, source, confidence, device, kind"
 _Row = tuple[int, str, str, str, str, float | None, str | None, str]
-
-
-@dataclass(frozen=True, slots=True)
-class EventDraft:
-    """An observation that has no ``seq`` yet: the outbox gives it one."""
-
-    space: SpaceRef
-    state: SpaceState
-    at: datetime
-    source: Source
-    confidence: float | None = None
-    device: DeviceId | None = None
-    kind: EventKind = EventKind.CHANGE
 
 
 class Outbox:

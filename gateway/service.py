@@ -3,7 +3,9 @@
 How this works (asyncio; the thin shell around pure parts):
 
 - one **poll task per device** reads its adapter every ``poll_s`` and steps
-  that device's state machine (``occupancy.statemachine``) with the scores;
+  that device's state machine (``occupancy.statemachine``, kept by
+  ``gateway.devices.DeviceMachines``) with the scores; a camera's reading is
+  one frame's per-space probabilities, debounced by the same machine;
   a failed read is counted in the device's health and changes nothing else,
   so a dead device never stops the others;
 - a **ticker** steps every machine with ``Tick(now)`` every ``tick_s``:
@@ -31,14 +33,14 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from gateway import GatewayError
 from gateway.adapters import Adapter, AdapterError, build_adapter
 from gateway.config import GatewayConfig
+from gateway.devices import DeviceMachines, EventDraft
 from gateway.node import GatewayNode, NodeStats
-from gateway.outbox import EventDraft
 from occupancy.health import (
     Command,
     DeviceHealth,
@@ -49,15 +51,6 @@ from occupancy.health import (
 )
 from occupancy.ids import DeviceId
 from occupancy.model import EventKind, Source, SpaceState
-from occupancy.statemachine import (
-    Machine,
-    Observe,
-    Output,
-    Tick,
-    new_machine,
-    step,
-    with_policy,
-)
 from occupancy.wire import WireError
 
 log = logging.getLogger(__name__)
@@ -105,7 +98,7 @@ class GatewayService:
         polls = {d.id: d.poll_s for d in config.devices}
         self._devices = {a.device: DeviceMonitor(a, polls.get(a.device, 1.0)) for a in made}
         self._policies = {d.id: config.policy(d) for d in config.devices}
-        self._machines: dict[DeviceId, Machine] = {}
+        self._machines = DeviceMachines()
         self._queue: asyncio.Queue[list[EventDraft]] = asyncio.Queue()
         self._last = datetime.min.replace(tzinfo=UTC)
         self._health_s = config.health_s
@@ -127,7 +120,8 @@ class GatewayService:
         self._loop = asyncio.get_running_loop()
         self._started = time.monotonic()
         await asyncio.to_thread(self.node.start)
-        self._machines = {d: self._new_machine(d, m) for d, m in self._devices.items()}
+        for device, monitor in self._devices.items():
+            self._add_machine(device, monitor)
         writer = asyncio.create_task(self._write(), name="gateway-writer")
         tasks = [asyncio.create_task(self._poll(m, stop), name=f"poll-{d}")
                  for d, m in self._devices.items()]
@@ -159,11 +153,11 @@ class GatewayService:
                 await m.adapter.close()
         await asyncio.to_thread(self.node.stop, self._flush_timeout)
 
-    def _new_machine(self, device: DeviceId, monitor: DeviceMonitor) -> Machine:
+    def _add_machine(self, device: DeviceId, monitor: DeviceMonitor) -> None:
         policy = self._policies.get(device) or self.config.policy(self.config.devices[0])
-        machine = new_machine(list(monitor.adapter.spaces), policy)
-        # no heartbeat of all-unknown at start: first readings go out as changes
-        return replace(machine, next_heartbeat=self._now() + timedelta(seconds=policy.heartbeat_s))
+        source = _SOURCES.get(monitor.adapter.kind, Source.SENSOR)
+        self._machines.add(device, monitor.adapter.spaces, policy, source, device=device,
+                           start=self._now())
 
     def _now(self) -> datetime:
         self._last = max(self._clock(), self._last)
@@ -189,7 +183,7 @@ class GatewayService:
                 at = self._now()
                 monitor.last_seen = at
                 if scores:
-                    self._step(adapter.device, Observe(at, dict(scores)))
+                    self._enqueue(self._machines.observe(adapter.device, at, scores))
             await asyncio.sleep(max(0.0, monitor.poll_s - (time.monotonic() - started)))
 
     def _read_failed(self, monitor: DeviceMonitor, exc: Exception) -> None:
@@ -201,20 +195,12 @@ class GatewayService:
 
     async def _tick(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            at = self._now()
-            for device in list(self._machines):
-                self._step(device, Tick(at))
+            self._enqueue(self._machines.tick(self._now()))
             await asyncio.sleep(self.config.tick_s)
 
-    def _step(self, device: DeviceId, event: Observe | Tick) -> None:
-        self._machines[device], outputs = step(self._machines[device], event)
-        if outputs:
-            self._queue.put_nowait(self._drafts(device, outputs))
-
-    def _drafts(self, device: DeviceId, outputs: list[Output]) -> list[EventDraft]:
-        source = _SOURCES.get(self._devices[device].adapter.kind, Source.SENSOR)
-        return [EventDraft(o.space, o.state, o.at, source, device=device, kind=o.kind)
-                for o in outputs]
+    def _enqueue(self, drafts: list[EventDraft]) -> None:
+        if drafts:
+            self._queue.put_nowait(drafts)
 
     async def _write(self) -> None:
         while True:
@@ -264,8 +250,7 @@ class GatewayService:
             connects=node.connects, reconnect_attempts=node.reconnect_attempts, devices=devices)
 
     def _device_health(self, device: DeviceId, m: DeviceMonitor) -> DeviceHealth:
-        machine = self._machines.get(device)
-        tracks = machine.tracks.values() if machine else ()
+        tracks = self._machines.machine(device).tracks.values() if device in self._machines else ()
         unknown = sum(1 for t in tracks if t.state is SpaceState.UNKNOWN)
         return DeviceHealth(
             id=device, kind=m.adapter.kind, ok=m.consecutive_errors == 0 and m.last_seen is not None,
@@ -285,11 +270,7 @@ class GatewayService:
         except WireError as exc:
             log.warning("gateway %s: ignoring a bad cmd: %s", self.config.gateway, exc)
             return None
-        for device, machine in self._machines.items():
-            policy = replace(machine.policy,
-                             heartbeat_s=cmd.heartbeat_s or machine.policy.heartbeat_s,
-                             stale_after_s=cmd.stale_after_s or machine.policy.stale_after_s)
-            self._machines[device] = with_policy(machine, policy)
+        self._machines.retune(cmd.heartbeat_s, cmd.stale_after_s)
         self._health_s = cmd.health_s or self._health_s
         self._version = cmd.version
         log.info("gateway %s: applied config version %s", self.config.gateway, cmd.version)

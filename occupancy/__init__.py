@@ -1,9 +1,32 @@
 """The parkbazaar domain: ids, events, the MQTT wire format, the occupancy state
 machine and the camera detector.
 
-Everything in this package is pure: data in, data out. No sockets, no database,
-no clock read behind the caller's back (callers pass ``now``). The services in
-``gateway``, ``ingest`` and ``dashboard_api`` are thin I/O shells around it.
-Where it reads files it says so: ``config.load_settings`` (environment and
-config file) and ``sitefile.read_site_file`` (the one reader of site files).
+Pure, with named exceptions: data in, data out; no sockets, no database, no
+clock read behind the caller's back (callers pass ``now``). The places that
+touch files or the environment say so in their names: ``occupancy.config``
+(settings from the environment and files), ``occupancy.sitefile`` (``read_site_file``, the one
+reader of site files), ``occupancy.vision.loading`` (reads frames, PKLot XML and model
+files, walks folders) and the ``load_*`` functions of ``occupancy.vision``.
+The services in ``gateway``, ``ingest`` and ``dashboard_api`` are thin I/O
+shells around it. The one file that decides a space's state (debounce,
+hysteresis, staleness, heartbeat), for sensors and cameras alike, is
+``occupancy.statemachine``.
+
+Exceptions (each also a ``ValueError`` where it reports bad input)::
+
+    OccupancyError            base of everything raised here
+    ├── IdError               an id or space reference is malformed (occupancy.ids)
+    ├── TopicError            a topic is not a parkbazaar v1 topic (occupancy.topics)
+    ├── WireError             a payload breaks the contract (occupancy.wire, .health)
+    ├── ConfigError           a setting is wrong (occupancy.config)
+    ├── SiteFileError         a site file cannot be read or is not valid (occupancy.sitefile)
+    ├── StateMachineError     an illegal input to the state machine (occupancy.statemachine)
+    └── VisionError           camera occupancy (occupancy.vision)
+        ├── LayoutError       a layout file or site entry is malformed
+        ├── ModelError        a model file is missing or malformed
+        └── FrameError        a frame is not a usable image
 """
+
+
+class OccupancyError(Exception):
+    """Base of the errors this package raises."""

@@ -18,11 +18,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from occupancy import OccupancyError
+
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_MQTT_URL = "mqtt://127.0.0.1:1883"
 
 
-class ConfigError(ValueError):
+class ConfigError(OccupancyError, ValueError):
     """A setting is wrong; the message names the key and where it came from."""
 
 

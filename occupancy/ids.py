@@ -10,8 +10,10 @@ import re
 from dataclasses import dataclass
 from typing import ClassVar, Self
 
+from occupancy import OccupancyError
 
-class IdError(ValueError):
+
+class IdError(OccupancyError, ValueError):
     """A string is not a valid id of the kind asked for."""
 
 

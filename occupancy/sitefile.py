@@ -39,6 +39,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from occupancy import OccupancyError
 from occupancy.config import describe_validation_error
 from occupancy.ids import GatewayId, SiteId, SpaceId, SpaceRef, TenantId
 
@@ -194,7 +195,7 @@ def parse_site_file(data: Any) -> SiteFile:
     return SiteFile.model_validate(data)
 
 
-class SiteFileError(ValueError):
+class SiteFileError(OccupancyError, ValueError):
     """A site file cannot be read or is not valid; one ``FILE: key.path: message`` line a problem."""
 
 

@@ -37,11 +37,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import Enum
 
+from occupancy import OccupancyError
 from occupancy.ids import SpaceRef
 from occupancy.model import EventKind, SpaceState
 
 
-class StateMachineError(ValueError):
+class StateMachineError(OccupancyError, ValueError):
     """An illegal input: time going backwards, an unknown space, a bad policy."""
 
 

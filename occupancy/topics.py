@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from occupancy import OccupancyError
 from occupancy.ids import GatewayId, IdError, TenantId
 
 ROOT = "parkbazaar/v1"
@@ -17,7 +18,7 @@ class Channel(StrEnum):
     CMD = "cmd"
 
 
-class TopicError(ValueError):
+class TopicError(OccupancyError, ValueError):
     """A topic is not a parkbazaar v1 topic."""
 
 

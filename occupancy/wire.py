@@ -21,6 +21,7 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Any, TypeVar
 
+from occupancy import OccupancyError
 from occupancy.ids import DeviceId, GatewayId, IdError, SpaceRef
 from occupancy.model import EventKind, OccupancyEvent, Source, SpaceState
 
@@ -69,7 +70,7 @@ class Reason(StrEnum):
     INTERNAL = "internal"
 
 
-class WireError(ValueError):
+class WireError(OccupancyError, ValueError):
     """A payload that breaks the contract; ``reason`` says how, ``detail`` where."""
 
     def __init__(self, reason: Reason, detail: str) -> None:

@@ -5,6 +5,11 @@
     parkbazaar vision replay DIR LAYOUT [--device CAM] [--enter P] [--leave P]
                                         [--confirm N] [--min-seconds S] [--json]
 
+``replay`` runs the frames through the gateway's occupancy state machine
+(``occupancy/statemachine.py``): ``--enter/--leave`` are its hysteresis band,
+``--confirm/--min-seconds`` its ``confirm_readings``/``debounce_s``; a change
+is stamped with the frame that confirmed it.
+
 ``eval`` works on any PKLot-format tree (each image beside a PKLot XML of the
 same stem). LAYOUT is a PKLot XML, an Ultralytics ``bounding_boxes.json`` or
 a site YAML (with ``--device``, the camera's id).
@@ -20,13 +25,15 @@ from pathlib import Path
 
 import cv2
 
-from gateway.camera import CameraError, folder_frames
+from gateway.camera import CAMERA_POLICY, CameraChange, CameraError, CameraLoop, folder_frames
+from occupancy import OccupancyError
+from occupancy.statemachine import Policy
 from occupancy.vision.detector import DEFAULT_DETECTOR, Detector
 from occupancy.vision.errors import VisionError
-from occupancy.vision.evaluate import Confusion, evaluate_folder, read_frame
+from occupancy.vision.evaluate import Confusion
 from occupancy.vision.layout import load_layout
+from occupancy.vision.loading import evaluate_folder, read_frame
 from occupancy.vision.overlay import draw_overlay
-from occupancy.vision.smoothing import Change, Hysteresis, SmoothingConfig
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -71,14 +78,14 @@ def _add_replay(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     parser.add_argument("folder", type=Path, help="frames, taken in name order")
     parser.add_argument("layout", type=Path, help="PKLot .xml, bounding_boxes .json or site .yaml")
     parser.add_argument("--device", help="camera id in a site file")
-    defaults = SmoothingConfig()
+    defaults = CAMERA_POLICY
     parser.add_argument("--enter", type=float, default=defaults.enter, help="p to vote occupied")
     parser.add_argument("--leave", type=float, default=defaults.leave, help="p to vote free")
     parser.add_argument(
-        "--confirm", type=int, default=defaults.confirm_frames, help="consecutive frames to confirm"
+        "--confirm", type=int, default=defaults.confirm_readings, help="consecutive frames to confirm"
     )
     parser.add_argument(
-        "--min-seconds", type=float, default=defaults.min_seconds, help="minimum hold to confirm"
+        "--min-seconds", type=float, default=defaults.debounce_s, help="minimum hold to confirm"
     )
     parser.add_argument("--json", action="store_true", help="one JSON object per change")
     _model_option(parser)
@@ -137,25 +144,23 @@ def run_overlay(args: argparse.Namespace) -> int:
 
 
 def run_replay(args: argparse.Namespace) -> int:
-    """``vision replay``: frames as a stream through detector and hysteresis."""
+    """``vision replay``: frames as a stream through the detector and the state machine."""
     try:
-        config = SmoothingConfig(args.enter, args.leave, args.confirm, args.min_seconds)
+        policy = Policy(enter=args.enter, leave=args.leave, confirm_readings=args.confirm,
+                        debounce_s=args.min_seconds)
         layout = load_layout(args.layout, args.device)
-        detector = Detector.load(args.model, args.threshold)
-        smoothing = Hysteresis(config)
         source = folder_frames(args.folder)
+        loop = CameraLoop(source, layout, Detector.load(args.model, args.threshold), policy,
+                          args.device or "camera")
         for path, (at, frame) in zip(source.paths, source, strict=True):
-            scores = {
-                r.space_id: r.probability for r in detector.detect(frame, layout) if r.state != "unknown"
-            }
-            for change in smoothing.step(scores, at):
+            for change in loop.process(at, frame):
                 print(_format_change(path.name, change, args.json), flush=True)
-    except (VisionError, CameraError) as exc:
+    except (OccupancyError, CameraError) as exc:  # bad layout ids, model, frames, policy
         return _fail(str(exc))
     return 0
 
 
-def _format_change(frame: str, change: Change, as_json: bool) -> str:
+def _format_change(frame: str, change: CameraChange, as_json: bool) -> str:
     if as_json:
         return json.dumps(
             {

@@ -16,8 +16,9 @@ ambiguous) and standardised per patch (:func:`occupancy.vision.cnn.standardise`)
 
 Validation (``--evaluate``) is the texture model's protocol: train on five
 sequences, test on the sixth (as is and transformed), for each of the six;
-then the 147-frame day stream replayed through the hysteresis with the
-model that never saw that day (sequence 0 held out) and with the final one.
+then the 147-frame day stream replayed through the gateway's occupancy state
+machine (``occupancy.statemachine``, three frames to confirm) with the model
+that never saw that day (sequence 0 held out) and with the final one.
 """
 
 from __future__ import annotations
@@ -44,11 +45,13 @@ import train_detector as td  # noqa: E402
 from torch import nn  # noqa: E402
 
 from gateway.camera import timestamp_from_name  # noqa: E402
+from occupancy.ids import SiteId, SpaceId, SpaceRef  # noqa: E402
+from occupancy.model import SpaceState  # noqa: E402
+from occupancy.statemachine import Observe, Policy, new_machine, step  # noqa: E402
 from occupancy.vision.cnn import standardise  # noqa: E402
-from occupancy.vision.evaluate import read_annotation, read_frame  # noqa: E402
 from occupancy.vision.layout import Layout  # noqa: E402
+from occupancy.vision.loading import read_annotation, read_frame  # noqa: E402
 from occupancy.vision.rectify import PatchSpec, plan_warps, rectify  # noqa: E402
-from occupancy.vision.smoothing import Hysteresis, SmoothingConfig  # noqa: E402
 
 MODEL_DIR = REPO / "occupancy" / "vision" / "model"
 STREAM = td.DATA.parent / "stream-2013-02-24"
@@ -226,18 +229,22 @@ def export(net: Net, config: Config, out: Path) -> None:
 
 
 def stream_changes(net: Net, config: Config, confirm: int = 3) -> list[str]:
-    """Replay the day stream (an empty lot): every change after the initial states is false."""
+    """Replay the day stream (an empty lot) through the occupancy state machine, a frame a
+    reading: every change after the first state of each space is false."""
     layout = read_annotation(next((td.DATA / "sequence0").glob("*.xml"))).layout
-    smoothing = Hysteresis(SmoothingConfig(confirm_frames=confirm))
-    seen: set[str] = set()
+    spaces = [SpaceRef(SiteId("ufpr05"), SpaceId(i)) for i in layout.ids]
+    machine = new_machine(spaces, Policy(confirm_readings=confirm))
+    seen: set[SpaceRef] = set()
     false = []
     for path in sorted(STREAM.glob("*.jpg")):
         p = 1.0 / (1.0 + np.exp(-logits(net, patches_of(read_frame(path), layout, config.spec))))
         at = timestamp_from_name(path) or datetime.fromtimestamp(path.stat().st_mtime, UTC)
-        for change in smoothing.step(dict(zip(layout.ids, p.tolist(), strict=True)), at):
-            if change.space_id in seen or change.state == "occupied":
-                false.append(f"{path.stem} {change.space_id} {change.previous}->{change.state}")
-            seen.add(change.space_id)
+        before = machine
+        machine, outputs = step(machine, Observe(at, dict(zip(spaces, p.tolist(), strict=True))))
+        for out in outputs:
+            if out.space in seen or out.state is SpaceState.OCCUPIED:
+                false.append(f"{path.stem} {out.space.space} {before.state(out.space)}->{out.state}")
+            seen.add(out.space)
     return false
 
 

@@ -33,11 +33,13 @@ from numpy.typing import NDArray
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))
 
-from occupancy.vision import augment  # noqa: E402
-from occupancy.vision.evaluate import labelled_frames, read_annotation, read_frame  # noqa: E402
+import augment  # noqa: E402  (scripts/augment.py, beside this script)
+
 from occupancy.vision.features import FEATURES_VERSION, patch_features  # noqa: E402
 from occupancy.vision.layout import Layout  # noqa: E402
+from occupancy.vision.loading import labelled_frames, read_annotation, read_frame  # noqa: E402
 from occupancy.vision.model import DEFAULT_MODEL, LogisticModel, fit_logistic  # noqa: E402
 from occupancy.vision.rectify import plan_warps, rectify  # noqa: E402
 

@@ -5,13 +5,17 @@ spec becomes a camera over some spaces of a simulated site:
 
 - **rendered** (no ``replay``): a ``grid_layout`` of the zone's spaces; every
   ``every_s`` simulated seconds a frame is drawn from the *true* states
-  (``render``) and run through ``gateway.camera.CameraLoop`` (detector +
-  hysteresis); its confirmed changes become the gateway's camera events, and
-  the detector's per-frame results are scored against the truth (accuracy).
+  (``render``) and scored by ``gateway.camera.CameraView`` (the detector);
+  the detector's per-frame results are also scored against the truth
+  (accuracy).
 - **replayed** (``replay`` folder + PKLot ``layout``): the folder's frames, at
-  their capture times moved onto the scenario's clock, through the same loop.
-  There is no truth to score against; the detector's confirmed states *are*
-  the truth the chain must then deliver.
+  their capture times moved onto the scenario's clock, scored the same way.
+  There is no truth to score against; the states the camera's machine
+  confirms *are* the truth the chain must then deliver.
+
+Each frame is one *reading* (``CameraReading``); the engine feeds it to the
+camera's own state machine (``occupancy.statemachine``, ``confirm_frames``
+readings to confirm), as the gateway does with a real camera.
 """
 
 from __future__ import annotations
@@ -22,14 +26,14 @@ from pathlib import Path
 
 import numpy as np
 
-from gateway.camera import CameraLoop, MemoryFrames, folder_frames, timestamp_from_name
+from gateway.camera import CameraView, folder_frames, timestamp_from_name
 from occupancy.model import SpaceState
 from occupancy.vision.detector import Detector
-from occupancy.vision.evaluate import Confusion, confusion, read_frame
+from occupancy.vision.evaluate import Confusion, confusion
 from occupancy.vision.layout import Layout, load_layout
-from occupancy.vision.smoothing import Hysteresis, SmoothingConfig
+from occupancy.vision.loading import read_frame
 from simulators import SimulationError
-from simulators.engine import CameraHub, Engine, Target
+from simulators.engine import CameraHub, CameraReading, CameraUnit, Engine, Target
 from simulators.render import grid_layout, render
 from simulators.scenario import CameraSpec
 from simulators.truth import SpaceKey
@@ -39,15 +43,19 @@ from simulators.truth import SpaceKey
 class _Camera:
     spec: CameraSpec
     target: Target
-    layout: Layout
-    loop: CameraLoop
+    view: CameraView
+    device: str
     frames: list[tuple[float, Path]] = field(default_factory=list)  # replay: (offset s, path)
     next_s: float = 0.0
     accuracy: Confusion = field(default_factory=Confusion)
 
     @property
-    def device(self) -> str:
-        return self.loop.device
+    def layout(self) -> Layout:
+        return self.view.layout
+
+    def unit(self) -> CameraUnit:
+        return CameraUnit(self.device, self.target, self.view.spaces, self.spec.confirm_frames,
+                          is_truth=self.spec.replay is not None)
 
 
 class Cameras(CameraHub):
@@ -69,7 +77,7 @@ class Cameras(CameraHub):
 
     # ---- CameraHub ---------------------------------------------------------------
 
-    def attach(self, engine: Engine) -> None:
+    def attach(self, engine: Engine) -> list[CameraUnit]:
         for spec in self.specs:
             target = next((t for t in engine.targets if t.site.id == spec.site), None)
             if target is None:
@@ -80,13 +88,14 @@ class Cameras(CameraHub):
             self.watched |= keys
             if not spec.replay:
                 engine.truth.camera_spaces |= keys
+        return [c.unit() for c in self.cameras]
 
-    def observe(self, engine: Engine, sim_t: datetime) -> dict[SpaceKey, tuple[SpaceState, float, str]]:
-        out: dict[SpaceKey, tuple[SpaceState, float, str]] = {}
+    def readings(self, engine: Engine, sim_t: datetime) -> list[CameraReading]:
+        out = []
         offset = (sim_t - engine.start).total_seconds()
         for cam in self.cameras:
             while cam.next_s <= offset:
-                out.update(self._frame(engine, cam, engine.start + timedelta(seconds=cam.next_s)))
+                out.append(self._frame(engine, cam, engine.start + timedelta(seconds=cam.next_s)))
                 if not self._advance(cam):
                     break
         return out
@@ -101,7 +110,7 @@ class Cameras(CameraHub):
         device = spec.device or f"cam-{spec.site}-{spec.zone or 'all'}"
         layout = grid_layout(ids, per_row=min(15, len(ids)), device=device,
                              site=spec.site)
-        return _Camera(spec, target, layout, self._loop(layout, device, spec))
+        return _Camera(spec, target, CameraView(layout, self.detector, spec.site), device)
 
     def _replayed(self, spec: CameraSpec, target: Target) -> _Camera:
         assert spec.replay is not None
@@ -118,11 +127,7 @@ class Cameras(CameraHub):
         assert first is not None
         frames = [((t - first).total_seconds(), p) for t, p in zip(times, paths, strict=True) if t]
         device = spec.device or f"cam-{spec.site}"
-        return _Camera(spec, target, layout, self._loop(layout, device, spec), frames)
-
-    def _loop(self, layout: Layout, device: str, spec: CameraSpec) -> CameraLoop:
-        smoothing = Hysteresis(SmoothingConfig(confirm_frames=spec.confirm_frames))
-        return CameraLoop(MemoryFrames([]), layout, self.detector, smoothing, device)
+        return _Camera(spec, target, CameraView(layout, self.detector, spec.site), device, frames)
 
     # ---- frames ------------------------------------------------------------------------
 
@@ -134,27 +139,28 @@ class Cameras(CameraHub):
         cam.next_s = later[0] if later else float("inf")
         return bool(later)
 
-    def _frame(self, engine: Engine, cam: _Camera, sim_t: datetime
-               ) -> dict[SpaceKey, tuple[SpaceState, float, str]]:
-        at = engine.stamp(sim_t)
-        site = (cam.target.tenant, cam.target.site.id)
+    def _frame(self, engine: Engine, cam: _Camera, sim_t: datetime) -> CameraReading:
         if cam.spec.replay:
             path = next(p for o, p in cam.frames if o == cam.next_s)
             frame = read_frame(path)
         else:
-            truth = {s.id: engine.truth.state_at((*site, s.id), at) is SpaceState.OCCUPIED
-                     for s in cam.layout.spaces}
-            rng = np.random.default_rng([self.seed, len(self.cameras), self.frames])
-            hour = sim_t.astimezone(engine.start.tzinfo).hour + sim_t.minute / 60
-            frame = render(cam.layout, {k for k, v in truth.items() if v}, hour, rng,
-                           market=cam.target.site.kind == "market")
-            cam.accuracy = cam.accuracy + confusion(self.detector.detect(frame, cam.layout), truth)
+            frame = self._render(engine, cam, sim_t)
+        results = self.detector.detect(frame, cam.layout)
+        if not cam.spec.replay:
+            truth = self._truth(engine, cam, sim_t)
+            cam.accuracy = cam.accuracy + confusion(results, truth)
         self.frames += 1
-        out = {}
-        for change in cam.loop.process(at, frame):
-            key = (*site, change.space_id)
-            state = SpaceState(change.state)
-            out[key] = (state, change.confidence, change.device)
-            if cam.spec.replay:
-                engine.truth.record(key, at, state)
-        return out
+        return CameraReading(cam.device, sim_t, cam.view.scores(results))
+
+    def _truth(self, engine: Engine, cam: _Camera, sim_t: datetime) -> dict[str, bool]:
+        site = (cam.target.tenant, cam.target.site.id)
+        at = engine.stamp(sim_t)
+        return {s.id: engine.truth.state_at((*site, s.id), at) is SpaceState.OCCUPIED
+                for s in cam.layout.spaces}
+
+    def _render(self, engine: Engine, cam: _Camera, sim_t: datetime) -> np.ndarray:
+        truth = self._truth(engine, cam, sim_t)
+        rng = np.random.default_rng([self.seed, len(self.cameras), self.frames])
+        hour = sim_t.astimezone(engine.start.tzinfo).hour + sim_t.minute / 60
+        return render(cam.layout, {k for k, v in truth.items() if v}, hour, rng,
+                      market=cam.target.site.kind == "market")

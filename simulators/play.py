@@ -32,7 +32,8 @@ from occupancy.ids import GatewayId
 from occupancy.model import OccupancyEvent
 from occupancy.topics import Channel, topic
 from occupancy.wire import EventBatch, encode_events
-from simulators.engine import Action, Engine, GwKey, Step
+from simulators.engine import Engine, Step
+from simulators.faults import Action, GwKey
 from simulators.netfault import UplinkProxy
 
 log = logging.getLogger(__name__)

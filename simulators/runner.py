@@ -2,13 +2,16 @@
 
 How this works: simulated time runs ``speed`` times faster than the wall
 clock from ``start_at`` (default: now). Every tick the model is advanced to
-the current simulated time and its changes are observed by a
-``GatewayNode`` (outbox in ``state_dir/<gateway>.sqlite``). An event's
-``at`` is the real wall-clock time it was emitted, never the simulated one,
-so ingest never sees a time in the future. At start, and then every
-``heartbeat_s`` real seconds, the current state of every space goes out as
-``kind=heartbeat``. Outbox writes and the node's start/stop run in worker
-threads so the event loop is never blocked on fsync or the network.
+the current simulated time and the state of every space is read, as a bay
+sensor's 0/1, into the site's state machine (``gateway.devices``, the
+machine a real gateway runs); what it produces is stored by a
+``GatewayNode`` (outbox in ``state_dir/<gateway>.sqlite``). The first
+reading goes out as changes (every space's first state), then changes as
+they happen, and every ``heartbeat_s`` real seconds the machine restates
+every space (``kind=heartbeat``). An event's ``at`` is the real wall-clock
+time of the reading, never the simulated one, so ingest never sees a time in
+the future. Outbox writes and the node's start/stop run in worker threads so
+the event loop is never blocked on fsync or the network.
 """
 
 from __future__ import annotations
@@ -17,34 +20,21 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from gateway.devices import DeviceMachines, EventDraft
 from gateway.node import GatewayNode, NodeStats
-from gateway.outbox import EventDraft
 from occupancy.config import MqttUrl
 from occupancy.ids import SiteId, SpaceId, SpaceRef
 from occupancy.model import EventKind, Source, SpaceState
-from occupancy.sitefile import Site, SiteFile
-from simulators import SimulationError
-from simulators.market import Market
-from simulators.parking import Change, ParkingLot
+from occupancy.sitefile import SiteFile
+from occupancy.statemachine import Policy
+from simulators.models import SiteModel, model_for, site_spaces
 
 log = logging.getLogger(__name__)
-
-
-class SiteModel(Protocol):
-    """What the runner needs of a model (``ParkingLot``, ``Market``)."""
-
-    def initial_states(self, spaces: Iterable[SpaceId], at: datetime) -> list[Change]: ...
-
-    def advance(self, now: datetime) -> list[Change]: ...
-
-    def states(self) -> dict[SpaceId, SpaceState]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,25 +57,6 @@ class SimStats:
                 f"{self.heartbeats} heartbeat events, simulated {self.sim_start:%Y-%m-%d %H:%M}"
                 f" → {self.sim_end:%Y-%m-%d %H:%M} in {self.real_s:.1f}s; boot {n.boot}, "
                 f"sent {n.sent}, acked {n.acked}, resent {n.resent}, outbox {n.depth}")
-
-
-def model_for(site: Site, *, seed: int, tz: tzinfo) -> SiteModel:
-    """The model of the site's kind."""
-    if site.kind == "parking":
-        return ParkingLot(site, seed=seed, tz=tz)
-    return Market(site, seed=seed, tz=tz)
-
-
-def site_spaces(site_file: SiteFile, site_id: str, gateway_id: str) -> list[SpaceId]:
-    """The spaces of ``site_id`` that ``gateway_id`` is bound to."""
-    try:
-        refs = site_file.bound_spaces(gateway_id)
-    except StopIteration as exc:
-        raise SimulationError(f"gateway {gateway_id!r} is not in the site file") from exc
-    spaces = [r.space for r in refs if r.site == site_id]
-    if not spaces:
-        raise SimulationError(f"gateway {gateway_id!r} is bound to no space of {site_id!r}")
-    return spaces
 
 
 async def run_simulation(
@@ -111,13 +82,19 @@ async def run_simulation(
     node = GatewayNode(site_file.tenant.id, gateway_id, state_dir / f"{gateway_id}.sqlite",
                        mqtt, prefix)
     await asyncio.to_thread(node.start)
+    policy = Policy(stale_after_s=site.stale_after_s, heartbeat_s=heartbeat_s)
     run = _Run(node, SiteId(site_id), model, speed, start_at or datetime.now(UTC))
+    run.machines.add(SENSORS, [SpaceRef(run.site, s) for s in spaces], policy, Source.SIMULATOR,
+                     start=datetime.now(UTC))
     try:
-        await run.loop(spaces, stop, duration_s, heartbeat_s, tick_s)
+        await run.loop(spaces, stop, duration_s, tick_s)
     finally:
         await asyncio.to_thread(node.stop)
     return SimStats(site_id, gateway_id, len(spaces), run.changes, run.heartbeats, run.sim_start,
                     run.sim_now(), time.monotonic() - run.mono_start, node.stats())
+
+
+SENSORS = "sensors"  # the simulated site's sensors, one device of the gateway
 
 
 class _Run:
@@ -126,6 +103,7 @@ class _Run:
     def __init__(self, node: GatewayNode, site: SiteId, model: SiteModel, speed: float,
                  sim_start: datetime) -> None:
         self.node, self.site, self.model, self.speed = node, site, model, speed
+        self.machines = DeviceMachines()
         self.sim_start = sim_start
         self.mono_start = time.monotonic()
         self.changes = self.heartbeats = 0
@@ -134,29 +112,29 @@ class _Run:
         return self.sim_start + timedelta(seconds=(time.monotonic() - self.mono_start) * self.speed)
 
     async def loop(self, spaces: list[SpaceId], stop: asyncio.Event, duration_s: float | None,
-                   heartbeat_s: float, tick_s: float) -> None:
+                   tick_s: float) -> None:
         self.model.initial_states(spaces, self.sim_start)
-        await self.heartbeat()
-        next_beat = time.monotonic() + heartbeat_s
+        await self.read()
         end = None if duration_s is None else self.mono_start + duration_s
         while not stop.is_set() and (end is None or time.monotonic() < end):
             wait = tick_s if end is None else max(0.0, min(tick_s, end - time.monotonic()))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), wait)
-            changes = self.model.advance(self.sim_now())
-            self.changes += await self.emit(changes, EventKind.CHANGE)
-            if time.monotonic() >= next_beat:
-                await self.heartbeat()
-                next_beat = time.monotonic() + heartbeat_s
+            self.model.advance(self.sim_now())
+            await self.read()
 
-    async def heartbeat(self) -> None:
-        self.heartbeats += await self.emit(list(self.model.states().items()), EventKind.HEARTBEAT)
-
-    async def emit(self, changes: list[Change], kind: EventKind) -> int:
-        if not changes:
-            return 0
+    async def read(self) -> None:
+        """Read every space into the machine, let time pass, store what it produced."""
         at = datetime.now(UTC)
-        drafts = [EventDraft(SpaceRef(self.site, space), state, at, Source.SIMULATOR, kind=kind)
-                  for space, state in changes]
+        scores = {SpaceRef(self.site, space): 1.0 if state is SpaceState.OCCUPIED else 0.0
+                  for space, state in self.model.states().items() if state is not SpaceState.UNKNOWN}
+        drafts = self.machines.observe(SENSORS, at, scores) + self.machines.tick(at)
+        await self.store(drafts)
+
+    async def store(self, drafts: list[EventDraft]) -> None:
+        if not drafts:
+            return
         await asyncio.to_thread(self.node.observe_many, drafts)
-        return len(drafts)
+        beats = sum(1 for d in drafts if d.kind is EventKind.HEARTBEAT)
+        self.heartbeats += beats
+        self.changes += len(drafts) - beats

@@ -36,7 +36,7 @@ import asyncpg
 
 from occupancy.model import OccupancyEvent, SpaceState
 from occupancy.wire import parse_time
-from simulators.engine import GwKey
+from simulators.faults import GwKey
 from simulators.truth import SiteKey, SpaceKey, Truth
 
 Counts = dict[SpaceState, int]

@@ -1,11 +1,13 @@
-"""A camera as a device: ``gateway.camera.CameraLoop`` (detector + hysteresis) behind ``read``.
+"""A camera as a device: one frame per ``read``, scored by the detector.
 
 Each ``read`` takes the next frame from the source (in a worker thread: the
-detector and the capture block), runs it through the loop and returns the
-confirmed state of every space seen so far as a score (1 occupied, 0 free).
-The camera's own hysteresis already debounced them, so its policy usually
-keeps ``confirm_readings: 1``. A source that ends or fails raises
-``AdapterError``; the spaces go ``unknown`` after the staleness bound.
+detector and the capture block) and returns its reading: the detector's
+probability of ``occupied`` for every space it can see
+(``gateway.camera.CameraView``). The gateway's state machine for this device
+debounces those readings like any sensor's: the camera's ``debounce``
+section (default ``confirm_readings: 3``, i.e. three frames) is its policy.
+A source that ends or fails raises ``AdapterError``; the spaces go
+``unknown`` after the staleness bound.
 """
 
 from __future__ import annotations
@@ -17,26 +19,25 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gateway.adapters import AdapterError
-from gateway.camera import CameraError, CameraLoop, CaptureFrames, Frame, FrameSource, folder_frames
-from occupancy.ids import DeviceId, SiteId, SpaceId, SpaceRef
+from gateway.camera import CameraError, CameraView, CaptureFrames, Frame, FrameSource, folder_frames
+from occupancy.ids import DeviceId, SpaceRef
 
 if TYPE_CHECKING:
     from gateway.config import CameraDevice, GatewayConfig
 
 
 class CameraAdapter:
-    """A ``CameraLoop`` read one frame per ``read``."""
+    """A frame source and a ``CameraView``: one frame's reading per ``read``."""
 
     kind = "camera"
     battery: float | None = None
 
-    def __init__(self, loop: CameraLoop, site: SiteId) -> None:
-        self._loop = loop
-        self.device = DeviceId(loop.device)
-        self._site = site
-        self.spaces = tuple(SpaceRef(site, SpaceId(s)) for s in loop.layout.ids)
+    def __init__(self, source: FrameSource, view: CameraView, device: str) -> None:
+        self.source = source
+        self.view = view
+        self.device = DeviceId(device)
+        self.spaces = view.spaces
         self._frames: Iterator[tuple[datetime, Frame]] | None = None
-        self._scores: dict[SpaceRef, float] = {}
 
     async def read(self) -> Mapping[SpaceRef, float]:
         return await asyncio.to_thread(self._next)
@@ -44,18 +45,15 @@ class CameraAdapter:
     def _next(self) -> dict[SpaceRef, float]:
         try:
             if self._frames is None:
-                self._frames = iter(self._loop.source)
-            at, frame = next(self._frames)
-            changes = self._loop.process(at, frame)
+                self._frames = iter(self.source)
+            _, frame = next(self._frames)
+            return self.view.reading(frame)
         except StopIteration as exc:
             self._frames = None
             raise AdapterError(f"camera {self.device}: the source ended") from exc
         except (CameraError, OSError, ValueError) as exc:
             self._frames = None
             raise AdapterError(f"camera {self.device}: {exc}") from exc
-        for c in changes:
-            self._scores[SpaceRef(self._site, SpaceId(c.space_id))] = 1.0 if c.state == "occupied" else 0.0
-        return dict(self._scores)
 
     async def close(self) -> None:
         self._frames = None
@@ -71,12 +69,10 @@ def frame_source(config: GatewayConfig, device: CameraDevice) -> FrameSource:
 
 
 def camera_adapter(config: GatewayConfig, device: CameraDevice) -> CameraAdapter:
-    """The camera of a config entry: its layout, the detector model, the smoothing."""
+    """The camera of a config entry: its source, layout and detector model."""
     from occupancy.vision.detector import Detector
     from occupancy.vision.layout import load_layout
-    from occupancy.vision.smoothing import Hysteresis
 
     layout = load_layout(config.path(device.layout), device.id)
     detector = Detector.load(config.path(device.model)) if device.model else Detector.load()
-    loop = CameraLoop(frame_source(config, device), layout, detector, Hysteresis(), device.id)
-    return CameraAdapter(loop, SiteId(device.site))
+    return CameraAdapter(frame_source(config, device), CameraView(layout, detector, device.site), device.id)

@@ -1,16 +1,21 @@
 """Camera occupancy: which spaces a fixed camera sees as free or occupied.
 
 Pure core: a frame (a BGR ``numpy`` array) and a :class:`Layout` go in,
-per-space results come out (:class:`Detector`); consecutive results go
-through :class:`Hysteresis` to become confirmed state changes. The shipped
+per-space results come out (:class:`Detector`). A frame's per-space
+probabilities are a *reading*: the gateway's occupancy state machine
+(``occupancy/statemachine.py``, the same one bay sensors feed) debounces them
+into confirmed state changes (``gateway.camera``). The shipped
 model is a small CNN run by OpenCV's ``cv2.dnn`` (:class:`CnnModel`); the
 texture model (:class:`LogisticModel`) is kept as an alternative. Nothing
-here opens a camera, a file or a socket, except the small, clearly named
-loaders (:func:`load_layout`, :func:`load_model`, :meth:`LogisticModel.load`).
+here opens a camera, a file or a socket, except the clearly named loaders:
+:func:`load_layout`, :func:`load_model`, :meth:`LogisticModel.load`, and
+``occupancy.vision.loading`` (read frames and PKLot XML, walk labelled folders,
+score a detector over them). The scoring itself (``occupancy.vision.evaluate``)
+is pure.
 
-Exceptions::
+Exceptions (part of the tree drawn in ``occupancy/__init__.py``)::
 
-    VisionError            base of everything raised here
+    VisionError            base of everything raised here (an OccupancyError)
     ├── LayoutError        a layout file or site entry is malformed
     ├── ModelError         a model file is missing or malformed
     └── FrameError         a frame is not a usable image
@@ -30,21 +35,17 @@ from occupancy.vision.layout import (
     parse_pklot_xml,
 )
 from occupancy.vision.model import LogisticModel
-from occupancy.vision.smoothing import Change, Hysteresis, SmoothingConfig
 
 __all__ = [
-    "Change",
     "CnnModel",
     "Detector",
     "FrameError",
-    "Hysteresis",
     "Labels",
     "Layout",
     "LayoutError",
     "LogisticModel",
     "ModelError",
     "PklotAnnotation",
-    "SmoothingConfig",
     "Space",
     "SpaceResult",
     "VisionError",

@@ -1,7 +1,9 @@
 """The exception tree of :mod:`occupancy.vision` (drawn in the package docstring)."""
 
+from occupancy import OccupancyError
 
-class VisionError(Exception):
+
+class VisionError(OccupancyError):
     """Base of every error raised by the camera occupancy code."""
 
 

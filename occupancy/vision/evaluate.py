@@ -1,26 +1,17 @@
-"""Scoring the detector against PKLot-format ground truth.
+"""Scoring the detector against ground truth: a confusion matrix, pure.
 
-The pure part counts a confusion matrix (:class:`Confusion`) from
-predictions and labels; the thin I/O part finds labelled frames in any
-folder tree (each image beside a PKLot XML of the same stem, as in PKLot's
-own ``PUCPR/Cloudy/2012-09-12/*.jpg`` layout) and runs the detector over them.
+:func:`confusion` counts one frame's results against its labels and
+:class:`Confusion` adds them up. Reading frames and PKLot XML from disk and
+walking a folder of labelled frames is ``occupancy.vision.loading``.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import cv2
-
-from occupancy.vision.detector import Detector, SpaceResult
-from occupancy.vision.errors import FrameError
-from occupancy.vision.layout import PklotAnnotation, parse_pklot_xml
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+from occupancy.vision.detector import SpaceResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,41 +77,3 @@ def confusion(results: Iterable[SpaceResult], labels: Mapping[str, bool], second
         tn += not predicted and not truth
         fn += not predicted and truth
     return Confusion(tp, fp, tn, fn, 1, seconds)
-
-
-def labelled_frames(root: Path) -> Iterator[tuple[Path, Path]]:
-    """Every ``(image, xml)`` pair under ``root`` (recursively, sorted by path)."""
-    for xml in sorted(root.rglob("*.xml")):
-        for suffix in IMAGE_SUFFIXES:
-            for candidate in (xml.with_suffix(suffix), xml.with_suffix(suffix.upper())):
-                if candidate.exists():
-                    yield candidate, xml
-                    break
-            else:
-                continue
-            break
-
-
-def read_frame(path: Path) -> Any:
-    """Read a BGR frame, or raise :class:`FrameError`."""
-    frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if frame is None:
-        raise FrameError(f"cannot read image {path}")
-    return frame
-
-
-def read_annotation(path: Path) -> PklotAnnotation:
-    """Read and parse a PKLot XML file."""
-    return parse_pklot_xml(path.read_text(encoding="utf-8", errors="replace"))
-
-
-def evaluate_folder(detector: Detector, root: Path) -> Confusion:
-    """Run ``detector`` over every labelled frame under ``root`` and count."""
-    total = Confusion()
-    for image, xml in labelled_frames(root):
-        annotation = read_annotation(xml)
-        frame = read_frame(image)
-        start = time.perf_counter()
-        results = detector.detect(frame, annotation.layout)
-        total += confusion(results, annotation.labels, time.perf_counter() - start)
-    return total

@@ -1,6 +1,6 @@
 """Real frames as a camera: PKLot UFPR05's Sunday stream (an empty lot all day),
-replayed at its capture times through the real detector and hysteresis of the
-gateway, then MQTT, ingest, PostgreSQL and the API; the verdict passes and the
+replayed at its capture times through the real detector and the gateway's occupancy
+state machine (three frames confirm), then MQTT, ingest, PostgreSQL and the API; the verdict passes and the
 API shows every bay free, with few or no false changes."""
 
 from __future__ import annotations

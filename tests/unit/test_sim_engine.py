@@ -71,12 +71,19 @@ def test_every_space_starts_known_and_heartbeats_keep_it_fresh(marvdasht: SiteFi
     assert len(last_seen) == 180
 
 
-def test_silent_sensor_says_nothing_and_is_expected_unknown_after_the_bound(marvdasht: SiteFile) -> None:
+def test_silent_sensor_goes_unknown_through_the_gateways_state_machine(marvdasht: SiteFile) -> None:
+    # a silent sensor gives no readings; as on a real gateway, its machine restates the last
+    # state at heartbeats until the site's staleness bound (900 s), then turns it unknown
     sc = scenario(faults=[{"kind": "silent", "site": "station-lot", "spaces": ["B-001"], "at": "01:00"}])
     engine = Engine(sc, [marvdasht], start=START)
-    after = [d for s in engine.run() if s.sim_t > START + timedelta(hours=1)
+    after = [d for s in engine.run() if s.sim_t >= START + timedelta(hours=1)
              for d in s.events.get(("marvdasht", "gw-station-lot"), []) if d.space.space == "B-001"]
-    assert after == []
+    changes = [d for d in after if d.kind is EventKind.CHANGE]
+    assert [d.state for d in changes] == [SpaceState.UNKNOWN]
+    gone = changes[0].at
+    assert START + timedelta(hours=1) < gone <= START + timedelta(hours=1, minutes=15)
+    assert {d.state for d in after if d.at > gone} == {SpaceState.UNKNOWN}  # heartbeats say so
+    assert all(d.kind is EventKind.HEARTBEAT for d in after if d.at < gone)
     key = ("marvdasht", "station-lot", "B-001")
     assert engine.truth.expected_at(key, START + timedelta(hours=1, minutes=20)) is SpaceState.UNKNOWN
     assert engine.truth.expected_at(key, START + timedelta(minutes=50)) is not SpaceState.UNKNOWN

@@ -13,8 +13,8 @@ from occupancy.model import SpaceState
 from occupancy.sitefile import Site, SiteFile, parse_site_file
 from simulators import SimulationError
 from simulators.market import Market
+from simulators.models import model_for, site_spaces
 from simulators.parking import ParkingLot, ParkingParams
-from simulators.runner import model_for, site_spaces
 
 TEHRAN = ZoneInfo("Asia/Tehran")
 # 2026-11-26 is a Thursday; 2026-11-27 a Friday (the fruit market's closed day)

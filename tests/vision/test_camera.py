@@ -19,10 +19,10 @@ from gateway.camera import (
     folder_frames,
     timestamp_from_name,
 )
+from occupancy.statemachine import Policy
 from occupancy.vision.detector import Detector
-from occupancy.vision.evaluate import read_annotation
 from occupancy.vision.layout import Layout, Space
-from occupancy.vision.smoothing import Hysteresis, SmoothingConfig
+from occupancy.vision.loading import read_annotation
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -36,8 +36,7 @@ def test_loop_over_a_folder(pklot: Path, tmp_path: Path, detector: Detector) -> 
     for frame in sorted((pklot / "stream-2013-02-24").glob("*.jpg"))[:3]:
         shutil.copy(frame, tmp_path)
     layout = read_annotation(next((pklot / "labelled" / "sequence0").glob("*.xml"))).layout
-    hysteresis = Hysteresis(SmoothingConfig(confirm_frames=2))
-    loop = CameraLoop(folder_frames(tmp_path), layout, detector, hysteresis, device="cam-1")
+    loop = CameraLoop(folder_frames(tmp_path), layout, detector, Policy(confirm_readings=2), device="cam-1")
     changes = list(loop)
     ids = [c.space_id for c in changes]  # the initial states (dead-band spaces stay unknown)
     assert len(ids) >= 36
@@ -62,11 +61,11 @@ def _scene(car: bool) -> np.ndarray:
 def test_loop_over_memory_frames_reports_arrival(detector: Detector) -> None:
     layout = Layout((Space("A-1", ((25.0, 35.0), (115.0, 35.0), (115.0, 85.0), (25.0, 85.0))),))
     frames = [(T0 + timedelta(minutes=i), _scene(car=i >= 3)) for i in range(6)]
-    loop = CameraLoop(MemoryFrames(frames), layout, detector, Hysteresis(), device="cam-x")
-    changes = [(c.space_id, c.state, c.at) for c in loop]
-    assert changes == [
-        ("A-1", "free", T0 + timedelta(minutes=0)),
-        ("A-1", "occupied", T0 + timedelta(minutes=3)),
+    loop = CameraLoop(MemoryFrames(frames), layout, detector, device="cam-x")  # 3 frames confirm
+    changes = [(c.space_id, c.previous, c.state, c.at) for c in loop]
+    assert changes == [  # stamped with the frame that confirmed the change (the third with a car)
+        ("A-1", "unknown", "free", T0 + timedelta(minutes=0)),
+        ("A-1", "free", "occupied", T0 + timedelta(minutes=5)),
     ]
 
 

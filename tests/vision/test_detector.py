@@ -9,9 +9,10 @@ import pytest
 
 from occupancy.vision.detector import DEFAULT_DETECTOR, Detector
 from occupancy.vision.errors import FrameError, ModelError
-from occupancy.vision.evaluate import confusion, read_annotation, read_frame
+from occupancy.vision.evaluate import confusion
 from occupancy.vision.features import feature_count, patch_features
 from occupancy.vision.layout import Layout, Space
+from occupancy.vision.loading import read_annotation, read_frame
 from occupancy.vision.model import DEFAULT_MODEL, LogisticModel
 
 

@@ -1,13 +1,14 @@
-"""The shipped detector on the 147-frame day stream of an empty lot: no false changes."""
+"""The shipped detector and the occupancy state machine on the 147-frame day stream of an
+empty lot: no false changes."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from gateway.camera import CameraLoop, folder_frames
+from occupancy.statemachine import Policy
 from occupancy.vision.detector import Detector
-from occupancy.vision.evaluate import read_annotation
-from occupancy.vision.smoothing import Hysteresis, SmoothingConfig
+from occupancy.vision.loading import read_annotation
 
 
 def test_empty_sunday_gives_initial_states_only(pklot: Path) -> None:
@@ -18,7 +19,7 @@ def test_empty_sunday_gives_initial_states_only(pklot: Path) -> None:
         folder_frames(pklot / "stream-2013-02-24"),
         layout,
         Detector.load(),
-        Hysteresis(SmoothingConfig(confirm_frames=3)),
+        Policy(confirm_readings=3),  # the camera default: three frames confirm a change
         device="ufpr05",
     )
     changes = list(loop)

@@ -1,4 +1,5 @@
-"""Frame augmentations that imitate other cameras (used by training and evaluation).
+"""Frame augmentations that imitate other cameras (training-only: ``train_detector.py``,
+``train_cnn.py``; not part of the package, the detector never needs them).
 
 Each transform takes a BGR frame and a layout and returns both changed the
 same way, so labels stay valid: photometric changes (gain, gamma, colour
