@@ -20,7 +20,7 @@ from occupancy.sitefile import SiteFile, SiteFileError, read_site_file
 from parkbazaar.clikit import EXAMPLE_SITE_FILE, fail, run_until_signalled, settings_from
 from parkbazaar.scenario_cli import cmd_scenario
 from simulators import SimulationError
-from simulators.engine import gateway_of
+from simulators.models import gateway_of
 from simulators.runner import SimStats, run_simulation
 
 
