@@ -79,8 +79,9 @@ async def table_rows(dsn: str) -> dict[str, int]:
     """Rows of every table (partitions too) in the public schema."""
     con = await asyncpg.connect(dsn)
     try:
-        names = await con.fetch("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-                                " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') ORDER BY 1")
+        names = await con.fetch(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') ORDER BY 1")
         return {r["relname"]: await con.fetchval(f'SELECT count(*) FROM "{r["relname"]}"') for r in names}
     finally:
         await con.close()
