@@ -3,6 +3,8 @@ has one, and every alert carries the labels and annotations an operator needs.""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -25,7 +27,7 @@ def alerts() -> dict[str, dict[str, object]]:
 
 
 @pytest.mark.parametrize("test_file", TESTS, ids=[t.name for t in TESTS])
-def test_promtool_unit_tests_pass(test_file: object) -> None:
+def test_promtool_unit_tests_pass(test_file: Path) -> None:
     out = run(tool("promtool"), "test", "rules", test_file, cwd=DEPLOY / "prometheus").stdout
     assert "SUCCESS" in out
 
