@@ -14,6 +14,7 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -126,6 +127,15 @@ class Cluster:
         self.run(self.bin / "pg_ctl", "-D", self.data, "-l", self.root / "server.log", "-w",
                  "-t", "120", "-o", flags, "start")
         self.running = True
+        return self
+
+    def wait_promoted(self, timeout: float = 120) -> Cluster:
+        """Until recovery has ended and the server accepts writes (pg_ctl -w returns
+        as soon as a recovering server accepts read-only connections)."""
+        deadline = time.monotonic() + timeout
+        while self.psql("SELECT pg_is_in_recovery()") != "f":
+            assert time.monotonic() < deadline, f"still recovering:\n{self.log()}"
+            time.sleep(0.1)
         return self
 
     def stop(self, mode: str = "fast") -> None:

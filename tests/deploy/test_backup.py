@@ -155,13 +155,13 @@ def test_base_backup_and_wal_recover_to_a_point_in_time(clusters: list[Cluster])
 
     to_time = new_cluster(clusters, init=False)
     to_time.run("sh", RESTORE, "base", base, to_time.data, target_time, env=restore_env)
-    to_time.start()
+    to_time.start().wait_promoted()
     assert asyncio.run(snapshot(to_time.dsn("parkbazaar"))) == at_target
     assert at_target[1]["occupancy_events"] == 200
 
     to_end = new_cluster(clusters, init=False)
     to_end.run("sh", RESTORE, "base", base, to_end.data, env=restore_env)
-    to_end.start()
+    to_end.start().wait_promoted()
     assert asyncio.run(snapshot(to_end.dsn("parkbazaar"))) == final
 
 
