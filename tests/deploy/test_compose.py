@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ import asyncpg
 import pytest
 import yaml
 
+from occupancy.config import load_settings
 from parkbazaar.cli import build_parser
 from tests.deploy.pgcluster import Cluster
 from tests.deploy.tools import DEPLOY, run, tool
@@ -184,3 +186,16 @@ async def _log_in(app_dsn: str, monitor_dsn: str) -> None:
         await con.close()
     with pytest.raises(asyncpg.InvalidPasswordError):
         await asyncpg.connect(app_dsn.replace("parkbazaar:", "parkbazaar:wrong", 1))
+
+
+def test_each_parkbazaar_service_environment_is_valid_settings(
+        compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, service in services_of_image(compose).items():
+        for key in [k for k in os.environ if k.startswith("PARKBAZAAR_")]:
+            monkeypatch.delenv(key)
+        for key, value in service.get("environment", {}).items():
+            if key.startswith("PARKBAZAAR_") and not key.endswith("_FILE"):
+                monkeypatch.setenv(key, str(value))
+        settings = load_settings()  # a wrong key or value raises ConfigError naming it
+        if service["command"] == ["ingest"]:
+            assert settings.ingest.metrics_port == 9102, name

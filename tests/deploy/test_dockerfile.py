@@ -16,7 +16,9 @@ import sys
 from pathlib import Path
 
 import asyncpg
+import pytest
 
+from occupancy.config import load_settings
 from tests.deploy.tools import DEPLOY, REPO
 
 DOCKERFILE = REPO / "Dockerfile"
@@ -124,3 +126,14 @@ def test_the_entry_point_refuses_a_secret_given_twice_or_unreadable(tmp_path: Pa
     assert missing.returncode == 64 and "cannot read" in missing.stderr
     fine = entrypoint(tmp_path, PARKBAZAAR_DATABASE_URL_FILE=str(secret))
     assert fine.returncode == 0 and "migrate" in fine.stdout
+
+
+def test_the_image_environment_is_valid_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in [k for k in os.environ if k.startswith("PARKBAZAAR_")]:
+        monkeypatch.delenv(key)
+    env = " ".join(args for op, args in instructions() if op == "ENV")
+    pairs = dict(re.findall(r"(PARKBAZAAR_\w+)=(\S+)", env))
+    assert pairs["PARKBAZAAR_INGEST__METRICS_HOST"] == "0.0.0.0"
+    for key, value in pairs.items():
+        monkeypatch.setenv(key, value)
+    assert load_settings().api.host == "0.0.0.0"

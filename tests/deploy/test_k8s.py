@@ -11,6 +11,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from occupancy.config import load_settings
 from tests.deploy.prometheusrule import TARGET as PROMETHEUS_RULE
 from tests.deploy.prometheusrule import render
 from tests.deploy.tools import DEPLOY, run, tool
@@ -154,3 +155,9 @@ def referenced(docs: list[dict[str, Any]]) -> set[str]:
                     if key in ref:
                         names.add(ref[key]["name"])
     return names
+
+
+def test_the_settings_file_of_the_pods_loads() -> None:
+    settings = load_settings(DEPLOY / "k8s" / "parkbazaar.yaml")
+    assert (settings.ingest.metrics_host, settings.ingest.metrics_port) == ("0.0.0.0", 9102)
+    assert settings.api.host == "0.0.0.0"
