@@ -97,7 +97,7 @@ async def run_ingest(settings: Settings, stop: asyncio.Event,
     published from then on reaches this session), while the pipeline already
     runs: a resumed session's backlog may arrive before the SUBACK."""
     if settings.ingest.metrics_port:
-        start_http_server(settings.ingest.metrics_port, addr="127.0.0.1")
+        start_http_server(settings.ingest.metrics_port, addr=settings.ingest.metrics_host)
     pool = await _open_pool(settings)
     worker = Ingest(settings, pool)
     await worker.reload_registry()

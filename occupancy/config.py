@@ -78,6 +78,8 @@ class IngestSettings(BaseModel):
     queue_max_messages: int = Field(default=10_000, ge=10)
     registry_refresh_s: float = Field(default=2.0, ge=0)
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    # 127.0.0.1 outside containers; 0.0.0.0 in one, so that Prometheus can scrape it
+    metrics_host: str = "127.0.0.1"
     max_skew_s: float = Field(default=300.0, ge=0)
     retry_max_s: float = Field(default=900.0, ge=0,
                                description="keep retrying a lost database this long, then exit")

@@ -1,4 +1,4 @@
-"""``/healthz`` (the process answers) and ``/readyz`` (the database answers, migrated)."""
+"""``/healthz`` and ``/livez`` (the process answers), ``/readyz`` (the database answers, migrated)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ READY_TIMEOUT_S = 1.0
 
 
 @router.get("/healthz", summary="Liveness: the process answers")
+@router.get("/livez", summary="Liveness: the process answers (Kubernetes' name)")
 async def healthz() -> Readiness:
     """Never touches the database: a failing database must not get the process restarted."""
     return Readiness(status="ok")
