@@ -74,6 +74,8 @@ class IngestSettings(BaseModel):
     batch_max_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     batch_max_delay_ms: int = Field(default=50, ge=1)
     queue_max_messages: int = Field(default=10_000, ge=10)
+    # payload bytes received and not yet acknowledged (QoS 0 has no broker in-flight limit)
+    queue_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024 * 1024)
     registry_refresh_s: float = Field(default=2.0, ge=0)
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
     max_skew_s: float = Field(default=300.0, ge=0)
