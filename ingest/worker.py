@@ -27,8 +27,8 @@ from ingest.registry import Registry, load_registry
 from ingest.store import (
     WritePolicy,
     Written,
+    by_days,
     ensure_partitions,
-    event_days,
     write_dead_letters,
     write_plan,
 )
@@ -130,8 +130,11 @@ class Ingest:
         """Write a plan; if it is refused, split the batch until the refused messages
         stand alone, and dead-letter those. Only a lost database escapes."""
         try:
-            await self._ensure_days(con, plan)
-            return await write_plan(con, plan, self.policy)
+            written = Written()
+            for part, days in by_days(plan):
+                await self._ensure_days(con, days)
+                written += await write_plan(con, part, self.policy)
+            return written
         except Exception as exc:
             if is_transient(exc):
                 raise
@@ -154,8 +157,8 @@ class Ingest:
         async with con.transaction():
             return await write_dead_letters(con, dead, self.policy)
 
-    async def _ensure_days(self, con: asyncpg.Connection, plan: Plan) -> None:
-        new = event_days(plan.rows) - self.days
+    async def _ensure_days(self, con: asyncpg.Connection, days: set[date]) -> None:
+        new = days - self.days
         if new:
             await ensure_partitions(con, new)
             self.days |= new

@@ -6,19 +6,26 @@ PostgreSQL; each test names the attack."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
 
 from tests.integration.ingest_procs import IngestProcess, reap
 from tests.integration.support import (
+    SPACES,
     batches,
+    count,
     events_topic,
     has_seq,
     make_events,
     publish,
+    running_ingest,
     seed_registry,
+    settings_for,
     wait_until,
 )
 
@@ -64,3 +71,48 @@ async def test_qos0_flood_of_1_mib_messages_during_a_stalled_commit_keeps_ingest
     assert await has_seq(db, 1)
     assert held - baseline < 150, f"ingest held {held - baseline:.0f} MB more while stalled"
     proc.stop()
+
+
+async def _most_locks_held(dsn: str, done: asyncio.Event, reader: int) -> int:
+    """The most locks a session of the database held at once, polled until ``done``;
+    not counting this poller or the test's ``reader`` (a count over all partitions)."""
+    con = await asyncpg.connect(dsn)
+    most = 0
+    try:
+        while not done.is_set():
+            most = max(most, int(await con.fetchval(
+                "SELECT coalesce(max(n), 0) FROM (SELECT count(*) AS n FROM pg_locks "
+                "WHERE pid NOT IN (pg_backend_pid(), $1) AND database = "
+                "(SELECT oid FROM pg_database WHERE datname = current_database()) GROUP BY pid) l", reader)))
+    finally:
+        await con.close()
+    return most
+
+
+async def test_one_message_with_an_event_on_each_of_400_days_locks_few_partitions_at_a_time(
+        database: str, db: asyncpg.Connection, broker, topic_prefix: str) -> None:
+    """Inside the window, but each day a partition: one transaction would lock them all."""
+    await seed_registry(database)
+    t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+    days = 399  # the default retention is 400 days
+    events = [replace(e, at=t0 - timedelta(days=i))
+              for i, e in enumerate(make_events(days, spaces=SPACES[:1]))]
+    done = asyncio.Event()
+    async with running_ingest(settings_for(database, broker.url, topic_prefix)):
+        poller = asyncio.create_task(_most_locks_held(database, done, db.get_server_pid()))
+        try:
+            await asyncio.to_thread(publish, broker.url, [(events_topic(topic_prefix),
+                                                           batches(events, days)[0])])
+            await wait_until(lambda: _stored(db, days), timeout=120)
+        finally:
+            done.set()
+            with contextlib.suppress(Exception):
+                most = await poller
+    assert await count(db, "SELECT count(*) FROM dead_letters") == 0
+    state = await db.fetchrow("SELECT seq, observed_at FROM space_state")
+    assert (state["seq"], state["observed_at"]) == (1, t0)  # the newest observation
+    assert most < 400, f"one session held {most} locks at once"
+
+
+async def _stored(db: asyncpg.Connection, n: int) -> bool:
+    return await count(db, "SELECT count(*) FROM occupancy_events") >= n
