@@ -202,10 +202,16 @@ async def _write_statuses(con: asyncpg.Connection, statuses: list[StatusUpdate],
     return refused
 
 
+# A topic of the contract is at most ~130 characters past its prefix; MQTT allows 65,535
+# bytes, which unbounded would make a bad topic's dead letter 16 times the payload cap.
+MAX_TOPIC_CHARS = 1024
+
+
 def dead_letter_row(d: DeadLetter, max_payload_bytes: int) -> tuple[Any, ...]:
-    """The row of a dead letter: the payload cut to ``max_payload_bytes``, its length, its hash."""
-    return (clean_text(d.topic), d.payload[:max_payload_bytes], d.reason, dead_letter_json(d),
-            d.tenant, d.gateway, len(d.payload), hashlib.sha256(d.payload).digest())
+    """The row of a dead letter: the topic cut to ``MAX_TOPIC_CHARS``, the payload cut to
+    ``max_payload_bytes``, the payload's full length and its hash."""
+    return (clean_text(d.topic[:MAX_TOPIC_CHARS]), d.payload[:max_payload_bytes], d.reason,
+            dead_letter_json(d), d.tenant, d.gateway, len(d.payload), hashlib.sha256(d.payload).digest())
 
 
 async def write_dead_letters(con: asyncpg.Connection, dead: list[DeadLetter],

@@ -116,3 +116,24 @@ async def test_one_message_with_an_event_on_each_of_400_days_locks_few_partition
 
 async def _stored(db: asyncpg.Connection, n: int) -> bool:
     return await count(db, "SELECT count(*) FROM occupancy_events") >= n
+
+
+async def test_topic_of_60000_characters_makes_a_dead_letter_of_bounded_size(
+        database: str, db: asyncpg.Connection, broker, topic_prefix: str) -> None:
+    """MQTT allows 65,535 bytes of topic; a level of random text matches ``+``."""
+    await seed_registry(database)
+    long_topic = f"{topic_prefix}/{os.urandom(30_000).hex()}/gw1/events"
+    marker = batches(make_events(1), 1)[0]
+    async with running_ingest(settings_for(database, broker.url, topic_prefix)):
+        await asyncio.to_thread(publish, broker.url, [(long_topic, b"{}"),
+                                                      (events_topic(topic_prefix), marker)])
+        await wait_until(lambda: has_seq(db, 1))
+        await wait_until(lambda: _stored_dead(db))
+    row = await db.fetchrow("SELECT reason, topic, pg_column_size(d.*) AS size FROM dead_letters d")
+    assert row["reason"] == "bad_topic"
+    assert long_topic.startswith(row["topic"]) and len(row["topic"]) == 1024
+    assert row["size"] < 4096
+
+
+async def _stored_dead(db: asyncpg.Connection) -> bool:
+    return await count(db, "SELECT count(*) FROM dead_letters") > 0
