@@ -101,6 +101,7 @@ class Mosquitto:
     persistence: bool = True
     proc: subprocess.Popen[bytes] | None = None
     tls: TlsListener | None = None
+    extra_conf: str = ""  # more lines of mosquitto.conf (e.g. password_file, acl_file)
 
     @property
     def url(self) -> str:
@@ -116,7 +117,7 @@ class Mosquitto:
         user = "user root\n" if os.geteuid() == 0 else ""
         conf.write_text(MOSQUITTO_CONF.format(
             user=user, port=self.port, data=self.data_dir, persistence=str(self.persistence).lower())
-            + (self.tls.conf() if self.tls else ""))
+            + (self.tls.conf() if self.tls else "") + self.extra_conf)
         # its own session: a Ctrl-C in the terminal reaches us, and we stop it last
         self.proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL, start_new_session=True)
