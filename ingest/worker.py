@@ -22,7 +22,7 @@ import asyncpg
 
 from ingest import DatabaseUnavailable, metrics
 from ingest.budget import DeadLetterBudget
-from ingest.plan import DeadLetter, Plan, Received, describe, plan_batch
+from ingest.plan import DeadLetter, Plan, Received, describe, plan_batch, refused
 from ingest.registry import Registry, load_registry
 from ingest.store import (
     WritePolicy,
@@ -152,8 +152,8 @@ class Ingest:
         database = isinstance(exc, asyncpg.PostgresError | asyncpg.InterfaceError)
         reason = Reason.STORE_ERROR if database else Reason.INTERNAL
         log.warning("message refused alone, dead-lettered (%s): %s", reason, describe(exc))
-        dead = [DeadLetter(m.topic, m.payload, reason.value, {"error": describe(exc)}, None, None)
-                for m in batch]
+        prefix = self.settings.topic_prefix
+        dead = [refused(m, reason, {"error": describe(exc)}, prefix) for m in batch]
         async with con.transaction():
             return await write_dead_letters(con, dead, self.policy)
 
