@@ -66,7 +66,9 @@ class IngestSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     client_id: str = Field(default="parkbazaar-ingest-1", min_length=1, max_length=64)
-    share_group: str = "ingest"
+    # None: "ingest", or with a broker password a name derived from it that no other
+    # client can guess (ingest.mqtt.share_group_for); workers sharing a group share a password
+    share_group: str | None = None
     shared: bool | None = None  # None: shared where the broker speaks MQTT 5
     protocol: int = Field(default=5, description="MQTT protocol: 5 or 4 (3.1.1)")
     session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)
