@@ -17,9 +17,10 @@ import asyncpg
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from prometheus_client import REGISTRY
 
 from occupancy.topics import ROOT
-from parkbazaar.embedded import Mosquitto, mosquitto_binary
+from parkbazaar.embedded import Mosquitto, free_port, mosquitto_binary, wait_port
 from tests.integration.support import (
     GW,
     GW_OTHER,
@@ -36,7 +37,8 @@ from tests.integration.support import (
 
 pytestmark = pytest.mark.mosquitto
 
-ACL = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto" / "parkbazaar.acl"
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto"
+ACL = DEPLOY / "parkbazaar.acl"
 USERS = {"shiraz/gw-1": "pw-shiraz", "marvdasht/gw-1": "pw-marvdasht", "ingest": "pw-ingest",
          f"{TENANT}/{GW}": "pw-gw", f"{TENANT}/{GW_OTHER}": "pw-thief"}
 
@@ -50,16 +52,32 @@ def guarded_broker(tmp_path: Path) -> Iterator[Mosquitto]:
     passwords.touch(mode=0o600)
     for user, password in USERS.items():
         subprocess.run([tool, "-b", str(passwords), user, password], check=True)
-    broker = Mosquitto(tmp_path / "guarded", persistence=False,
-                       extra_conf=f"password_file {passwords}\nacl_file {ACL}\n").start()
+    # as deploy/mosquitto/mosquitto.conf: gateways on the first listener, their client id
+    # replaced by their username; services on a second one
+    broker = Mosquitto(tmp_path / "guarded", persistence=False, extra_conf=(
+        f"{GATEWAY_LISTENER}password_file {passwords}\nacl_file {ACL}\n"
+        f"listener {SERVICES_PORT} 127.0.0.1\n")).start()
+    wait_port("127.0.0.1", SERVICES_PORT)
     yield broker
     broker.stop(kill=True)
 
 
-def _client(broker: Mosquitto, user: str) -> mqtt.Client:
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+GATEWAY_LISTENER = "use_username_as_clientid true\n"
+SERVICES_PORT = free_port()
+
+
+def test_deployed_gateway_listener_replaces_client_ids_by_usernames() -> None:
+    """What the broker above copies from the deployed configuration."""
+    first_listener = (DEPLOY / "mosquitto.conf").read_text().split("\nlistener ")[1]
+    assert f"\n{GATEWAY_LISTENER}" in first_listener
+
+
+def _client(broker: Mosquitto, user: str, client_id: str = "", port: int = 0,
+            clean: bool = True) -> mqtt.Client:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                         protocol=mqtt.MQTTv311, clean_session=clean)
     client.username_pw_set(user, USERS[user])
-    client.connect("127.0.0.1", broker.port)
+    client.connect("127.0.0.1", port or broker.port)
     client.loop_start()
     return client
 
@@ -74,7 +92,7 @@ def test_gateway_writes_its_own_topics_and_not_another_tenants_gateway_of_the_sa
         if msg.payload == b"marker":
             marker.set()
 
-    reader = _client(guarded_broker, "ingest")
+    reader = _client(guarded_broker, "ingest", port=SERVICES_PORT)
     reader.on_message = on_message
     subscribed = threading.Event()
     reader.on_subscribe = lambda *_a: subscribed.set()
@@ -103,7 +121,7 @@ async def test_gateway_joining_ingests_shared_subscription_takes_no_events(
     """Mosquitto's acl_file never checks a subscription: a client in ingest's share group
     is handed its share of the events, which the read rule then drops."""
     await seed_registry(database)
-    url = f"mqtt://ingest:{USERS['ingest']}@127.0.0.1:{guarded_broker.port}"
+    url = f"mqtt://ingest:{USERS['ingest']}@127.0.0.1:{SERVICES_PORT}"
     thieves = []
     for group in ("ingest", "parkbazaar", "ingest-1"):  # the documented name, and guesses
         thief = _client(guarded_broker, f"{TENANT}/{GW_OTHER}")
@@ -131,3 +149,32 @@ async def test_gateway_joining_ingests_shared_subscription_takes_no_events(
 
 async def _all_stored(db: asyncpg.Connection, n: int) -> bool:
     return await count(db, "SELECT count(*) FROM occupancy_events") == n
+
+
+async def test_gateway_naming_ingests_client_id_cannot_take_over_its_session(
+        guarded_broker: Mosquitto, database: str, db: asyncpg.Connection) -> None:
+    """Same client id, other connection: the broker would close ingest's and hand its
+    persistent session (and the events queued in it) to the newcomer."""
+    await seed_registry(database)
+    url = f"mqtt://ingest:{USERS['ingest']}@127.0.0.1:{SERVICES_PORT}"
+    settings = settings_for(database, url, ROOT, protocol=5)
+    reconnects = REGISTRY.get_sample_value("parkbazaar_ingest_mqtt_reconnects_total") or 0.0
+    gateway = _client(guarded_broker, f"{TENANT}/{GW}")
+    thieves: list[mqtt.Client] = []
+    try:
+        async with running_ingest(settings):
+            thieves.append(_client(guarded_broker, f"{TENANT}/{GW_OTHER}",
+                                   client_id=settings.ingest.client_id, clean=False))
+            sent = [gateway.publish(events_topic(ROOT), p, qos=1)
+                    for p in batches(make_events(200), 1)]
+            for info in sent:
+                await asyncio.to_thread(info.wait_for_publish, 10)
+            with contextlib.suppress(TimeoutError):
+                await wait_until(lambda: _all_stored(db, 200), timeout=20)
+            stored = await count(db, "SELECT count(*) FROM occupancy_events")
+            assert stored == 200, f"{200 - stored} of 200 events lost to a session takeover"
+    finally:
+        for client in (gateway, *thieves):
+            client.disconnect()
+            client.loop_stop()
+    assert (REGISTRY.get_sample_value("parkbazaar_ingest_mqtt_reconnects_total") or 0.0) == reconnects
