@@ -102,6 +102,11 @@ class Listener:
     key: Path | None = None
     ca: Path | None = None
     require_certificate: bool = False
+    # Gateways' listener: the broker replaces a client's id by its username, so no client
+    # can take over another's session (ingest's, with every event queued in it) by naming
+    # its client id. Services that need ids of their own (ingest workers) use a listener
+    # without it (``--local``).
+    client_id_is_username: bool = False
 
     @property
     def tls(self) -> bool:
@@ -117,6 +122,8 @@ class Listener:
             # mutual TLS: the certificate's CN is the username (the ACL's ``tenant/gateway``);
             # no password is asked, so a retired gateway is stopped by the ACL (it loses every topic)
             out += ["require_certificate true", "use_identity_as_username true"]
+        if self.client_id_is_username:
+            out.append("use_username_as_clientid true")
         return out
 
 
@@ -154,8 +161,9 @@ class TlsFiles:
 
 def layout_for(out: Path, user: str, *, listen: str | None = None, local: str | None = None,
                tls: TlsFiles = TlsFiles(), log_file: Path | None = None) -> BrokerLayout:
-    """The layout ``parkbazaar broker config`` writes: one listener (default 127.0.0.1:1883
-    plain, or 0.0.0.0:8883 TLS with a certificate), ``local`` a plain one beside it;
+    """The layout ``parkbazaar broker config`` writes: the gateways' listener (default
+    127.0.0.1:1883 plain, or 0.0.0.0:8883 TLS with a certificate; client ids replaced by
+    usernames), and ``local``, a plain one beside it for services such as ingest workers;
     ``ValueError`` on a bad combination of options."""
     if (tls.cert is None) != (tls.key is None):
         raise ValueError("--tls-cert and --tls-key go together")
@@ -163,7 +171,8 @@ def layout_for(out: Path, user: str, *, listen: str | None = None, local: str | 
         raise ValueError("--require-client-cert needs --tls-cert, --tls-key and --tls-ca")
     host, port = parse_listen(listen or ("0.0.0.0:8883" if tls.cert else "127.0.0.1:1883"))
     cert, key, ca = (None if p is None else p.resolve() for p in (tls.cert, tls.key, tls.ca))
-    listeners = [Listener(host, port, cert, key, ca, require_certificate=tls.require_client_cert)]
+    listeners = [Listener(host, port, cert, key, ca, require_certificate=tls.require_client_cert,
+                          client_id_is_username=True)]
     if local:
         listeners.append(Listener(*parse_listen(local)))
     return BrokerLayout(out.resolve(), listeners, user, log_file.resolve() if log_file else None)

@@ -1,10 +1,13 @@
 """The broker side of ingest: a paho-mqtt client with manual acknowledgement.
 
 How this works: paho runs its network loop in its own thread. ``on_message``
-takes a slot of a bounded semaphore (so at most ``max_pending`` messages are
-received but not yet acknowledged: when the database is slow, the network
-thread blocks here, stops reading, and the broker holds the rest in the
-persistent session) and hands the message to the asyncio loop. The service
+takes room in a ``Backlog`` (at most ``queue_max_messages`` messages and
+``queue_max_bytes`` of payload received but not yet acknowledged: when the
+database is slow, the network thread blocks here, stops reading, and the
+broker holds the rest) and hands the message to the asyncio loop. The byte
+bound matters for QoS 0, which the broker's in-flight limit does not cover: a
+flood of 1 MiB messages while a commit is slow would otherwise hold up to
+10,000 MiB in ingest. The service
 acknowledges (PUBACK) only after the transaction holding the message
 committed; ``ack`` frees the slot. Messages of an earlier connection are not
 acknowledged on the new one: the broker redelivers them and the database
@@ -15,8 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,11 +33,13 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from ingest import metrics
 from ingest.plan import Received
 from occupancy.config import IngestSettings, MqttUrl
 from occupancy.topics import Channel, subscription
 
 log = logging.getLogger(__name__)
+LOG_PAUSE_EVERY_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +47,51 @@ class Handle:
     mid: int
     qos: int
     generation: int
+    size: int = 0  # payload bytes, given back to the backlog on ack
+
+
+class Backlog:
+    """Messages and payload bytes received and not yet acknowledged, bounded in both.
+
+    ``take`` blocks the network thread while the message does not fit (one
+    message always fits an empty backlog, whatever its size); ``give`` frees it."""
+
+    def __init__(self, max_messages: int, max_bytes: int) -> None:
+        self.max_messages, self.max_bytes = max_messages, max_bytes
+        self.messages = self.bytes = 0
+        self._changed = threading.Condition()
+        self._logged_at = -LOG_PAUSE_EVERY_S
+
+    def _fits(self, size: int) -> bool:
+        return self.messages == 0 or (self.messages < self.max_messages
+                                      and self.bytes + size <= self.max_bytes)
+
+    def take(self, size: int, closing: Callable[[], bool]) -> bool:
+        """Room for one message of ``size`` bytes; False if ``closing`` turned true first."""
+        with self._changed:
+            if not self._fits(size):
+                self._paused()
+            while not self._fits(size):
+                if closing():
+                    return False
+                self._changed.wait(0.5)
+            self.messages += 1
+            self.bytes += size
+            return True
+
+    def _paused(self) -> None:
+        metrics.BACKLOG_PAUSES.inc()
+        now = time.monotonic()
+        if now - self._logged_at >= LOG_PAUSE_EVERY_S:  # at most one line a minute
+            self._logged_at = now
+            log.info("backlog full (%d messages, %d bytes): reading paused",
+                     self.messages, self.bytes)
+
+    def give(self, messages: int, size: int) -> None:
+        with self._changed:
+            self.messages -= messages
+            self.bytes -= size
+            self._changed.notify_all()
 
 
 class IngestClient:
@@ -50,7 +102,7 @@ class IngestClient:
                  on_reconnect: Callable[[], None] = lambda: None) -> None:
         self._url, self._settings, self._prefix = url, settings, prefix
         self._loop, self._deliver, self._on_reconnect = loop, deliver, on_reconnect
-        self._slots = threading.BoundedSemaphore(settings.queue_max_messages)
+        self._backlog = Backlog(settings.queue_max_messages, settings.queue_max_bytes)
         self._generation = 0
         self._connected = threading.Event()
         self._closing = False
@@ -89,8 +141,12 @@ class IngestClient:
         client.on_subscribe = self._on_subscribe
         return client
 
+    @property
+    def share_group(self) -> str:
+        return self._settings.share_group or share_group_for(self._url.password)
+
     def filters(self) -> list[str]:
-        group = self._settings.share_group if self.shared else None
+        group = self.share_group if self.shared else None
         return [subscription(Channel.EVENTS, self._prefix, group),
                 subscription(Channel.STATUS, self._prefix)]  # retained: never shared
 
@@ -119,7 +175,7 @@ class IngestClient:
             self._loop.call_soon_threadsafe(self._on_reconnect)
         client.subscribe([(f, 1) for f in self.filters()])
         log.info("MQTT connected (generation %d), subscribing to %s", self._generation,
-                 self.filters())
+                 [f.replace(f"$share/{self.share_group}/", "$share/…/") for f in self.filters()])
         # Not waiting for the SUBACK here: a resumed session's backlog may arrive
         # first, and it must flow into the pipeline for the SUBACK to be read.
         self._connected.set()
@@ -143,24 +199,24 @@ class IngestClient:
     def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
         if self._closing:
             return  # not acknowledged: the broker delivers it to the next session
-        while not self._slots.acquire(timeout=0.5):
-            if self._closing:
-                return
-        handle = Handle(msg.mid, msg.qos, self._generation)
+        size = len(msg.payload)
+        if not self._backlog.take(size, lambda: self._closing):
+            return
+        handle = Handle(msg.mid, msg.qos, self._generation, size)
         received = Received(_topic_text(msg), bytes(msg.payload), handle)
         try:
             self._loop.call_soon_threadsafe(self._deliver, received)
         except RuntimeError:  # the loop is gone: the broker redelivers next session
-            self._slots.release()
+            self._backlog.give(1, size)
 
     def ack(self, handles: list[Any]) -> int:
-        """Acknowledge committed messages of the current connection; free their slots."""
+        """Acknowledge committed messages of the current connection; free their room."""
         sent = 0
         for h in handles:
             if h.qos > 0 and h.generation == self._generation:
                 self.client.ack(h.mid, h.qos)
                 sent += 1
-            self._slots.release()
+        self._backlog.give(len(handles), sum(h.size for h in handles))
         return sent
 
     def stop_receiving(self) -> None:
@@ -170,6 +226,19 @@ class IngestClient:
         self._closing = True
         self.client.disconnect()
         self.client.loop_stop()
+
+
+def share_group_for(password: str | None) -> str:
+    """``ingest``, or with a broker password ``ingest-`` and 16 hex digits derived from it (pure).
+
+    Mosquitto's acl_file never checks a subscription: any client of the broker that
+    joins ingest's group is handed its share of the events, which its read rule then
+    drops (tested: half of them with one intruder). So the name must be a secret,
+    and the password the workers share is one that only they know."""
+    if not password:
+        return "ingest"
+    digest = hashlib.sha256(b"parkbazaar share group\x00" + password.encode()).hexdigest()
+    return f"ingest-{digest[:16]}"
 
 
 def _topic_text(msg: mqtt.MQTTMessage) -> str:

@@ -105,6 +105,16 @@ def _dead(msg: Received, reason: Reason | str, detail: Any, topic: Topic | None)
     )
 
 
+def refused(msg: Received, reason: Reason | str, detail: Any, prefix: str) -> DeadLetter:
+    """A whole message as a dead letter, named after its topic's tenant and gateway when
+    the topic is one (so the gateway's own rate cap applies, not the shared one). Never raises."""
+    try:
+        topic: Topic | None = Topic.parse(msg.topic, prefix)
+    except Exception:  # a bad topic, or whatever made planning fail
+        topic = None
+    return _dead(msg, reason, detail, topic)
+
+
 def _provisioned(msg: Received, topic: Topic, registry: Registry, plan: Plan) -> GatewayEntry | None:
     """The registry entry of the message's gateway, or None with the message dead-lettered."""
     entry = registry.gateway(topic.tenant, topic.gateway)
@@ -178,7 +188,7 @@ def plan_batch(messages: Sequence[Received], *, registry: Registry, now: datetim
         try:
             _plan_message(msg, registry, prefix, window, part)
         except Exception as exc:  # a bug costs one message, never the process
-            part = Plan(dead=[_dead(msg, Reason.INTERNAL, describe(exc), None)])
+            part = Plan(dead=[refused(msg, Reason.INTERNAL, describe(exc), prefix)])
         plan.rows += part.rows
         plan.statuses += part.statuses
         plan.dead += part.dead

@@ -22,13 +22,13 @@ import asyncpg
 
 from ingest import DatabaseUnavailable, metrics
 from ingest.budget import DeadLetterBudget
-from ingest.plan import DeadLetter, Plan, Received, describe, plan_batch
+from ingest.plan import DeadLetter, Plan, Received, describe, plan_batch, refused
 from ingest.registry import Registry, load_registry
 from ingest.store import (
     WritePolicy,
     Written,
+    by_days,
     ensure_partitions,
-    event_days,
     write_dead_letters,
     write_plan,
 )
@@ -130,8 +130,11 @@ class Ingest:
         """Write a plan; if it is refused, split the batch until the refused messages
         stand alone, and dead-letter those. Only a lost database escapes."""
         try:
-            await self._ensure_days(con, plan)
-            return await write_plan(con, plan, self.policy)
+            written = Written()
+            for part, days in by_days(plan):
+                await self._ensure_days(con, days)
+                written += await write_plan(con, part, self.policy)
+            return written
         except Exception as exc:
             if is_transient(exc):
                 raise
@@ -149,13 +152,13 @@ class Ingest:
         database = isinstance(exc, asyncpg.PostgresError | asyncpg.InterfaceError)
         reason = Reason.STORE_ERROR if database else Reason.INTERNAL
         log.warning("message refused alone, dead-lettered (%s): %s", reason, describe(exc))
-        dead = [DeadLetter(m.topic, m.payload, reason.value, {"error": describe(exc)}, None, None)
-                for m in batch]
+        prefix = self.settings.topic_prefix
+        dead = [refused(m, reason, {"error": describe(exc)}, prefix) for m in batch]
         async with con.transaction():
             return await write_dead_letters(con, dead, self.policy)
 
-    async def _ensure_days(self, con: asyncpg.Connection, plan: Plan) -> None:
-        new = event_days(plan.rows) - self.days
+    async def _ensure_days(self, con: asyncpg.Connection, days: set[date]) -> None:
+        new = days - self.days
         if new:
             await ensure_partitions(con, new)
             self.days |= new

@@ -68,7 +68,9 @@ class IngestSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     client_id: str = Field(default="parkbazaar-ingest-1", min_length=1, max_length=64)
-    share_group: str = "ingest"
+    # None: "ingest", or with a broker password a name derived from it that no other
+    # client can guess (ingest.mqtt.share_group_for); workers sharing a group share a password
+    share_group: str | None = None
     shared: bool | None = None  # None: shared where the broker speaks MQTT 5
     protocol: int = Field(default=5, description="MQTT protocol: 5 or 4 (3.1.1)")
     session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)
@@ -76,6 +78,8 @@ class IngestSettings(BaseModel):
     batch_max_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     batch_max_delay_ms: int = Field(default=50, ge=1)
     queue_max_messages: int = Field(default=10_000, ge=10)
+    # payload bytes received and not yet acknowledged (QoS 0 has no broker in-flight limit)
+    queue_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024 * 1024)
     registry_refresh_s: float = Field(default=2.0, ge=0)
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
     # 127.0.0.1 outside containers; 0.0.0.0 in one, so that Prometheus can scrape it

@@ -171,9 +171,12 @@ def _no_constant(text: str) -> Any:
 def loads_strict(payload: bytes) -> Any:
     """``json.loads`` that raises only ``WireError``: huge integers, ``NaN`` and
     ``Infinity`` are refused (``out_of_range``), anything else unparsable is
-    ``malformed_json``."""
+    ``malformed_json``, and so is any text but UTF-8 (the contract's encoding;
+    ``json.loads`` of bytes would also take UTF-16, UTF-32 and UTF-8-encoded
+    surrogates). A leading UTF-8 byte order mark is ignored, as RFC 8259 allows."""
     try:
-        return json.loads(payload, parse_int=_bounded_int, parse_float=_finite_float,
+        text = payload.decode("utf-8-sig")
+        return json.loads(text, parse_int=_bounded_int, parse_float=_finite_float,
                           parse_constant=_no_constant)
     except WireError:
         raise

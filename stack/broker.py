@@ -58,7 +58,9 @@ async def run_broker(settings: Settings, kind: BrokerKind, data_dir: Path, dsn: 
         return
     use_mosquitto = kind == "mosquitto" or (kind == "auto" and mosquitto_binary() is not None)
     folder, port = data_dir / "mosquitto", free_port()
-    layout = BrokerLayout(folder, [Listener("127.0.0.1", port)], _whoami(), folder / "mosquitto.log")
+    # one listener, the gateways' kind (client ids replaced by usernames): the demo runs one ingest
+    layout = BrokerLayout(folder, [Listener("127.0.0.1", port, client_id_is_username=True)], _whoami(),
+                          folder / "mosquitto.log")
     gateways = [(sf.tenant.id, g.id) for sf in site_files for g in sf.gateways]
     async with connected(dsn) as con:
         ingest, secrets = await issue_local(con, gateways, INGEST_ACCOUNT, actor="demo")

@@ -60,6 +60,14 @@ class IngestProcess:
                 raise AssertionError(f"ingest did not start:\n{self.log[-3000:]}")
         return self
 
+    def wait_for_line(self, text: str, timeout: float = 30.0) -> None:
+        """Until a line of its log holds ``text``, or fail with its log."""
+        deadline = time.monotonic() + timeout
+        while not any(text in line for line in self.lines):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"no {text!r} in the ingest log:\n{self.log[-3000:]}")
+            time.sleep(0.05)
+
     def kill(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(10)

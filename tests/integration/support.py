@@ -63,8 +63,9 @@ def batches(events: Sequence[OccupancyEvent], size: int, gateway: str = GW,
             for i in range(0, len(events), size)]
 
 
-def publish(url: str, messages: Sequence[tuple[str, bytes]], *, retain: bool = False) -> None:
-    """Publish at QoS 1 and wait until the broker acknowledged every message."""
+def publish(url: str, messages: Sequence[tuple[str, bytes]], *, retain: bool = False,
+            qos: int = 1) -> None:
+    """Publish (QoS 1: and wait until the broker acknowledged every message)."""
     settings = load_settings(mqtt_url=url)
     client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
     client.max_inflight_messages_set(200)
@@ -72,7 +73,7 @@ def publish(url: str, messages: Sequence[tuple[str, bytes]], *, retain: bool = F
     client.connect(settings.mqtt.host, settings.mqtt.port)
     client.loop_start()
     try:
-        infos = [client.publish(t, p, qos=1, retain=retain) for t, p in messages]
+        infos = [client.publish(t, p, qos=qos, retain=retain) for t, p in messages]
         for info in infos:
             info.wait_for_publish(30)
             assert info.is_published()

@@ -22,6 +22,7 @@ from tests.integration.ingest_procs import IngestProcess, reap
 from tests.integration.support import (
     GW,
     SITE,
+    TENANT,
     batches,
     count,
     events_topic,
@@ -70,6 +71,27 @@ async def test_database_refusing_one_message_dead_letters_only_it(
     assert stored == set(range(1, 201))  # the other 50 messages of the batch
     assert _metric("parkbazaar_ingest_split_batches_total") > split_before
     assert worker.totals["dead"] == 1 and worker.totals["stored"] == 200
+
+
+async def test_strangers_draining_the_shared_dead_letter_cap_cannot_cap_a_real_gateways_refused_message(
+        database: str, db: asyncpg.Connection, topic_prefix: str) -> None:
+    await seed_registry(database)
+    settings = settings_for(database, "mqtt://127.0.0.1:1", topic_prefix, dead_letter_burst=1,
+                            dead_letter_rate_per_s=0)
+    pool = await asyncpg.create_pool(database, min_size=1, max_size=2)
+    try:
+        worker = Ingest(settings, pool)
+        await worker.reload_registry()
+        strangers = [Received(events_topic(topic_prefix, f"gw-ghost-{i}"), b"nope") for i in range(5)]
+        await worker.handle(strangers)  # the one shared bucket of unknown senders is now empty
+        await db.execute("DELETE FROM spaces WHERE slug = 'S-050'")  # the database will refuse it
+        refused = batches(make_events(1, spaces=["S-050"]), 1)[0]
+        await worker.handle([Received(events_topic(topic_prefix), refused)])
+    finally:
+        await pool.close()
+    rows = await db.fetch("SELECT reason, tenant, gateway FROM dead_letters ORDER BY id")
+    assert [tuple(r) for r in rows] == [("malformed_json", TENANT, "gw-ghost-0"),
+                                        ("store_error", TENANT, GW)]
 
 
 async def test_dead_letter_flood_is_capped_and_real_events_still_flow(

@@ -105,7 +105,8 @@ def test_bad_listen_addresses_are_refused(text: str) -> None:
 
 
 def test_the_layout_defaults_to_a_local_plain_listener_or_tls_on_8883() -> None:
-    assert layout_for(Path("/tmp/x"), "me").listeners == [Listener("127.0.0.1", 1883)]
+    gateways = Listener("127.0.0.1", 1883, client_id_is_username=True)
+    assert layout_for(Path("/tmp/x"), "me").listeners == [gateways]
     tls = layout_for(Path("/tmp/x"), "me", local="127.0.0.1:1883",
                      tls=TlsFiles(Path("b.pem"), Path("b.key")))
     assert (tls.listeners[0].host, tls.listeners[0].port, tls.listeners[0].tls) == ("0.0.0.0", 8883, True)
@@ -132,7 +133,8 @@ def test_the_shipped_example_config_is_what_the_command_writes() -> None:
     --user mosquitto``."""
     pki = Path("/etc/parkbazaar/pki")
     layout = BrokerLayout(Path("/etc/parkbazaar/broker"),
-                          [Listener("0.0.0.0", 8883, pki / "broker.pem", pki / "broker.key", pki / "ca.pem"),
+                          [Listener("0.0.0.0", 8883, pki / "broker.pem", pki / "broker.key", pki / "ca.pem",
+                                    client_id_is_username=True),
                            Listener("127.0.0.1", 1883)], "mosquitto")
     shipped = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto" / "mosquitto.conf"
     assert shipped.read_text() == mosquitto_conf(layout)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from ingest.plan import Received, plan_batch
 from ingest.registry import GatewayEntry, Registry
-from ingest.store import event_days
+from ingest.store import by_days, event_days
 from occupancy.ids import SpaceRef
 from tests.payloads import mutate
 
@@ -97,3 +97,18 @@ def test_dead_letter_detail_is_bounded() -> None:
     many = [(i, "lot/B-9", NOW) for i in range(1, 1001)]
     (dead,) = _plan(Received(EVENTS, _payload(*many))).dead
     assert dead.detail["rejected_count"] == 1000 and len(dead.detail["rejected"]) == 100
+
+
+def test_400_days_in_one_message_are_written_16_days_a_transaction_statuses_last() -> None:
+    days = [(i + 1, "lot/A-1", NOW - timedelta(days=i)) for i in range(399)]
+    plan = _plan(Received(EVENTS, _payload(*days)), Received(EVENTS, b"junk"),
+                 Received(f"{PREFIX}/shiraz/gw1/status", STATUS))
+    parts = by_days(plan)
+    assert len(parts) == 25 and all(len(d) <= 16 for _p, d in parts)
+    assert sorted(r for p, _d in parts for r in p.rows) == sorted(plan.rows)
+    assert all(event_days(p.rows) == d for p, d in parts)
+    *first, (last, _days) = parts
+    assert not any(p.statuses or p.dead for p, _d in first)
+    assert (last.statuses, last.dead) == (plan.statuses, plan.dead) and len(last.dead) == 1
+    small = _plan(Received(EVENTS, VALID))
+    assert by_days(small) == [(small, {NOW.date()})]  # the usual batch: one transaction

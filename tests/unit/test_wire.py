@@ -108,6 +108,10 @@ def test_the_design_example_decodes() -> None:
 @pytest.mark.parametrize(("raw", "reason"), [
     (b"{nope", Reason.MALFORMED_JSON),
     (b"\xff\xfe", Reason.MALFORMED_JSON),
+    (_payload().decode().encode("utf-16"), Reason.MALFORMED_JSON),
+    (_payload().decode().encode("utf-16-le"), Reason.MALFORMED_JSON),
+    (_payload().decode().encode("utf-32"), Reason.MALFORMED_JSON),
+    (_payload().replace(b"gw-lot7", b"gw-\xed\xa0\x80"), Reason.MALFORMED_JSON),  # a surrogate
     (b"[1, 2]", Reason.NOT_AN_OBJECT),
     (_payload(v=2), Reason.UNSUPPORTED_VERSION),
     (_payload(v=True), Reason.UNSUPPORTED_VERSION),
@@ -130,6 +134,10 @@ def test_rejections_carry_their_reason(raw: bytes, reason: Reason) -> None:
     with pytest.raises(WireError) as info:
         decode_events(raw)
     assert info.value.reason is reason
+
+
+def test_a_utf8_byte_order_mark_is_ignored() -> None:
+    assert decode_events(b"\xef\xbb\xbf" + _payload()) == decode_events(_payload())
 
 
 def test_missing_fields_and_duplicate_seqs() -> None:
