@@ -60,7 +60,8 @@ async def populate(dsn: str, first_seq: int, count: int, *, flip: bool = False) 
             state = ("occupied", "free")[(seq // len(SPACES) + flip) % 2]
             await observe(con, site, space, state, t0 + timedelta(seconds=i * 0.2), seq)
         await con.execute(
-            "INSERT INTO dead_letters (topic, payload, reason) VALUES ('t', '\\x00'::bytea, 'malformed')")
+            "INSERT INTO dead_letters (topic, payload, reason, payload_bytes, payload_sha256) "
+            "VALUES ('t', '\\x00'::bytea, 'malformed', 1, sha256('\\x00'::bytea))")
     finally:
         await con.close()
 
