@@ -153,6 +153,9 @@ class ApiSettings(BaseModel):
     expensive_concurrency: int = Field(default=3, ge=1, le=64)
     expensive_wait_s: float = Field(default=1.0, ge=0, le=60)
     expensive_queue: int = Field(default=64, ge=0)
+    # per client (address; token for manager reports): reads in progress, and waiting for them
+    expensive_per_client: int = Field(default=1, ge=1, le=64)
+    expensive_client_queue: int = Field(default=4, ge=0, le=1000)
     # the database pool of each API process
     pool_size: int = Field(default=8, ge=2, le=100)
     # Swagger UI at /docs and ReDoc at /redoc (assets served from the package); the
