@@ -1,7 +1,8 @@
 """The FastAPI application: ``create_app(settings)``.
 
 The lifespan owns the asyncpg pool (small: every request holds a connection
-for one query only), the bulkhead of expensive reads, and the live change feed
+for one query only), the bulkhead of expensive reads with its per-client gates
+and shared flights (``dashboard_api.fairness``), and the live change feed
 (one LISTEN connection per process, see ``dashboard_api.live``). Errors become
 JSON answers as ``dashboard_api.errors`` tabulates them.
 
@@ -24,6 +25,7 @@ from fastapi.staticfiles import StaticFiles
 
 from dashboard_api import DatabaseUnavailable
 from dashboard_api.errors import add_error_handlers
+from dashboard_api.fairness import ClientGates, SingleFlight
 from dashboard_api.headers import SecurityHeaders, add_docs
 from dashboard_api.http import CachedReadFront, ResponseCache
 from dashboard_api.limits import BodyLimitMiddleware, Bulkhead, RateClass, RateLimitMiddleware
@@ -77,6 +79,9 @@ def create_app(settings: Settings) -> FastAPI:
         except (OSError, asyncpg.PostgresError) as exc:
             raise DatabaseUnavailable(f"cannot connect to the database: {exc}") from exc
         app.state.bulkhead = Bulkhead(api.expensive_concurrency, api.expensive_wait_s, api.expensive_queue)
+        app.state.gates = ClientGates(api.expensive_per_client, api.expensive_client_queue,
+                                      api.expensive_wait_s)
+        app.state.flights = SingleFlight[bytes]()
         app.state.feed = ChangeFeed(settings.dsn, app.state.pool)
         app.state.feed.on_change.append(app.state.cache.clear)
         await app.state.feed.start()

@@ -1,6 +1,6 @@
 """Dependencies of the routes, as ``Annotated`` aliases: the pool, a connection
-per request (or, for expensive reads, one behind the bulkhead with a statement
-timeout), the clock, the path and query parameters, validated at the edge with
+per request (or, for expensive reads, one behind the client's gate and the
+bulkhead, with a statement timeout), the clock, the path and query parameters, validated at the edge with
 ASCII-only patterns, and the caller's token."""
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pydantic import AfterValidator
 
 from dashboard_api import DatabaseUnavailable, Forbidden, TooSlow, Unauthorized
 from dashboard_api.auth import Principal, lookup_token
+from dashboard_api.fairness import ClientGates
 from dashboard_api.limits import REFUSED, Bulkhead
 from occupancy.config import Settings
 
@@ -57,11 +58,18 @@ async def get_connection(
         yield con
 
 
+def client_of(request: Request) -> str:
+    """The client an expensive read is counted against: its address (the peer, or the
+    ``X-Forwarded-For`` of a proxy uvicorn trusts)."""
+    return f"address {request.client.host}" if request.client else "address ?"
+
+
 @contextlib.asynccontextmanager
 async def expensive(request: Request) -> AsyncIterator[asyncpg.Connection]:
     """A connection for an expensive read: a bulkhead slot first (``Busy`` when none
     frees in time), then a pooled connection in a read-only transaction whose
-    statements are cancelled after ``api.expensive_timeout_s`` (``TooSlow``)."""
+    statements are cancelled after ``api.expensive_timeout_s`` (``TooSlow``). The
+    caller holds its client's gate (``ClientGates``) around it."""
     bulkhead: Bulkhead = request.app.state.bulkhead
     timeout_s: float = request.app.state.settings.api.expensive_timeout_s
     async with bulkhead.slot(), acquire(request.app.state.pool) as con:
@@ -73,11 +81,6 @@ async def expensive(request: Request) -> AsyncIterator[asyncpg.Connection]:
             REFUSED.labels("too_slow").inc()
             raise TooSlow(f"the read took longer than {timeout_s:g} s and was cancelled: "
                           "ask for a shorter range or a wider step") from exc
-
-
-async def get_expensive_connection(request: Request) -> AsyncIterator[asyncpg.Connection]:
-    async with expensive(request) as con:
-        yield con
 
 
 async def utcnow() -> datetime:
@@ -122,7 +125,6 @@ async def near_point(near: NearText = None) -> tuple[float, float] | None:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 PoolDep = Annotated[asyncpg.Pool, Depends(get_pool)]
 Connection = Annotated[asyncpg.Connection, Depends(get_connection)]
-ExpensiveConnection = Annotated[asyncpg.Connection, Depends(get_expensive_connection)]
 Now = Annotated[datetime, Depends(utcnow)]
 Near = Annotated[tuple[float, float] | None, Depends(near_point)]
 RadiusM = Annotated[
@@ -219,3 +221,14 @@ async def admin(request: Request, who: Annotated[Principal, Depends(get_principa
 
 Manager = Annotated[Principal, Depends(manager)]
 Admin = Annotated[Principal, Depends(admin)]
+
+
+async def get_report_connection(request: Request, who: Manager) -> AsyncIterator[asyncpg.Connection]:
+    """A connection for a manager's report: the gate of the caller's token (a manager reads
+    from wherever they are; an office of many shares one address), then ``expensive``."""
+    gates: ClientGates = request.app.state.gates
+    async with gates.gate(f"token {who.token_id}"), expensive(request) as con:
+        yield con
+
+
+ReportConnection = Annotated[asyncpg.Connection, Depends(get_report_connection)]

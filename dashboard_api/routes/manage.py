@@ -21,10 +21,10 @@ from dashboard_api import BadInput, NotFound, market, queries
 from dashboard_api.auth import Principal
 from dashboard_api.deps import (
     Connection,
-    ExpensiveConnection,
     Manager,
     Now,
     PoolDep,
+    ReportConnection,
     SitePath,
     TenantPath,
     check_year,
@@ -90,7 +90,7 @@ async def stalls(_: Manager, con: Connection, now: Now,
 
 @router.get("/{tenant}/sites/{site}/day", summary="Occupancy over a local day", responses=AUTH)
 async def day(
-    _: Manager, con: ExpensiveConnection, now: Now, tenant: TenantPath, site: SitePath, date: DayParam = None,
+    _: Manager, con: ReportConnection, now: Now, tenant: TenantPath, site: SitePath, date: DayParam = None,
     step_min: Annotated[int, Query(ge=1, le=240, description="minutes between points")] = 15,
 ) -> History:
     """The site's counts every `step_min` minutes over the local day (a step function)."""
@@ -110,7 +110,7 @@ async def day(
 @router.get("/{tenant}/sites/{site}/attendance", summary="Vendor attendance on a day",
             responses={**AUTH, **CSV})
 async def attendance(
-    _: Manager, con: ExpensiveConnection, now: Now, tenant: TenantPath, site: SitePath, date: DayParam = None,
+    _: Manager, con: ReportConnection, now: Now, tenant: TenantPath, site: SitePath, date: DayParam = None,
     format: Format = "json",
 ) -> Attendance:
     """Per stall within the opening hours: first arrival, last departure, minutes occupied,
@@ -133,7 +133,7 @@ async def attendance(
 @router.get("/{tenant}/sites/{site}/utilization", summary="Utilization by hour of day",
             responses={**AUTH, **CSV})
 async def utilization(
-    _: Manager, con: ExpensiveConnection, now: Now, tenant: TenantPath, site: SitePath,
+    _: Manager, con: ReportConnection, now: Now, tenant: TenantPath, site: SitePath,
     start: Annotated[DateParam, Query(alias="from", description="first local date; default: 7 days ago")]
     = None,
     end: Annotated[DateParam, Query(alias="to", description="last local date; default: today")] = None,
@@ -167,7 +167,7 @@ async def _tenant_tz(con: Any, tenant: str) -> str:
 
 @router.get("/{tenant}/alerts", summary="Alerts of the token's sites", responses={**AUTH, **CSV})
 async def alerts(
-    who: Manager, con: ExpensiveConnection, now: Now, tenant: TenantPath, format: Format = "json",
+    who: Manager, con: ReportConnection, now: Now, tenant: TenantPath, format: Format = "json",
 ) -> list[Alert]:
     """Devices silent past their site's bound, gateways offline, low batteries (< 20 %),
     stalls absent 30 minutes after the market opened."""

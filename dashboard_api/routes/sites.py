@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -17,7 +18,6 @@ from dashboard_api import BadInput, NotFound, queries
 from dashboard_api.deps import (
     FIRST_YEAR,
     LAST_YEAR,
-    ExpensiveConnection,
     Near,
     Now,
     PoolDep,
@@ -27,9 +27,12 @@ from dashboard_api.deps import (
     StepText,
     TenantPath,
     acquire,
+    client_of,
+    expensive,
     parse_step,
 )
-from dashboard_api.http import cached, encode
+from dashboard_api.fairness import SingleFlight
+from dashboard_api.http import cache_key, cached, encode
 from dashboard_api.live import ChangeFeed, SiteKey, changes_since, current_xmin, sse
 from dashboard_api.schemas import History, SiteDetail, SiteKind, SiteSummary, SpaceStatus, problems
 
@@ -93,26 +96,43 @@ async def _cached_site_read(request: Request, pool: asyncpg.Pool, query: Callabl
 
 
 @router.get("/{tenant}/{site}/history", summary="Occupancy history (a step function)",
-            responses={**NOT_FOUND, **problems(503)})
+            response_model=History, responses={**NOT_FOUND, **problems(503)})
 async def history(
-    con: ExpensiveConnection, settings: SettingsDep, now: Now, tenant: TenantPath, site: SitePath,
+    request: Request, settings: SettingsDep, now: Now, tenant: TenantPath, site: SitePath,
     step: StepText = "5m",
     start: Annotated[datetime | None, Query(alias="from", description="ISO 8601; default: `to` − 24 h")]
     = None,
     end: Annotated[datetime | None, Query(alias="to", description="ISO 8601; default: now")] = None,
-) -> History:
+) -> Response:
     """Free / occupied / unknown / total at every `step` from `from` (aligned down to the
     step) to `to`. A space keeps the state of its last observation until the next one,
     or until that observation is older than the site's `stale_after_s` (then unknown),
     so steps with no events carry the counts forward. At most `api.max_history_points`
-    points (5000) a request; an expensive read (limited in time and concurrency: 503)."""
+    points (5000) a request; an expensive read (limited in time and concurrency, per
+    client too: 503). Identical requests at the same time share one query, never one
+    that started before them."""
     width = parse_step(step)
-    start, end = history_window(start, end, now, width, settings.api.max_history_points)
-    points = await queries.history(con, tenant=tenant, site=site, start=start, end=end, step=width)
-    if points is None:
-        raise NotFound(f"no site {site!r} of tenant {tenant!r}")
-    tz = await con.fetchval("SELECT timezone FROM tenants WHERE slug = $1", tenant)
-    return History(tenant=tenant, site=site, step_s=int(width.total_seconds()), timezone=tz, points=points)
+    history_window(start, end, now, width, settings.api.max_history_points)  # 422 before any wait
+    arrived = time.monotonic()
+
+    async def load() -> bytes:
+        # A shared query may start after its first reader arrived: a default `to` is its start.
+        at = now + timedelta(seconds=time.monotonic() - arrived)
+        window = history_window(start, end, at, width, settings.api.max_history_points)
+        async with expensive(request) as con:
+            points = await queries.history(con, tenant=tenant, site=site, start=window[0], end=window[1],
+                                           step=width)
+            if points is None:
+                raise NotFound(f"no site {site!r} of tenant {tenant!r}")
+            tz = await con.fetchval("SELECT timezone FROM tenants WHERE slug = $1", tenant)
+        return encode(History(tenant=tenant, site=site, step_s=int(width.total_seconds()), timezone=tz,
+                              points=points))
+
+    flights: SingleFlight[bytes] = request.app.state.flights
+    key = cache_key(request.scope)
+    async with request.app.state.gates.gate(client_of(request), key):
+        body = await flights.run(key, load)
+    return Response(body, media_type="application/json")
 
 
 def history_window(start: datetime | None, end: datetime | None, now: datetime, width: timedelta,

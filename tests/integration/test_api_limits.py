@@ -6,22 +6,26 @@ bulkhead: public reads keep their connections while history reads pile up)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import select
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
 import httpx
 import psutil
 import pytest
+from prometheus_client import REGISTRY
 
 from stack.embedded import free_port, wait_port
 from tests.integration.api_support import TENANT, app_for, asgi_client, seed_city, served, token
+from tests.integration.support import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 MiB = 1024 * 1024
@@ -172,16 +176,17 @@ async def test_slow_history_read_is_cancelled_and_answered_503(database: str) ->
 
 
 async def test_expensive_reads_cannot_take_the_pool_from_site_reads(database: str) -> None:
-    """Thirty history reads at once while their table is locked: two hold the bulkhead's
+    """Thirty different history reads at once while their table is locked (no per-client
+    cap in the way): two hold the bulkhead's
     slots, the rest wait a moment and get 503 + Retry-After; meanwhile every public site read
     (uncached) is answered at once from the connections the bulkhead leaves."""
     await seed_city(database)
     app = app_for(database, expensive_concurrency=2, expensive_wait_s=0.5, expensive_timeout_s=10,
-                  pool_size=4)
+                  pool_size=4, expensive_per_client=30)
     async with served(app) as base, httpx.AsyncClient(base_url=base, timeout=30) as c:
         lock = await _lock_events(database)
         try:
-            history = [asyncio.create_task(c.get(HISTORY)) for _ in range(30)]
+            history = [asyncio.create_task(c.get(f"{HISTORY}&from={_from(i)}")) for i in range(30)]
             await asyncio.sleep(0.2)
             t0 = time.monotonic()
             sites = [await c.get(f"/v1/sites/{TENANT}/lot-a") for _ in range(20)]
@@ -195,3 +200,89 @@ async def test_expensive_reads_cannot_take_the_pool_from_site_reads(database: st
     assert len(busy) == 28 and {r.status_code for r in busy} == {503}
     assert all(r.headers["retry-after"] == "2" and "expensive read" in r.json()["detail"] for r in busy)
     assert [r.status_code for r in held] == [200, 200]
+
+
+def _from(minutes_ago: int) -> str:
+    return (datetime.now(UTC) - timedelta(days=1, minutes=minutes_ago)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _from_address(base: str, address: str) -> httpx.AsyncClient:
+    """A client whose requests come from another loopback address (to 127.0.0.1 still)."""
+    return httpx.AsyncClient(base_url=base, timeout=30,
+                             transport=httpx.AsyncHTTPTransport(local_address=address))
+
+
+async def test_one_address_flooding_history_cannot_fail_another_address(database: str) -> None:
+    """Fifty different history reads at once from one address while their table is locked:
+    it keeps one in progress and four waiting, the rest are refused at once; a single read
+    from another address meanwhile takes a slot of its own and is answered 200."""
+    await seed_city(database)
+    app = app_for(database, expensive_concurrency=2, expensive_wait_s=0.5, expensive_timeout_s=10,
+                  pool_size=4, expensive_per_client=1, expensive_client_queue=4)
+    async with served(app) as base, _from_address(base, "127.0.0.1") as flood, \
+            _from_address(base, "127.0.0.2") as other:
+        lock = await _lock_events(database)
+        try:
+            floods = [asyncio.create_task(flood.get(f"{HISTORY}&from={_from(i)}")) for i in range(50)]
+
+            async def all_arrived() -> bool:  # every flood read is in progress, waiting or refused
+                return sum(app.state.gates.load("address 127.0.0.1")) + sum(t.done() for t in floods) == 50
+
+            await wait_until(all_arrived, 10)
+            mine = asyncio.create_task(other.get(f"{HISTORY}&from={_from(100)}"))  # a read of its own
+
+            async def mine_arrived() -> bool:
+                return app.state.gates.load("address 127.0.0.2") == (1, 0) or mine.done()
+
+            await wait_until(mine_arrived, 10)
+            done, _ = await asyncio.wait(floods, timeout=5)  # all but the one in progress
+            refused = [t.result() for t in done]
+            assert not mine.done()  # it holds the other slot, behind the lock like the flood's one
+        finally:
+            await lock.close()
+        held = [await t for t in floods if t not in done]
+        answer = await mine
+    assert answer.status_code == 200, answer.text
+    assert len(refused) == 49 and {r.status_code for r in refused} == {503}
+    at_once = [r for r in refused if "already has 1 expensive reads in progress and 4 waiting" in r.text]
+    waited = [r for r in refused if "did not finish within 0.5 s" in r.text]
+    assert (len(at_once), len(waited)) == (45, 4), [r.text for r in refused][:3]
+    assert all(r.headers["retry-after"] == "2" for r in refused)
+    assert [r.status_code for r in held] == [200]
+
+
+async def test_identical_history_reads_share_one_query(database: str) -> None:
+    """One history asked by twenty readers while its table is locked — eleven addresses, one
+    of them asking nine times at once — is answered 200 to all of them from two queries: the
+    one in progress when the others came, and the next one they all share (sharing a query
+    takes no place of the client's, so the address asking nine times is not turned away)."""
+    await seed_city(database)
+    app = app_for(database, expensive_concurrency=2, expensive_wait_s=0.5, expensive_timeout_s=10,
+                  pool_size=4)
+    url = f"{HISTORY}&from={_from(0)}"
+
+    def count(result: str) -> float:
+        return REGISTRY.get_sample_value("parkbazaar_api_expensive_reads_total", {"result": result}) or 0.0
+
+    def counted(result: str, at_least: float) -> Callable[[], Awaitable[bool]]:
+        async def check() -> bool:
+            return count(result) >= at_least
+        return check
+
+    async with served(app) as base, contextlib.AsyncExitStack() as stack:
+        one = await stack.enter_async_context(_from_address(base, "127.0.0.2"))
+        clients = [await stack.enter_async_context(_from_address(base, f"127.0.0.{i + 3}"))
+                   for i in range(11)] + [one] * 9
+        queries, shared = count("query"), count("shared")
+        lock = await _lock_events(database)
+        try:
+            first = asyncio.create_task(clients[0].get(url))
+            await wait_until(counted("query", queries + 1), 10)  # in progress, on the lock
+            rest = [asyncio.create_task(c.get(url)) for c in clients[1:]]
+            await wait_until(counted("shared", shared + 18), 10)  # the others boarded the next one
+        finally:
+            await lock.close()
+        answers = [await first, *[await t for t in rest]]
+    assert {r.status_code for r in answers} == {200}
+    assert count("query") - queries == 2 and count("shared") - shared == 18
+    assert len({r.content for r in answers[1:]}) == 1  # the shared query's bytes, to every reader
