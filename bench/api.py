@@ -18,9 +18,13 @@ tenant and every space observed:
    ``--history-clients`` (200) clients of one address read a week of the lot's
    history at a 5-minute step (2,016 points over ~130,000 events) as fast as
    they are answered, honouring ``Retry-After``: the bulkhead lets three run at
-   once, so the site reads keep their connections (``history_load_*`` and
-   ``uncached_history_load_*``: the site's req/s, p99 and errors, and the
-   history answers by status with their p50);
+   once, so the site reads keep their connections, and identical reads share
+   a query (``history_load_*`` and ``uncached_history_load_*``: the site's
+   req/s, p99 and errors, and the history answers by status with their p50);
+   then on the API as deployed with every reader from a loopback address of
+   its own and asking a week of its own (``from`` a minute apart), so neither
+   the per-client cap nor shared queries help: the bulkhead alone
+   (``spread_history_load_*``);
 5. SSE fan-out: ``--clients`` streams of ``/v1/sites/shiraz/fruit-market/live``;
    the bench commits a state change and its NOTIFY (as ingest does) every
    200 ms and measures commit → delivery at every client.
@@ -35,13 +39,14 @@ The last line is one JSON object: ``site_req_per_s``, ``hello_req_per_s``,
 ``ratio``, ``p99_ms``, ``hello_p99_ms``, ``changing_req_per_s``,
 ``changing_p99_ms``, ``uncached_req_per_s``,
 ``uncached_p99_ms``, ``history_load_p99_ms``, ``uncached_history_load_p99_ms``,
-``sse_clients``, ``sse_p99_ms``, …
+``spread_history_load_p99_ms``, ``sse_clients``, ``sse_p99_ms``, …
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -133,42 +138,63 @@ async def _week_of_events(con: asyncpg.Connection, site: str) -> None:
            WHERE si.slug = $1""", site)
 
 
-async def history_load(url: str, clients: int, stop: asyncio.Event) -> dict[str, float]:
-    """``clients`` connections reading ``url`` back to back until ``stop``, each waiting
-    ``Retry-After`` after a 503 as a polite client does; answers by status and their p50."""
+async def history_load(urls: list[str], stop: asyncio.Event, *, spread: bool = False) -> dict[str, float]:
+    """A connection per URL of ``urls`` reading it back to back until ``stop``, each waiting
+    ``Retry-After`` after a 503 as a polite client does; answers by status and their p50.
+    ``spread``: each reader from a loopback address of its own (``reader_address``)."""
     import httpx
 
     statuses: dict[int, int] = {}
     latencies: list[float] = []
-    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=clients), timeout=60) as client:
 
-        async def reader() -> None:
-            while not stop.is_set():
-                t0 = time.perf_counter()
-                try:
-                    r = await client.get(url)
-                except httpx.TransportError:  # a keep-alive connection closed under us: counted
-                    statuses[0] = statuses.get(0, 0) + 1
-                    continue
-                latencies.append(time.perf_counter() - t0)
-                statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
-                if r.status_code == 503:
-                    await asyncio.sleep(float(r.headers.get("retry-after", "1")))
+    async def reader(client: httpx.AsyncClient, url: str) -> None:
+        while not stop.is_set():
+            t0 = time.perf_counter()
+            try:
+                r = await client.get(url)
+            except httpx.TransportError:  # a keep-alive connection closed under us: counted
+                statuses[0] = statuses.get(0, 0) + 1
+                continue
+            latencies.append(time.perf_counter() - t0)
+            statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+            if r.status_code == 503:
+                await asyncio.sleep(float(r.headers.get("retry-after", "1")))
 
-        await asyncio.gather(*(reader() for _ in range(clients)))
-    return {"history_clients": clients, "history_200": statuses.get(200, 0),
+    async with contextlib.AsyncExitStack() as stack:
+        shared = await stack.enter_async_context(
+            httpx.AsyncClient(limits=httpx.Limits(max_connections=len(urls)), timeout=60))
+        clients = [await stack.enter_async_context(httpx.AsyncClient(
+            transport=httpx.AsyncHTTPTransport(local_address=reader_address(i)), timeout=60))
+            if spread else shared for i in range(len(urls))]
+        await asyncio.gather(*(reader(c, u) for c, u in zip(clients, urls, strict=True)))
+    return {"history_clients": len(urls), "history_200": statuses.get(200, 0),
             "history_503": statuses.get(503, 0),
             "history_other": sum(n for s, n in statuses.items() if s not in (0, 200, 503)),
             "history_transport_errors": statuses.get(0, 0),
             "history_p50_ms": round(statistics.median(latencies) * 1000, 1) if latencies else 0.0}
 
 
-async def site_while_history(base: str, duration: int, clients: int, label: str) -> dict[str, float]:
+def reader_address(i: int) -> str:
+    """The loopback source address of spread history reader ``i`` (127.0.1.1, …): its
+    requests still go to 127.0.0.1, but the API sees each reader as a client of its own."""
+    return f"127.0.{1 + i // 250}.{1 + i % 250}"
+
+
+def history_urls(base: str, clients: int, spread: bool) -> list[str]:
+    """A week at a 5-minute step: one URL for every reader, or (``spread``) one per reader,
+    their ``from`` a minute apart, so no two readers ask the same read."""
+    week_ago = datetime.now(UTC) - timedelta(days=7)
+    return [base + HISTORY_URL.format(
+        start=(week_ago - timedelta(minutes=i if spread else 0)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+        for i in range(clients)]
+
+
+async def site_while_history(base: str, duration: int, clients: int, label: str, *,
+                             spread: bool = False) -> dict[str, float]:
     """``load(site)`` on ``base`` while ``clients`` history readers run against it; the
     site's figures are ``{label}_req_per_s``, ``{label}_p99_ms``, ``{label}_site_errors``."""
-    start = (datetime.now(UTC) - timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%SZ")
     stop = asyncio.Event()
-    readers = asyncio.create_task(history_load(base + HISTORY_URL.format(start=start), clients, stop))
+    readers = asyncio.create_task(history_load(history_urls(base, clients, spread), stop, spread=spread))
     await asyncio.sleep(2)  # every reader has asked once: the bulkhead is full, the rest wait
     try:
         rps, p99 = await load(base + SITE_URL, duration)
@@ -380,6 +406,11 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         busy |= await site_while_history(uncached, args.duration, args.history_clients,
                                          "uncached_history_load")
         print(f"site, no response cache, {args.history_clients} history readers: {busy}", flush=True)
+        spread = await site_while_history(base, args.duration, args.history_clients,
+                                          "spread_history_load", spread=True)
+        print(f"site, {args.history_clients} history readers of their own address and read: {spread}",
+              flush=True)
+        busy |= spread
         sse = await sse_fanout(dsn, port, args.clients)
         print(f"sse: {sse}", flush=True)
     finally:
