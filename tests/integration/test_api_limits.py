@@ -286,3 +286,33 @@ async def test_identical_history_reads_share_one_query(database: str) -> None:
     assert {r.status_code for r in answers} == {200}
     assert count("query") - queries == 2 and count("shared") - shared == 18
     assert len({r.content for r in answers[1:]}) == 1  # the shared query's bytes, to every reader
+
+
+async def test_manager_reports_are_capped_per_token_not_per_address(database: str) -> None:
+    """Two managers' tokens from one address: the first token's second report while its first
+    is in progress is refused at once; the other token's report is not behind it (200)."""
+    await seed_city(database)
+    first = {"Authorization": f"Bearer {await token(database, TENANT, 'manager', 'market')}"}
+    second = {"Authorization": f"Bearer {await token(database, TENANT, 'manager', 'market')}"}
+    app = app_for(database, expensive_concurrency=2, expensive_wait_s=0.5, expensive_timeout_s=10,
+                  pool_size=4, expensive_per_client=1, expensive_client_queue=0)
+    report = f"/v1/manage/{TENANT}/sites/market/utilization"
+
+    def tokens_in_progress(n: int) -> Callable[[], Awaitable[bool]]:
+        async def check() -> bool:
+            return len(app.state.gates._gates) == n
+        return check
+
+    async with asgi_client(app) as c:
+        lock = await _lock_events(database)
+        try:
+            running = asyncio.create_task(c.get(report, headers=first))
+            await wait_until(tokens_in_progress(1), 10)
+            again = await c.get(f"{report}?from=2026-01-01&to=2026-01-02", headers=first)
+            other = asyncio.create_task(c.get(report, headers=second))
+            await wait_until(tokens_in_progress(2), 10)  # in progress, not refused
+        finally:
+            await lock.close()
+        answers = [await running, await other]
+    assert again.status_code == 503 and "already has 1 expensive reads in progress" in again.text
+    assert [r.status_code for r in answers] == [200, 200], [r.text for r in answers]
