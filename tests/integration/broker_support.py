@@ -86,12 +86,14 @@ class Probe:
     SUBACKs, disconnects and messages. paho reconnects it after a loss (1 s)."""
 
     def __init__(self, port: int, username: str | None, password: str | None = None, *,
-                 tls: ssl.SSLContext | None = None, connect: bool = True) -> None:
+                 tls: ssl.SSLContext | None = None, connect: bool = True,
+                 client_id: str | None = None) -> None:
         self.lock = threading.Lock()
         self.connacks: list[str] = []
         self.disconnects: list[float] = []
         self.messages: list[tuple[str, bytes]] = []
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"probe-{uuid.uuid4().hex[:8]}",
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2,
+                                  client_id=client_id or f"probe-{uuid.uuid4().hex[:8]}",
                                   protocol=mqtt.MQTTv5)
         if username is not None:
             self.client.username_pw_set(username, password)

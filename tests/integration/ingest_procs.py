@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -85,6 +86,13 @@ class IngestProcess:
 
     def rss_mb(self) -> float:
         return float(psutil.Process(self.proc.pid).memory_info().rss) / 2**20
+
+
+def stored_in(log: str) -> int:
+    """How many events a stopped worker stored, from its last log line (``ingest stopped: …``)."""
+    match = re.search(r"'stored': (\d+)", log)
+    assert match, log[-2000:]
+    return int(match.group(1))
 
 
 class Feeder(threading.Thread):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import re
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,7 +25,7 @@ from ingest.migrate import migrate_dsn
 from occupancy.config import MqttUrl
 from occupancy.model import Source, SpaceState
 from stack.embedded import EmbeddedPostgres
-from tests.integration.ingest_procs import Feeder, IngestProcess, reap
+from tests.integration.ingest_procs import Feeder, IngestProcess, reap, stored_in
 from tests.integration.support import (
     GW,
     SPACES,
@@ -95,15 +94,9 @@ async def test_two_workers_on_a_shared_subscription_store_each_event_once(
     await asyncio.to_thread(feeder.join, 60)
     await _assert_exact(db, len(events))
     await _assert_states_are_newest(db, events)
-    stored = [_stored(w.stop()) for w in workers]
+    stored = [stored_in(w.stop()) for w in workers]
     assert all(s > 0 for s in stored), f"both workers must take a share: {stored}"
     assert sum(stored) == len(events)
-
-
-def _stored(log: str) -> int:
-    match = re.search(r"'stored': (\d+)", log)
-    assert match, log[-2000:]
-    return int(match.group(1))
 
 
 @pytest.fixture
