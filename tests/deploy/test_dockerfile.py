@@ -112,6 +112,8 @@ async def _tables(dsn: str) -> int:
 
 def entrypoint(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     full = {k: v for k, v in os.environ.items() if not k.startswith("PARKBAZAAR_")}
+    # the `parkbazaar` of the interpreter running the tests, as in the image's PATH
+    full["PATH"] = f"{Path(sys.executable).parent}:{full.get('PATH', '')}"
     return subprocess.run(["sh", str(ENTRYPOINT), "--help"], env={**full, **env}, capture_output=True,
                           text=True, timeout=60, cwd=tmp_path)
 
