@@ -16,6 +16,8 @@ DB_RETRIES = Counter("parkbazaar_ingest_db_retries_total", "Database writes retr
 SPLIT_BATCHES = Counter("parkbazaar_ingest_split_batches_total",
                         "Batches rewritten message by message after a data error")
 RECONNECTS = Counter("parkbazaar_ingest_mqtt_reconnects_total", "MQTT reconnections")
+MQTT_RETRIES = Counter("parkbazaar_ingest_mqtt_retries_total",
+                       "MQTT connection attempts retried (refused, unreachable, or lost)")
 QUEUE_DEPTH = Gauge("parkbazaar_ingest_queue_depth", "Messages received, not yet processed")
 REGISTRY_RELOADS = Counter("parkbazaar_ingest_registry_reloads_total", "Registry reloads")
 EVENTS_RECEIVED = Counter("parkbazaar_ingest_events_received_total",
