@@ -46,9 +46,10 @@ class Backoff:
 class Retry:
     """Bounded retries of one operation: ``failed`` says how long to wait, or to give up.
 
-    ``give_up_after_s`` bounds the time from the first failure of a run of
-    failures to the next attempt (``None``: never give up, every wait still
-    bounded by ``backoff.max_s``); ``succeeded`` ends the run.
+    ``give_up_after_s`` bounds a run of failures: attempts go on until that
+    long after its first failure (the last wait is shortened to end there),
+    and a failure at or past the bound gives up. ``None``: never give up,
+    every wait still at most ``backoff.max_s``. ``succeeded`` ends the run.
     """
 
     backoff: Backoff
@@ -58,13 +59,15 @@ class Retry:
 
     def failed(self, now: float, rand: float) -> float | None:
         """Note a failure at ``now`` (monotonic seconds): the wait before the next
-        attempt, or ``None`` when that attempt would come after the bound."""
+        attempt, or ``None`` when the bound is spent."""
         if self.failing_since is None:
             self.failing_since = now
         delay = self.backoff.delay(self.attempts, rand)
-        bound = self.give_up_after_s
-        if bound is not None and now + delay - self.failing_since > bound:
-            return None
+        if self.give_up_after_s is not None:
+            left = self.failing_since + self.give_up_after_s - now
+            if left <= 0:
+                return None
+            delay = min(delay, left)
         self.attempts += 1
         return delay
 

@@ -40,8 +40,8 @@ def test_retry_waits_by_the_schedule_and_gives_up_past_its_bound() -> None:
     while (delay := retry.failed(now, 1.0)) is not None:
         waits.append(delay)
         now += delay
-    assert waits == [1, 2, 4]  # the next wait (4 s) would end 11 s after the first failure
-    assert retry.attempts == 3
+    assert waits == [1, 2, 4, 3]  # the last wait ends at the bound, 10 s after the first failure
+    assert retry.attempts == 4
 
 
 def test_retry_without_a_bound_never_gives_up() -> None:
