@@ -27,7 +27,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -50,15 +50,23 @@ class Handle:
     generation: int
 
 
-def client_spec(url: MqttUrl, settings: IngestSettings, filters: list[str]) -> ClientSpec:
+def client_spec(url: MqttUrl, settings: IngestSettings, prefix: str) -> ClientSpec:
     """Ingest's connection: persistent session, manual ack, its TLS files, its filters."""
     s = settings
     tls = None
     if s.tls_ca or s.tls_cert:
         tls = TlsOptions(ca_file=s.tls_ca, cert_file=s.tls_cert, key_file=s.tls_key)
-    return ClientSpec(url, s.client_id, protocol=s.protocol, tls=tls, clean_start=False,
-                      session_expiry_s=s.session_expiry_s, manual_ack=True, max_inflight=100,
-                      subscriptions=tuple(filters))
+    spec = ClientSpec(url, s.client_id, protocol=s.protocol, tls=tls, clean_start=False,
+                      session_expiry_s=s.session_expiry_s, manual_ack=True, max_inflight=100)
+    return replace(spec, subscriptions=tuple(filters(spec.version, settings, prefix)))
+
+
+def filters(version: int, settings: IngestSettings, prefix: str) -> list[str]:
+    """Events shared among the workers where the broker speaks MQTT 5 (unless the settings
+    say otherwise); status never shared (retained messages are not delivered to shares)."""
+    shared = settings.shared if settings.shared is not None else version == 5
+    group = settings.share_group if shared else None
+    return [subscription(Channel.EVENTS, prefix, group), subscription(Channel.STATUS, prefix)]
 
 
 class IngestClient:
@@ -68,7 +76,6 @@ class IngestClient:
                  loop: asyncio.AbstractEventLoop, deliver: Callable[[Received], None],
                  on_reconnect: Callable[[], None] = lambda: None,
                  on_retry: Callable[[], None] = lambda: None) -> None:
-        self._url, self._settings, self._prefix = url, settings, prefix
         self._loop, self._deliver, self._on_reconnect = loop, deliver, on_reconnect
         self._slots = threading.BoundedSemaphore(settings.queue_max_messages)
         self._generation = 0
@@ -80,7 +87,7 @@ class IngestClient:
         self.give_up_reason = ""
         try:
             self._link = Supervisor(
-                client_spec(url, settings, self.filters()),
+                client_spec(url, settings, prefix),
                 backoff=Backoff(settings.reconnect_initial_s, settings.reconnect_max_s),
                 give_up_after_s=settings.retry_max_s, on_connected=self._on_connected,
                 on_disconnected=self._on_disconnected, on_retry=on_retry,
@@ -91,33 +98,16 @@ class IngestClient:
         self.client.on_message = self._on_message
         self.client.on_subscribe = self._on_subscribe
 
-    @property
-    def protocol(self) -> int:
-        """The settings' protocol, unless the broker URL says it speaks only 3.1.1."""
-        return min(self._settings.protocol, self._url.protocol)
-
-    @property
-    def shared(self) -> bool:
-        if self._settings.shared is not None:
-            return self._settings.shared
-        return self.protocol == 5
-
     def filters(self) -> list[str]:
-        group = self._settings.share_group if self.shared else None
-        return [subscription(Channel.EVENTS, self._prefix, group),
-                subscription(Channel.STATUS, self._prefix)]  # retained: never shared
+        return list(self._link.spec.subscriptions)
 
     def connect(self, timeout: float = 10.0) -> None:
         """Start the supervisor; ``BrokerUnavailable`` without a connection in ``timeout``."""
         self._link.start()
         if not self._link.wait_connected(timeout):
             self._link.stop()
-            raise BrokerUnavailable(f"no MQTT connection to {self._url.host}:{self._url.port} "
+            raise BrokerUnavailable(f"no MQTT connection to {self._link.spec.where} "
                                     f"within {timeout:g}s")
-
-    @property
-    def retries(self) -> int:
-        return self._link.retries
 
     def _on_connected(self, client: mqtt.Client) -> None:
         self._generation += 1

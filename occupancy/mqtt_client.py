@@ -1,28 +1,20 @@
 """Connect to the broker: the one place that builds and supervises paho-mqtt clients.
 
-Not pure: this is the core's MQTT edge, it opens sockets. It lives in
-``occupancy`` because the gateway, ingest and the simulators all connect to
-the broker and ``occupancy`` is the one package each of them may import;
-nothing else in ``occupancy`` imports it, so the pure core never loads paho.
+Not pure: the core's MQTT edge (see ``docs/design.md`` for why it sits in
+``occupancy``); nothing pure imports it, so the core never loads paho.
 
 How this works. ``build_client(spec)`` turns a ``ClientSpec`` into a paho
-client: MQTT 5 or 3.1.1 (the URL's ``?protocol``, or lower if the caller
-asks), client id, username and password, TLS (the CA to trust and, for mutual
-TLS, a client certificate), the last will, a clean or a persistent session
-(MQTT 5 clean start and session expiry; MQTT 3.1.1 clean session), manual
-acknowledgement and the in-flight window. paho's own reconnecting is off.
-
-``Supervisor`` owns that client's connection on a thread of its own: it
-connects (``connect``: TCP, TLS, CONNECT), runs paho's network thread for
-that one connection (``loop_start``) and waits until the connection is lost
-or ``stop`` is asked. On every accepted connection it subscribes again and
-tells its owner (``on_connected``); on every loss it tells it too
-(``on_disconnected``). Then ``occupancy.backoff.Retry`` gives the wait, which
-is logged and counted (``retries``, and the owner's ``on_retry`` for its
-metrics), and it connects again; when the retry bound is spent it gives up
-and says so (``on_give_up``). So reconnection is one explicit outer loop,
-bounded, logged and counted, for the gateway and ingest alike; no retry
-hides inside paho.
+client: MQTT 5 or 3.1.1, client id, credentials, TLS (CA, client certificate
+for mutual TLS), last will, a clean or persistent session, manual ack, the
+in-flight window; paho's own reconnecting is off. A ``Supervisor`` owns that
+client's connection on a thread of its own: connect, run paho's network
+thread for that one connection (``loop_start``), wait until it is lost or
+``stop`` is asked. On every accepted connection it subscribes again and tells
+its owner (``on_connected``), on every loss too (``on_disconnected``); then
+``occupancy.backoff.Retry`` gives the wait, which is logged and counted
+(``retries``, and ``on_retry`` for the owner's metrics), and it connects
+again, until the bound is spent (``on_give_up``). So reconnection is one
+explicit, bounded, logged, counted loop for the gateway and ingest alike.
 
 The owner's callbacks run on paho's network thread while paho holds its
 locks: record the fact and wake another thread, never block there.
