@@ -17,10 +17,9 @@ import pytest
 import yaml
 
 from occupancy.config import load_settings
-from parkbazaar.broker_cli import layout_from
 from parkbazaar.cli import build_parser
 from tests.deploy.pgcluster import Cluster
-from tests.deploy.tools import DEPLOY, run, tool
+from tests.deploy.tools import DEPLOY, broker_layout, run, tool
 
 COMPOSE = DEPLOY / "compose.yaml"
 IMAGE = "${PARKBAZAAR_IMAGE:-parkbazaar:0.1.0}"
@@ -208,7 +207,7 @@ def test_ingest_reaches_the_broker_on_the_tls_services_listener_inside_the_netwo
     client ids replaced, published) and the services' (TLS, ids kept, not published),
     which the healthcheck watches and deploy/README.md's ingest URL names."""
     services = compose["services"]
-    gateways, own = layout_from(build_parser().parse_args(services["broker-config"]["command"])).listeners
+    gateways, own = broker_layout(services["broker-config"]["command"]).listeners
     assert (gateways.port, gateways.tls, gateways.client_id_is_username) == (8883, True, True)
     assert (own.port, own.tls, own.client_id_is_username) == (8884, True, False)
     assert not own.require_certificate

@@ -12,11 +12,9 @@ import pytest
 import yaml
 
 from occupancy.config import load_settings
-from parkbazaar.broker_cli import layout_from
-from parkbazaar.cli import build_parser
 from tests.deploy.prometheusrule import TARGET as PROMETHEUS_RULE
 from tests.deploy.prometheusrule import render
-from tests.deploy.tools import DEPLOY, run, tool
+from tests.deploy.tools import DEPLOY, broker_layout, run, tool
 
 KUBERNETES_VERSION = "1.30.0"
 # validated by their operators' admission webhooks in a cluster, not here
@@ -178,7 +176,7 @@ def test_ingest_reaches_the_broker_on_the_services_listener_and_nothing_else_doe
     Service only, the policy admits only ingest pods to it, the secret's URL names it."""
     docs = build(BUILDS["base"])
     pod = find(docs, "StatefulSet", "parkbazaar-broker")["spec"]["template"]["spec"]
-    gateways, services = layout_from(build_parser().parse_args(pod["initContainers"][0]["args"])).listeners
+    gateways, services = broker_layout(pod["initContainers"][0]["args"]).listeners
     assert (gateways.port, gateways.tls, gateways.client_id_is_username) == (8883, True, True)
     assert (services.port, services.tls, services.client_id_is_username) == (8884, True, False)
     assert not services.require_certificate
