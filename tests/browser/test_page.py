@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from stack.embedded import free_port
-from tests.integration.api_support import token
+from tests.support.api import token
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [

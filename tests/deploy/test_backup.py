@@ -20,8 +20,8 @@ import asyncpg
 import pytest
 
 from ingest.migrate import migrate_dsn
-from tests.deploy.pgcluster import REPO, Cluster
-from tests.integration.api_support import app_for, asgi_client, observe, seed_city
+from tests.support.api import app_for, asgi_client, observe, seed_city
+from tests.support.pgcluster import REPO, Cluster
 
 BACKUP = REPO / "deploy" / "backup" / "pb-backup"
 RESTORE = REPO / "deploy" / "backup" / "pb-restore"

@@ -27,11 +27,12 @@ from occupancy.model import OccupancyEvent, Source, SpaceState
 from occupancy.topics import Channel, topic
 from occupancy.wire import EventBatch, Status, encode_events, encode_status
 from stack.embedded import Mosquitto, free_port
-from tests.deploy.pgcluster import Cluster
-from tests.deploy.promql import dashboard_expressions, metric_names, rule_expressions
-from tests.deploy.tools import DEPLOY, run, tool
-from tests.integration.ingest_procs import IngestProcess, reap
-from tests.integration.support import GW, TENANT, batches, events_topic, make_events, publish, seed_registry
+from tests.support.deploy_tools import DEPLOY, run, tool
+from tests.support.ingest import IngestProcess, reap
+from tests.support.mqtt import publish
+from tests.support.pgcluster import Cluster
+from tests.support.promql import dashboard_expressions, metric_names, rule_expressions
+from tests.support.registry import GW, TENANT, batches, events_topic, make_events, seed_registry
 
 pytestmark = [pytest.mark.slow, pytest.mark.mosquitto]
 # labels Prometheus adds to every series it scrapes, and the histogram bucket label

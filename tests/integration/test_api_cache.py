@@ -11,7 +11,7 @@ import asyncpg
 import httpx
 from prometheus_client import REGISTRY
 
-from tests.integration.api_support import TENANT, app_for, asgi_client, observe, seed_city
+from tests.support.api import TENANT, app_for, asgi_client, observe, seed_city
 
 SITE = f"/v1/sites/{TENANT}/lot-a"
 

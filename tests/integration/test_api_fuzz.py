@@ -16,8 +16,8 @@ import uvicorn
 
 from ingest.migrate import migrate_dsn
 from stack.embedded import free_port
-from tests.integration.api_support import TENANT, app_for, seed_city, token
-from tests.scratch import scratch_database
+from tests.support.api import TENANT, app_for, seed_city, token
+from tests.support.database import scratch_database
 
 schemathesis = pytest.importorskip("schemathesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402

@@ -21,7 +21,7 @@ import psutil
 import pytest
 
 from stack.embedded import free_port, wait_port
-from tests.integration.api_support import TENANT, app_for, asgi_client, seed_city, served, token
+from tests.support.api import TENANT, app_for, asgi_client, seed_city, served, token
 
 REPO = Path(__file__).resolve().parents[2]
 MiB = 1024 * 1024

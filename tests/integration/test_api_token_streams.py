@@ -12,8 +12,7 @@ import httpx
 
 from dashboard_api.routes.manage import ALERTS_POLL_S
 from dashboard_api.token_guard import CHECK_S
-from tests.integration.api_support import TENANT, app_for, seed_city, served, token
-from tests.integration.test_api_live import events
+from tests.support.api import TENANT, app_for, events, seed_city, served, token
 
 LIVE = f"/v1/manage/{TENANT}/alerts/live"
 BOUND_S = CHECK_S + 3  # one check period, its query, and slack for a loaded machine

@@ -13,7 +13,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.integration.api_support import OTHER, TENANT, app_for, asgi_client, seed_city, token
+from tests.support.api import OTHER, TENANT, app_for, asgi_client, seed_city, token
 
 BASE = f"/v1/admin/{TENANT}/tokens"
 STALLS = f"/v1/manage/{TENANT}/sites/market/stalls"

@@ -16,7 +16,7 @@ import httpx
 import psutil
 
 from stack.embedded import free_port, wait_port
-from tests.integration.api_support import TENANT, observe, seed_city
+from tests.support.api import TENANT, observe, seed_city
 
 REPO = Path(__file__).resolve().parents[2]
 STREAMS = 8

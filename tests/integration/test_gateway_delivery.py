@@ -18,7 +18,7 @@ import pytest
 from gateway.outbox import Outbox
 from occupancy.health import decode_health
 from stack.embedded import Mosquitto
-from tests.integration.gateway_helpers import (
+from tests.support.gateways import (
     config_dict,
     first_arrivals,
     gateway_process,
@@ -30,8 +30,10 @@ from tests.integration.gateway_helpers import (
     terminate,
     write_config,
 )
-from tests.integration.support import running_ingest, seed_registry, settings_for, wait_until
-from tests.integration.test_gateway_publish import Subscriber
+from tests.support.ingest import running_ingest, settings_for
+from tests.support.mqtt import Subscriber
+from tests.support.registry import seed_registry
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.mosquitto
 
@@ -173,9 +175,7 @@ async def _dropped(service: object) -> bool:
 
 
 def _health_dropped(sub: Subscriber) -> int:
-    with sub._lock:
-        msgs = list(sub.messages)
-    healths = [decode_health(p) for t, p, _ in msgs if t.endswith("/health")]
+    healths = [decode_health(p) for t, p, _ in sub.received() if t.endswith("/health")]
     return max((h.outbox.dropped_heartbeats for h in healths), default=0)
 
 

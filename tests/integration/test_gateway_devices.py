@@ -19,17 +19,11 @@ from occupancy.config import Settings
 from occupancy.health import Command, encode_command
 from occupancy.topics import Channel, topic
 from stack.embedded import Mosquitto, free_port
-from tests.integration.gateway_helpers import config_dict, make_config, running_gateway, simulated
-from tests.integration.support import (
-    GW,
-    SITE,
-    TENANT,
-    publish,
-    running_ingest,
-    seed_registry,
-    settings_for,
-    wait_until,
-)
+from tests.support.gateways import config_dict, make_config, running_gateway, simulated
+from tests.support.ingest import running_ingest, settings_for
+from tests.support.mqtt import publish
+from tests.support.registry import GW, SITE, TENANT, seed_registry
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.mosquitto
 BAYS = [f"S-{i:03d}" for i in range(1, 9)]  # coils 0..7

@@ -13,22 +13,11 @@ import pytest
 from occupancy.topics import Channel, topic
 from occupancy.wire import Status, encode_status
 from stack.embedded import Mosquitto
-from tests.integration.gateway_helpers import (
-    config_dict,
-    gateway_process,
-    simulated,
-    terminate,
-    write_config,
-)
-from tests.integration.support import (
-    GW,
-    TENANT,
-    publish,
-    running_ingest,
-    seed_registry,
-    settings_for,
-    wait_until,
-)
+from tests.support.gateways import config_dict, gateway_process, simulated, terminate, write_config
+from tests.support.ingest import running_ingest, settings_for
+from tests.support.mqtt import publish
+from tests.support.registry import GW, TENANT, seed_registry
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.mosquitto
 

@@ -13,21 +13,20 @@ import pytest
 
 from occupancy.topics import Channel, topic
 from occupancy.wire import MAX_PAYLOAD_BYTES, Status, encode_status
-from tests.integration.support import (
+from tests.support.database import count
+from tests.support.ingest import running_ingest, settings_for
+from tests.support.mqtt import publish
+from tests.support.registry import (
     GW,
     GW_OTHER,
     SITE,
     TENANT,
     batches,
-    count,
     events_topic,
     make_events,
-    publish,
-    running_ingest,
     seed_registry,
-    settings_for,
-    wait_until,
 )
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.mosquitto
 

@@ -15,8 +15,10 @@ import threading
 import asyncpg
 import pytest
 
-from tests.integration.ingest_procs import IngestProcess, reap
-from tests.integration.support import batches, count, events_topic, make_events, publish, seed_registry
+from tests.support.database import count
+from tests.support.ingest import IngestProcess, reap
+from tests.support.mqtt import publish
+from tests.support.registry import batches, events_topic, make_events, seed_registry
 
 pytestmark = [pytest.mark.mosquitto, pytest.mark.slow]
 

@@ -26,17 +26,9 @@ from ingest.migrate import migrate_dsn
 from occupancy.config import MqttUrl
 from occupancy.model import Source, SpaceState
 from stack.embedded import EmbeddedPostgres
-from tests.integration.ingest_procs import Feeder, IngestProcess, reap
-from tests.integration.support import (
-    GW,
-    SPACES,
-    TENANT,
-    batches,
-    count,
-    events_topic,
-    make_events,
-    seed_registry,
-)
+from tests.support.database import count
+from tests.support.ingest import Feeder, IngestProcess, reap
+from tests.support.registry import GW, SPACES, TENANT, batches, events_topic, make_events, seed_registry
 
 pytestmark = [pytest.mark.mosquitto, pytest.mark.slow]
 

@@ -15,19 +15,11 @@ import pytest
 
 from occupancy.topics import Channel, topic
 from occupancy.wire import MAX_BOOT, Status, encode_status
-from tests.integration.support import (
-    GW,
-    SITE,
-    TENANT,
-    count,
-    events_topic,
-    has_seq,
-    publish,
-    running_ingest,
-    seed_registry,
-    settings_for,
-    wait_until,
-)
+from tests.support.database import count, has_seq
+from tests.support.ingest import running_ingest, settings_for
+from tests.support.mqtt import publish
+from tests.support.registry import GW, SITE, TENANT, events_topic, seed_registry
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.mosquitto
 

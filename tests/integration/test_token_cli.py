@@ -14,7 +14,7 @@ import pytest
 
 from dashboard_api.auth import principal_for
 from parkbazaar.cli import main
-from tests.integration.api_support import OTHER, TENANT, seed_city
+from tests.support.api import OTHER, TENANT, seed_city
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Helpers of the API tests: a provisioned test city, tokens, an app served by uvicorn."""
+"""API clients of the tests: a provisioned test city, tokens, the app in this process
+(ASGI) or served by uvicorn, events written as ingest writes them, and an SSE reader."""
 
 from __future__ import annotations
 
@@ -164,3 +165,19 @@ async def observe(
             }
             payload = json.dumps({"v": 1, "changes": [change]})
             await con.execute("SELECT pg_notify('parkbazaar_changes', $1)", payload)
+
+
+async def events(response: httpx.Response) -> AsyncIterator[tuple[str | None, str, Any]]:
+    """(id, event, data) of each SSE message."""
+    event_id, kind, data = None, "message", []
+    async for line in response.aiter_lines():
+        if line == "":
+            if data:
+                yield event_id, kind, json.loads("\n".join(data))
+            kind, data = "message", []
+        elif line.startswith("id: "):
+            event_id = line[4:]
+        elif line.startswith("event: "):
+            kind = line[7:]
+        elif line.startswith("data: "):
+            data.append(line[6:])
