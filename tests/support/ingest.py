@@ -26,7 +26,6 @@ from ingest.service import run_ingest
 from occupancy.config import Settings, load_settings
 from occupancy.wire import Status, encode_status
 from stack.embedded import free_port
-from tests.support.database import has_seq
 from tests.support.mqtt import publish
 from tests.support.registry import GW_OTHER, SPACES, batches, events_topic, make_events, status_topic
 from tests.support.waiting import wait_until
@@ -198,12 +197,14 @@ async def publish_then_marker(url: str, messages: Sequence[tuple[str, bytes]],
     await wait_until(arrived, timeout, "the marker published after the messages")
 
 
-async def drained_after_marker(con: asyncpg.Connection, url: str, prefix: str, seq: int,
-                               proc: IngestProcess, timeout: float = 120.0) -> str:
-    """Publish an event marker (``seq``) after everything published so far, wait until it
-    is stored, then stop ``proc`` (SIGTERM: it writes and acknowledges everything it
-    received) and return its log. The broker delivers in order, so by then every message
-    published before the marker has been written: nothing more can arrive."""
-    await asyncio.to_thread(publish, url, [event_marker(prefix, seq)])
-    await wait_until(lambda: has_seq(con, seq), timeout, lambda: f"marker seq {seq}\n{proc.log[-2000:]}")
+async def drained_after_marker(con: asyncpg.Connection, url: str, prefix: str, proc: IngestProcess,
+                               boot: int = 1, timeout: float = 120.0) -> str:
+    """Publish a birth marker of gw2 (``boot``) after everything published so far, wait
+    until it is stored, then stop ``proc`` (SIGTERM: it writes and acknowledges everything
+    it received) and return its log. The broker delivers one session's messages in order,
+    so every message published before the marker is written by then: nothing more can
+    arrive, and the marker adds no event and changes no space."""
+    await asyncio.to_thread(publish, url, [birth_marker(prefix, boot)])
+    await wait_until(lambda: gateway_is(con, GW_OTHER, (True, boot)), timeout,
+                     lambda: f"the marker (gw2 boot {boot})\n{proc.log[-2000:]}")
     return await asyncio.to_thread(proc.stop)
