@@ -22,6 +22,7 @@ import pytest
 from ingest.migrate import migrate_dsn
 from tests.support.api import app_for, asgi_client, observe, seed_city
 from tests.support.pgcluster import REPO, Cluster
+from tests.support.waiting import wait_until_sync
 
 BACKUP = REPO / "deploy" / "backup" / "pb-backup"
 RESTORE = REPO / "deploy" / "backup" / "pb-restore"
@@ -60,7 +61,8 @@ async def populate(dsn: str, first_seq: int, count: int, *, flip: bool = False) 
             state = ("occupied", "free")[(seq // len(SPACES) + flip) % 2]
             await observe(con, site, space, state, t0 + timedelta(seconds=i * 0.2), seq)
         await con.execute(
-            "INSERT INTO dead_letters (topic, payload, reason) VALUES ('t', '\\x00'::bytea, 'malformed')")
+            "INSERT INTO dead_letters (topic, payload, reason, payload_bytes, payload_sha256)"
+            " VALUES ('t', '\\x00'::bytea, 'malformed', 1, sha256('\\x00'::bytea))")
     finally:
         await con.close()
 
@@ -113,10 +115,7 @@ def backup(c: Cluster, command: str, **env: str) -> None:
 def wait_archived(c: Cluster) -> None:
     """Switch to a new WAL segment and wait until the archiver has copied the old one."""
     segment = c.psql("SELECT pg_walfile_name(pg_switch_wal())")
-    deadline = time.monotonic() + 60
-    while (c.archive / segment).exists() is False:
-        assert time.monotonic() < deadline, f"{segment} never archived:\n{c.log()}"
-        time.sleep(0.1)
+    wait_until_sync((c.archive / segment).exists, 60, lambda: f"{segment} archived\n{c.log()}")
 
 
 def test_dump_restores_into_a_fresh_server_and_the_api_serves_the_same_counts(

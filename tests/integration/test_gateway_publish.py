@@ -10,7 +10,6 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +29,7 @@ from occupancy.wire import decode_events
 from simulators.runner import run_simulation
 from stack.embedded import Mosquitto
 from tests.support.mqtt import Subscriber
+from tests.support.waiting import wait_until_sync
 
 pytestmark = pytest.mark.mosquitto
 
@@ -157,6 +157,9 @@ NODE_SCRIPT = textwrap.dedent("""
                        client_id=client_id, reconnect_max_s=1)
     print("boot", node.start(), node.wait_connected(5), flush=True)
     for line in sys.stdin:
+        if line.startswith("sent"):
+            print("sent", node.stats().sent, flush=True)
+            continue
         n = int(line.split()[1])
         d = EventDraft(SpaceRef.parse("central-lot/C-001"), SpaceState.OCCUPIED,
                        datetime.now(UTC), Source.SIMULATOR)
@@ -165,6 +168,14 @@ NODE_SCRIPT = textwrap.dedent("""
             node.flush(10)
         print("seq", last, node.stats().depth, flush=True)
 """)
+
+
+def _sent(proc: subprocess.Popen[str]) -> int:
+    """How many events the node in ``proc`` (NODE_SCRIPT) has put on the wire."""
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write("sent\n")
+    proc.stdin.flush()
+    return int(proc.stdout.readline().split()[1])
 
 
 def test_killed_node_leaves_its_will_and_the_next_boot_resends_the_backlog(
@@ -189,7 +200,7 @@ def test_killed_node_leaves_its_will_and_the_next_boot_resends_the_backlog(
         proc.stdin.write("observe 30\n")
         proc.stdin.flush()
         assert proc.stdout.readline().split()[:2] == ["seq", "80"]
-        time.sleep(0.3)  # let the sender put the backlog on the wire, unacknowledged
+        wait_until_sync(lambda: _sent(proc) >= 80, 10, "the backlog on the wire, unacknowledged")
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
     finally:

@@ -20,6 +20,7 @@ from dashboard_api.provision import provision
 from occupancy.config import Settings
 from occupancy.sitefile import parse_site_file
 from stack.embedded import free_port
+from tests.support.waiting import wait_until
 
 TENANT, OTHER = "testcity", "othercity"
 SITE_FILE: dict[str, Any] = {
@@ -107,10 +108,13 @@ async def served(app: FastAPI) -> AsyncIterator[str]:
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     task = asyncio.create_task(server.serve())
-    while not server.started:
+
+    async def started() -> bool:
         if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
+            task.result()  # raises what stopped it
+        return bool(server.started)
+
+    await wait_until(started, 30, "uvicorn started")
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
