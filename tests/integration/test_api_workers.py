@@ -71,14 +71,13 @@ def _streams_by(workers: list[psutil.Process], port: int) -> list[int]:
 
 
 async def _until_ready(c: httpx.AsyncClient) -> None:
-    for _ in range(100):
+    async def healthy() -> bool:
         try:
-            if (await c.get("/healthz")).status_code == 200:
-                return
+            return (await c.get("/healthz")).status_code == 200
         except httpx.TransportError:
-            pass
-        await asyncio.sleep(0.1)
-    raise AssertionError("the API never answered /healthz")
+            return False
+
+    await wait_until(healthy, 10, "the API answering /healthz")
 
 
 async def _first_change(base: str, snapshots: list[str]) -> str:
