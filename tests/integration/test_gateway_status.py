@@ -59,6 +59,9 @@ async def test_killed_gateway_goes_offline_and_a_stale_will_is_ignored(
             # the older session's will arrives late (say, redelivered): it must not count
             old_will = encode_status(Status(online=False, boot=1))
             await asyncio.to_thread(publish, broker.url, [(status_topic, old_will)], retain=True)
+            await publish_then_marker(broker.url, [], birth_marker(topic_prefix, 1),
+                                      lambda: gateway_is(db, GW_OTHER, (True, 1)))
+            assert await status(db) == (True, 2)
             # the broker itself restarts: it publishes boot 2's will as it goes, and the
             # gateway's next session (boot 3) is born after it
             broker.stop()
@@ -66,8 +69,8 @@ async def test_killed_gateway_goes_offline_and_a_stale_will_is_ignored(
             await wait_until(lambda: is_((True, 3)), 30)
             # the stale wills came before boot 3's birth; a marker behind it all proves
             # ingest has decided each of them
-            await publish_then_marker(broker.url, [], birth_marker(topic_prefix, 1),
-                                      lambda: gateway_is(db, GW_OTHER, (True, 1)))
+            await publish_then_marker(broker.url, [], birth_marker(topic_prefix, 2),
+                                      lambda: gateway_is(db, GW_OTHER, (True, 2)))
             assert await status(db) == (True, 3)
         finally:
             out = terminate(proc)
