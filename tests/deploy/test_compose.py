@@ -18,8 +18,8 @@ import yaml
 
 from occupancy.config import load_settings
 from parkbazaar.cli import build_parser
-from tests.deploy.pgcluster import Cluster
-from tests.deploy.tools import DEPLOY, broker_layout, run, tool
+from tests.support.deploy_tools import DEPLOY, broker_layout, run, tool
+from tests.support.pgcluster import Cluster
 
 COMPOSE = DEPLOY / "compose.yaml"
 IMAGE = "${PARKBAZAAR_IMAGE:-parkbazaar:0.1.0}"

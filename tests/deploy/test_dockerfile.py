@@ -19,7 +19,7 @@ import asyncpg
 import pytest
 
 from occupancy.config import load_settings
-from tests.deploy.tools import DEPLOY, REPO
+from tests.support.deploy_tools import DEPLOY, REPO
 
 DOCKERFILE = REPO / "Dockerfile"
 ENTRYPOINT = DEPLOY / "docker" / "entrypoint.sh"

@@ -14,7 +14,7 @@ import yaml
 from occupancy.config import load_settings
 from tests.deploy.prometheusrule import TARGET as PROMETHEUS_RULE
 from tests.deploy.prometheusrule import render
-from tests.deploy.tools import DEPLOY, broker_layout, run, tool
+from tests.support.deploy_tools import DEPLOY, broker_layout, run, tool
 
 KUBERNETES_VERSION = "1.30.0"
 # validated by their operators' admission webhooks in a cluster, not here

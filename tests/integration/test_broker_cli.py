@@ -22,9 +22,13 @@ from dashboard_api import DatabaseUnavailable
 from dashboard_api.auth import verify_secret
 from dashboard_api.broker_sync import SyncStats, run_sync
 from stack.embedded import Mosquitto, free_port, mosquitto_binary, wait_port
-from tests.integration.broker_support import refused, seed_two_tenants
-from tests.integration.gateway_helpers import config_dict, make_config, running_gateway, simulated
-from tests.integration.support import GW, TENANT, count, running_ingest, settings_for, wait_until
+from tests.support.broker import seed_two_tenants
+from tests.support.database import count
+from tests.support.gateways import config_dict, make_config, running_gateway, simulated
+from tests.support.ingest import running_ingest, settings_for
+from tests.support.mqtt import refused
+from tests.support.registry import GW, TENANT
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.mosquitto
 REPO = Path(__file__).resolve().parents[2]

@@ -17,27 +17,20 @@ import pytest
 
 from dashboard_api.broker import TlsFiles, layout_for
 from stack.embedded import Mosquitto, free_port, mosquitto_binary, wait_port
-from tests.integration.broker_support import (
+from tests.support.broker import (
     OTHER_TENANT,
     Credentials,
-    Probe,
     current_user,
     issue_all,
     seed_two_tenants,
     start_broker,
 )
-from tests.integration.ingest_procs import IngestProcess, reap, stored_in
-from tests.integration.pki_support import Pki, context, make_pki
-from tests.integration.support import (
-    GW,
-    GW_OTHER,
-    TENANT,
-    batches,
-    count,
-    events_topic,
-    make_events,
-    wait_until,
-)
+from tests.support.database import count
+from tests.support.ingest import IngestProcess, reap, stored_in
+from tests.support.mqtt import Probe
+from tests.support.pki import Pki, context, make_pki
+from tests.support.registry import GW, GW_OTHER, TENANT, batches, events_topic, make_events
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.mosquitto
 EVENTS = 1000

@@ -1,84 +1,102 @@
-"""Helpers of the broker tests: two tenants with a gateway of the same id, credentials
-issued through the registry, a broker run from the files ``parkbazaar broker config``
-writes, and a paho probe that records what the broker answered."""
+"""MQTT clients of the tests: a QoS 1 publisher, a recording subscriber, and a probe
+that records what the broker answered (CONNACK, PUBACK and SUBACK reasons)."""
 
 from __future__ import annotations
 
-import os
-import pwd
 import ssl
 import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import asyncpg
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from dashboard_api import registry
-from dashboard_api.broker import BrokerLayout, Listener
-from dashboard_api.broker_registry import create_account
-from dashboard_api.broker_sync import Owner, write_config
-from stack.embedded import Mosquitto, free_port
-from tests.integration.support import GW, GW_OTHER, TENANT, seed_registry
-
-OTHER_TENANT = "t2"  # has a gateway called GW too
+from occupancy.config import MqttUrl, load_settings
+from occupancy.wire import decode_events, decode_status
+from tests.support.waiting import wait_until_sync
 
 
-async def seed_two_tenants(dsn: str) -> None:
-    """``seed_registry``'s t1 (gw1 bound to lot1, gw2 to nothing) and the same under t2, so a
-    message that got through for t2/gw1 would be stored."""
-    await seed_registry(dsn)
-    await seed_registry(dsn, OTHER_TENANT)
-
-
-@dataclass
-class Credentials:
-    """Secrets issued for the test: gateway (tenant, id) → secret, and the service accounts."""
-
-    gateways: dict[tuple[str, str], str] = field(default_factory=dict)
-    accounts: dict[str, str] = field(default_factory=dict)
-
-
-async def issue_all(dsn: str) -> Credentials:
-    """Credentials of t1/gw1, t1/gw2, t2/gw1, and the accounts ingest-1 and ops-1."""
-    creds = Credentials()
-    con = await asyncpg.connect(dsn)
+def publish(url: str, messages: Sequence[tuple[str, bytes]], *, retain: bool = False,
+            qos: int = 1) -> None:
+    """Publish (QoS 1: and wait until the broker acknowledged every message)."""
+    settings = load_settings(mqtt_url=url)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+    client.max_inflight_messages_set(200)
+    client.max_queued_messages_set(0)
+    client.connect(settings.mqtt.host, settings.mqtt.port)
+    client.loop_start()
     try:
-        for key in ((TENANT, GW), (TENANT, GW_OTHER), (OTHER_TENANT, GW)):
-            creds.gateways[key] = await registry.rotate_credentials(con, "test", *key)
-        creds.accounts["ingest-1"] = await create_account(con, "ingest-1", "ingest", actor="test")
-        creds.accounts["ops-1"] = await create_account(con, "ops-1", "operator", actor="test")
+        infos = [client.publish(t, p, qos=qos, retain=retain) for t, p in messages]
+        for info in infos:
+            info.wait_for_publish(30)
+            assert info.is_published()
     finally:
-        await con.close()
-    return creds
+        client.disconnect()
+        client.loop_stop()
 
 
-def current_user() -> str:
-    return pwd.getpwuid(os.geteuid()).pw_name
+class Subscriber:
+    """A paho subscriber on ``{prefix}/#`` that records what arrives (persistent session)."""
 
+    def __init__(self, url: str, prefix: str) -> None:
+        self.messages: list[tuple[str, bytes, bool]] = []
+        self._lock = threading.Lock()
+        self._prefix = prefix
+        broker = MqttUrl.parse(url)
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"sub-{uuid.uuid4().hex}",
+                                   clean_session=False, protocol=mqtt.MQTTv311)
+        self._client.reconnect_delay_set(1, 1)
+        self._client.on_connect = self._on_connect
+        self._client.on_message = self._on_message
+        self._subscribed = threading.Event()
+        self._broker = broker
+        self.resume()
 
-async def start_broker(dsn: str, out: Path, prefix: str, listeners: Sequence[Listener],
-                       started: list[Mosquitto]) -> Mosquitto:
-    """Write the broker's files from the registry (as ``broker config`` does) and run them.
-    The first listener's port is the broker's ``port``."""
-    layout = BrokerLayout(out, listeners, current_user(), out / "mosquitto.log")
-    con = await asyncpg.connect(dsn)
-    try:
-        await write_config(con, layout, prefix, Owner.named(layout.user))
-    finally:
-        await con.close()
-    broker = Mosquitto(out, port=listeners[0].port, config=out / "mosquitto.conf").start()
-    started.append(broker)
-    return broker
+    def resume(self) -> None:
+        """(Re)connect; the persistent session hands over what was queued meanwhile."""
+        self._subscribed.clear()
+        self._client.connect(self._broker.host, self._broker.port)
+        self._client.loop_start()
+        assert self._subscribed.wait(5)
 
+    def pause(self) -> None:
+        """Disconnect cleanly: the broker queues our QoS 1 messages until ``resume``."""
+        self._client.disconnect()
+        self._client.loop_stop()
 
-def plain(port: int | None = None) -> Listener:
-    return Listener("127.0.0.1", port or free_port())
+    def _on_connect(self, client: mqtt.Client, *_: Any) -> None:
+        client.subscribe(f"{self._prefix}/#", qos=1)
+        self._subscribed.set()
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        with self._lock:
+            self.messages.append((msg.topic, msg.payload, bool(msg.retain)))
+
+    def seqs(self) -> list[int]:
+        msgs = self.received()
+        return [e.seq for t, p, _ in msgs if t.endswith("/events")
+                for e in decode_events(p).events]
+
+    def statuses(self) -> list[tuple[bool, int]]:
+        msgs = self.received()
+        return [(s.online, s.boot) for s in
+                (decode_status(p) for t, p, _ in msgs if t.endswith("/status"))]
+
+    def received(self) -> list[tuple[str, bytes, bool]]:
+        """(topic, payload, retained) of every message so far, in arrival order."""
+        with self._lock:
+            return list(self.messages)
+
+    def wait(self, check: Callable[[], bool], timeout: float = 15.0) -> None:
+        """Until ``check()`` holds; the failure names what arrived so far."""
+        wait_until_sync(check, timeout, lambda: f"statuses {self.statuses()}, "
+                                                f"{len(self.seqs())} events:")
+
+    def close(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
 
 
 class Probe:
@@ -112,12 +130,9 @@ class Probe:
             to.append(item)
 
     def wait(self, check: Callable[[], bool], timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not check():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"not in time: connacks {self.connacks}, "
-                                     f"{len(self.disconnects)} disconnects, {len(self.messages)} messages")
-            time.sleep(0.02)
+        """Until ``check()`` holds; the failure names what the broker answered so far."""
+        wait_until_sync(check, timeout, lambda: f"connacks {self.connacks}, {len(self.disconnects)} "
+                                                f"disconnects, {len(self.messages)} messages:")
 
     def connected(self, timeout: float = 10.0) -> Probe:
         self.wait(lambda: self.client.is_connected(), timeout)
