@@ -30,7 +30,7 @@ async def measure(dsn: str) -> list[float]:
     from dashboard_api.app import create_app
     from ingest.migrate import migrate_dsn
     from occupancy.config import Settings
-    from tests.integration.api_support import seed_city
+    from tests.support.api import seed_city
 
     await migrate_dsn(dsn, "plain")
     await seed_city(dsn)
@@ -62,7 +62,7 @@ async def measure(dsn: str) -> list[float]:
 
 
 def main() -> None:
-    from tests.scratch import scratch_database
+    from tests.support.database import scratch_database
 
     admin = os.environ.get("PARKBAZAAR_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
     with scratch_database(admin, "pb_hot") as dsn:

@@ -39,7 +39,10 @@ def drafts(n: int, offset: int = 0) -> list[EventDraft]:
 
 
 def node(broker: Mosquitto, path: Path) -> GatewayNode:
-    return GatewayNode("bench", "gw-bench", path, MqttUrl.parse(broker.url), "bench/v1",
+    # MQTT 3.1.1: no subscriber here, and over MQTT 5 the broker's "no matching
+    # subscribers" PUBACK would (rightly) keep every event in the outbox
+    url = MqttUrl.parse(f"{broker.url}?protocol=4")
+    return GatewayNode("bench", "gw-bench", path, url, "bench/v1",
                        client_id=f"gw-bench-{path.stem}", reconnect_max_s=0.5)
 
 

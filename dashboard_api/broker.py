@@ -10,9 +10,12 @@ the whole username in one place, and a gateway's ``tenant/gateway`` username
 spans two topic levels there, which is how a pattern ACL goes wrong.
 ``password_file`` lists the stored ``$7$`` hashes as Mosquitto reads them, so
 no secret is needed to render it. ``mosquitto_conf`` is the broker's config:
-no anonymous clients, the queue limits ingest needs, persistence, a listener
-(TLS when certificates are given, mutual TLS with the certificate's CN as
-the username) and optionally a plain listener for services on the same host.
+no anonymous clients, the queue limits ingest needs, persistence, the gateways'
+listener (TLS when certificates are given, mutual TLS with the certificate's CN
+as the username; client ids replaced by usernames), and optionally the
+services' listeners, where ingest workers keep client ids of their own: one
+across the network (TLS with the same certificate when one is given, passwords,
+never a client certificate) and a plain one for services on the same host.
 The output is deterministic, so a sync can tell whether anything changed.
 """
 
@@ -104,8 +107,8 @@ class Listener:
     require_certificate: bool = False
     # Gateways' listener: the broker replaces a client's id by its username, so no client
     # can take over another's session (ingest's, with every event queued in it) by naming
-    # its client id. Services that need ids of their own (ingest workers) use a listener
-    # without it (``--local``).
+    # its client id. Services that need ids of their own (ingest workers, several of one
+    # account) use a listener without it (``--services``, ``--local``).
     client_id_is_username: bool = False
 
     @property
@@ -159,12 +162,15 @@ class TlsFiles:
     require_client_cert: bool = False
 
 
-def layout_for(out: Path, user: str, *, listen: str | None = None, local: str | None = None,
-               tls: TlsFiles = TlsFiles(), log_file: Path | None = None) -> BrokerLayout:
+def layout_for(out: Path, user: str, *, listen: str | None = None, services: str | None = None,
+               local: str | None = None, tls: TlsFiles = TlsFiles(),
+               log_file: Path | None = None) -> BrokerLayout:
     """The layout ``parkbazaar broker config`` writes: the gateways' listener (default
     127.0.0.1:1883 plain, or 0.0.0.0:8883 TLS with a certificate; client ids replaced by
-    usernames), and ``local``, a plain one beside it for services such as ingest workers;
-    ``ValueError`` on a bad combination of options."""
+    usernames); ``services``, one for services in other containers or hosts such as ingest
+    workers (TLS with the same certificate when one is given, client ids kept, never a
+    client certificate: they log in with their accounts' passwords); and ``local``, a
+    plain one for services on the broker's host. ``ValueError`` on a bad combination."""
     if (tls.cert is None) != (tls.key is None):
         raise ValueError("--tls-cert and --tls-key go together")
     if tls.require_client_cert and (tls.cert is None or tls.ca is None):
@@ -173,9 +179,24 @@ def layout_for(out: Path, user: str, *, listen: str | None = None, local: str | 
     cert, key, ca = (None if p is None else p.resolve() for p in (tls.cert, tls.key, tls.ca))
     listeners = [Listener(host, port, cert, key, ca, require_certificate=tls.require_client_cert,
                           client_id_is_username=True)]
+    if services:
+        listeners.append(Listener(*parse_listen(services), cert, key, ca))
     if local:
         listeners.append(Listener(*parse_listen(local)))
+    _refuse_clashes(listeners)
     return BrokerLayout(out.resolve(), listeners, user, log_file.resolve() if log_file else None)
+
+
+WILDCARDS = ("0.0.0.0", "::")
+
+
+def _refuse_clashes(listeners: Sequence[Listener]) -> None:
+    """``ValueError`` when two listeners would bind the same port on one address (the
+    broker would not start)."""
+    for i, a in enumerate(listeners):
+        for b in listeners[i + 1:]:
+            if a.port == b.port and (a.host == b.host or {a.host, b.host} & set(WILDCARDS)):
+                raise ValueError(f"two listeners on port {a.port}: {a.host} and {b.host}")
 
 
 def mosquitto_conf(layout: BrokerLayout) -> str:

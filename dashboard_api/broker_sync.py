@@ -12,7 +12,7 @@ rotated or retired gateway is cut off within ~0.1 s of the signal).
 ``run_sync`` does that on start, on every ``parkbazaar_broker`` notification
 (the triggers of migration 010 fire on any credential write) and every
 ``interval_s`` as a full check in case a notification was missed. A lost
-database is retried with backoff, each retry logged and counted, for at most
+database is retried with ``occupancy.backoff``, each retry logged and counted, for at most
 ``retry_max_s``; then it raises ``DatabaseUnavailable``.
 """
 
@@ -24,6 +24,7 @@ import functools
 import logging
 import os
 import pwd
+import random
 import signal
 import time
 from collections.abc import Awaitable, Callable
@@ -36,6 +37,7 @@ from prometheus_client import Counter
 from dashboard_api import BrokerError, DatabaseUnavailable
 from dashboard_api.broker import BrokerLayout, credential_files, render
 from dashboard_api.broker_registry import CHANNEL, identities
+from occupancy.backoff import Backoff, Retry
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,7 @@ RETRIES = Counter("parkbazaar_broker_sync_db_retries_total", "Database connectio
 # a file's mode: the password hashes are for the broker's user alone
 MODES = {"passwd": 0o600, "acl": 0o640, "mosquitto.conf": 0o644}
 DEBOUNCE_S = 0.2  # one reload for a burst of writes (a site file, a script)
+SYNC_BACKOFF = Backoff(initial_s=0.5, max_s=30.0)  # between database attempts
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,21 +202,20 @@ async def run_sync(dsn: str, out: Path, prefix: str, *, owner: Owner | None,
                    stats: SyncStats | None = None) -> SyncStats:
     """Follow the registry until ``stop`` (see the module docstring)."""
     stats = stats if stats is not None else SyncStats()
-    failing_since: float | None = None
-    delay = 0.5
+    retry = Retry(SYNC_BACKOFF, give_up_after_s=retry_max_s)
     while not stop.is_set():
         try:
             con = await asyncpg.connect(dsn, timeout=10)
             try:
-                failing_since, delay = None, 0.5
+                retry.succeeded()
                 sync = functools.partial(sync_once, con, out, prefix, owner, pid, stats)
                 await _follow(con, sync, interval_s, stop, ready)
             finally:
                 await con.close(timeout=5)
         except (OSError, ConnectionError, TimeoutError, asyncpg.PostgresError,
                 asyncpg.InterfaceError) as exc:
-            failing_since = failing_since or time.monotonic()
-            if time.monotonic() - failing_since > retry_max_s:
+            delay = retry.failed(time.monotonic(), random.random())
+            if delay is None:
                 raise DatabaseUnavailable(f"no database for {retry_max_s:.0f}s: {exc}") from exc
             stats.retries += 1
             RETRIES.inc()
@@ -221,5 +223,4 @@ async def run_sync(dsn: str, out: Path, prefix: str, *, owner: Owner | None,
                         exc, stats.retries, delay)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
-            delay = min(delay * 2, 30.0)
     return stats

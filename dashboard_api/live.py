@@ -27,6 +27,8 @@ import asyncio
 import contextlib
 import json
 import logging
+import random
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +40,7 @@ from prometheus_client import Counter
 
 from dashboard_api import queries
 from dashboard_api.queries import _EFF
+from occupancy.backoff import Backoff, Retry
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +49,7 @@ POLL_S = 2.0
 COUNTS_EVERY_S = 30.0
 QUEUE_MAX = 256
 RECONNECT_MAX_S = 10.0
+FEED_BACKOFF = Backoff(initial_s=0.2, max_s=RECONNECT_MAX_S)
 RECONNECTS = Counter("parkbazaar_api_feed_reconnects", "Times the live change feed lost its LISTEN "
                      "connection and retried (after a backoff of at most RECONNECT_MAX_S)")
 _SPACE_KEYS = ("space", "zone", "state", "observed_at", "source", "stale")
@@ -163,18 +167,19 @@ class ChangeFeed:
         return sum(len(s) for s in self._subs.values())
 
     async def _run(self, con: asyncpg.Connection | None) -> None:
-        backoff = 0.2
+        retry = Retry(FEED_BACKOFF)  # the feed never gives up: the API serves without it
         while True:
             try:
                 await self._listen(con or await self._connect())
-                backoff = 0.2
+                retry.succeeded()
             except asyncio.CancelledError:
                 raise
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("change feed lost its connection (%s); retrying in %.1fs", exc, backoff)
+                delay = retry.failed(time.monotonic(), random.random())
+                assert delay is not None  # no bound
+                log.warning("change feed lost its connection (%s); retrying in %.1fs", exc, delay)
                 RECONNECTS.inc()
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, RECONNECT_MAX_S)
+                await asyncio.sleep(delay)
             con = None
 
     async def _connect(self) -> asyncpg.Connection:

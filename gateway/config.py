@@ -41,11 +41,11 @@ from pydantic import (
 )
 
 from gateway import GatewayError
-from gateway.backoff import Backoff
 from gateway.devices import CAMERA_CONFIRM_READINGS
-from gateway.publisher import TlsOptions
+from occupancy.backoff import Backoff
 from occupancy.config import MqttUrl, describe_validation_error
 from occupancy.ids import DeviceId, GatewayId, IdError, SiteId, SpaceId, SpaceRef, TenantId
+from occupancy.mqtt_client import TlsOptions
 from occupancy.statemachine import Policy
 from occupancy.topics import ROOT
 

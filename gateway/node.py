@@ -36,12 +36,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from gateway import GatewayError
-from gateway.backoff import Backoff
 from gateway.outbox import EventDraft, Outbox
-from gateway.publisher import MqttPublisher, Publisher, PublisherOwner, TlsOptions, Will
+from gateway.publisher import MqttPublisher, Publisher, PublisherOwner
+from occupancy.backoff import Backoff
 from occupancy.config import MqttUrl
 from occupancy.ids import DeviceId, GatewayId, SpaceRef, TenantId
 from occupancy.model import EventKind, OccupancyEvent, Source, SpaceState
+from occupancy.mqtt_client import TlsOptions, Will
 from occupancy.topics import ROOT, Channel, topic
 from occupancy.wire import MAX_PAYLOAD_BYTES, EventBatch, Status, encode_events, encode_status
 

@@ -4,7 +4,9 @@ Exceptions::
 
     IngestError
     ├── MigrationError     a migration failed or the database is newer than us
-    └── DatabaseUnavailable  the database cannot be reached (bounded retries spent)
+    ├── DatabaseUnavailable  the database cannot be reached (bounded retries spent)
+    └── BrokerUnavailable  the broker cannot be reached (bounded retries spent, or no
+                           first connection in time) or the client cannot be set up
 """
 
 
@@ -18,3 +20,8 @@ class MigrationError(IngestError):
 
 class DatabaseUnavailable(IngestError):
     """The database could not be reached within the bounded retries."""
+
+
+class BrokerUnavailable(IngestError):
+    """The broker could not be reached within the bounded retries, or the MQTT client
+    cannot be set up (its TLS files)."""

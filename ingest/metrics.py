@@ -18,6 +18,8 @@ SPLIT_BATCHES = Counter("parkbazaar_ingest_split_batches_total",
 RECONNECTS = Counter("parkbazaar_ingest_mqtt_reconnects_total", "MQTT reconnections")
 BACKLOG_PAUSES = Counter("parkbazaar_ingest_backlog_pauses_total",
                          "Times reading paused: received, unacknowledged messages or bytes at the bound")
+MQTT_RETRIES = Counter("parkbazaar_ingest_mqtt_retries_total",
+                       "MQTT connection attempts retried (refused, unreachable, or lost)")
 QUEUE_DEPTH = Gauge("parkbazaar_ingest_queue_depth", "Messages received, not yet processed")
 REGISTRY_RELOADS = Counter("parkbazaar_ingest_registry_reloads_total", "Registry reloads")
 EVENTS_RECEIVED = Counter("parkbazaar_ingest_events_received_total",

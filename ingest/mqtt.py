@@ -1,17 +1,25 @@
 """The broker side of ingest: a paho-mqtt client with manual acknowledgement.
 
-How this works: paho runs its network loop in its own thread. ``on_message``
-takes room in a ``Backlog`` (at most ``queue_max_messages`` messages and
-``queue_max_bytes`` of payload received but not yet acknowledged: when the
-database is slow, the network thread blocks here, stops reading, and the
-broker holds the rest) and hands the message to the asyncio loop. The byte
-bound matters for QoS 0, which the broker's in-flight limit does not cover: a
-flood of 1 MiB messages while a commit is slow would otherwise hold up to
-10,000 MiB in ingest. The service
+How this works: the connection is ``occupancy.mqtt_client``'s, as for every
+client of the broker: a ``Supervisor`` connects with a persistent session
+(fixed client id; MQTT 5 clean start off with a session expiry, or MQTT 3.1.1
+clean session off), subscribes again on every connect, and reconnects in an
+explicit loop with ``Backoff``, each retry logged and counted
+(``parkbazaar_ingest_mqtt_retries_total``); after ``retry_max_s`` without a
+connection it gives up and the service exits non-zero (``BrokerUnavailable``).
+
+paho runs its network loop in its own thread. ``on_message`` takes room in a
+``Backlog`` (at most ``queue_max_messages`` messages and ``queue_max_bytes``
+of payload received but not yet acknowledged: when the database is slow, the
+network thread blocks here, stops reading, and the broker holds the rest) and
+hands the message to the asyncio loop. The byte bound matters for QoS 0, which
+the broker's in-flight limit does not cover: a flood of 1 MiB messages while a
+commit is slow would otherwise hold up to 10,000 MiB in ingest. The service
 acknowledges (PUBACK) only after the transaction holding the message
-committed; ``ack`` frees the slot. Messages of an earlier connection are not
-acknowledged on the new one: the broker redelivers them and the database
-ignores what it already has.
+committed; ``ack`` frees its room. Each accepted connection is a new
+*generation*: messages of an earlier connection are not acknowledged on the
+new one (their packet ids belong to the old one); the broker redelivers them
+and the database ignores what it already has.
 """
 
 from __future__ import annotations
@@ -23,19 +31,17 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, replace
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from ingest import metrics
+from ingest import BrokerUnavailable, metrics
 from ingest.plan import Received
+from occupancy.backoff import Backoff
 from occupancy.config import IngestSettings, MqttUrl
+from occupancy.mqtt_client import ClientSpec, MqttSetupError, Supervisor, TlsOptions
 from occupancy.topics import Channel, subscription
 
 log = logging.getLogger(__name__)
@@ -94,91 +100,84 @@ class Backlog:
             self._changed.notify_all()
 
 
+def client_spec(url: MqttUrl, settings: IngestSettings, prefix: str) -> ClientSpec:
+    """Ingest's connection: persistent session, manual ack, its TLS files, its filters."""
+    s = settings
+    tls = None
+    if s.tls_ca or s.tls_cert:
+        tls = TlsOptions(ca_file=s.tls_ca, cert_file=s.tls_cert, key_file=s.tls_key)
+    spec = ClientSpec(url, s.client_id, protocol=s.protocol, tls=tls, clean_start=False,
+                      session_expiry_s=s.session_expiry_s, manual_ack=True, max_inflight=100)
+    return replace(spec, subscriptions=tuple(filters(spec.version, url, settings, prefix)))
+
+
+def filters(version: int, url: MqttUrl, settings: IngestSettings, prefix: str) -> list[str]:
+    """Events shared among the workers where the broker speaks MQTT 5 (unless the settings
+    say otherwise); status never shared (retained messages are not delivered to shares)."""
+    shared = settings.shared if settings.shared is not None else version == 5
+    group = share_group(url, settings) if shared else None
+    return [subscription(Channel.EVENTS, prefix, group), subscription(Channel.STATUS, prefix)]
+
+
+def share_group(url: MqttUrl, settings: IngestSettings) -> str:
+    """The group of ``$share/…`` the workers of one broker account share (a secret; below)."""
+    return settings.share_group or share_group_for(url.password)
+
+
 class IngestClient:
     """Subscribe, hand messages to asyncio, acknowledge after commit."""
 
     def __init__(self, url: MqttUrl, settings: IngestSettings, prefix: str,
                  loop: asyncio.AbstractEventLoop, deliver: Callable[[Received], None],
-                 on_reconnect: Callable[[], None] = lambda: None) -> None:
-        self._url, self._settings, self._prefix = url, settings, prefix
+                 on_reconnect: Callable[[], None] = lambda: None,
+                 on_retry: Callable[[], None] = lambda: None) -> None:
         self._loop, self._deliver, self._on_reconnect = loop, deliver, on_reconnect
         self._backlog = Backlog(settings.queue_max_messages, settings.queue_max_bytes)
+        self._settings = settings
         self._generation = 0
-        self._connected = threading.Event()
         self._closing = False
         # set (on the loop) when the broker acknowledged this connection's subscriptions
         self.subscribed = asyncio.Event()
-        self.client = self._make_client()
-
-    @property
-    def protocol(self) -> int:
-        """The settings' protocol, unless the broker URL says it speaks only 3.1.1."""
-        return min(self._settings.protocol, self._url.protocol)
-
-    @property
-    def shared(self) -> bool:
-        if self._settings.shared is not None:
-            return self._settings.shared
-        return self.protocol == 5
-
-    def _make_client(self) -> mqtt.Client:
-        protocol = mqtt.MQTTv5 if self.protocol == 5 else mqtt.MQTTv311
-        # MQTT 3.1.1 has no session expiry: 0 means no persistent session there too
-        persistent = self._settings.session_expiry_s > 0
-        kwargs: dict[str, Any] = {"clean_session": not persistent} if protocol == mqtt.MQTTv311 else {}
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self._settings.client_id,
-                             protocol=protocol, manual_ack=True, **kwargs)
-        if self._url.username:
-            client.username_pw_set(self._url.username, self._url.password)
-        s = self._settings
-        if self._url.tls or s.tls_ca or s.tls_cert:
-            client.tls_set(ca_certs=_path(s.tls_ca), certfile=_path(s.tls_cert), keyfile=_path(s.tls_key))
-        client.max_inflight_messages_set(100)
-        client.reconnect_delay_set(min_delay=1, max_delay=30)
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message
-        client.on_subscribe = self._on_subscribe
-        return client
+        # set (on the loop) when the supervisor gave up: the service stops with it
+        self.gave_up = asyncio.Event()
+        self.give_up_reason = ""
+        try:
+            self._link = Supervisor(
+                client_spec(url, settings, prefix),
+                backoff=Backoff(settings.reconnect_initial_s, settings.reconnect_max_s),
+                give_up_after_s=settings.retry_max_s, on_connected=self._on_connected,
+                on_disconnected=self._on_disconnected, on_retry=on_retry,
+                on_give_up=self._on_give_up, logger=log)
+        except MqttSetupError as exc:
+            raise BrokerUnavailable(str(exc)) from exc
+        self.client = self._link.client
+        self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
 
     @property
     def share_group(self) -> str:
-        return self._settings.share_group or share_group_for(self._url.password)
+        return share_group(self._link.spec.url, self._settings)
 
     def filters(self) -> list[str]:
-        group = self.share_group if self.shared else None
-        return [subscription(Channel.EVENTS, self._prefix, group),
-                subscription(Channel.STATUS, self._prefix)]  # retained: never shared
+        return list(self._link.spec.subscriptions)
 
     def connect(self, timeout: float = 10.0) -> None:
-        """Connect with a persistent session and start the network thread."""
-        props = None
-        if self.protocol == 5:
-            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-            props.SessionExpiryInterval = self._settings.session_expiry_s
-            self.client.connect_async(self._url.host, self._url.port, keepalive=30,
-                                      clean_start=False, properties=props)
-        else:
-            self.client.connect_async(self._url.host, self._url.port, keepalive=30)
-        self.client.loop_start()
-        if not self._connected.wait(timeout):
-            self.client.loop_stop()
-            raise ConnectionError(f"no MQTT connection to {self._url.host}:{self._url.port}")
+        """Start the supervisor; ``BrokerUnavailable`` without a connection in ``timeout``."""
+        self._link.start()
+        if not self._link.wait_connected(timeout):
+            self._link.stop()
+            raise BrokerUnavailable(f"no MQTT connection to {self._link.spec.where} "
+                                    f"within {timeout:g}s")
 
-    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: ReasonCode,
-                    _p: Any = None) -> None:
-        if rc.is_failure:
-            log.error("MQTT connection refused: %s", rc)
-            return
+    def _on_connected(self, client: mqtt.Client) -> None:
         self._generation += 1
         if self._generation > 1:
             self._loop.call_soon_threadsafe(self._on_reconnect)
-        client.subscribe([(f, 1) for f in self.filters()])
-        log.info("MQTT connected (generation %d), subscribing to %s", self._generation,
+        # The supervisor subscribed before calling this. Not waiting for the SUBACK
+        # here: a resumed session's backlog may arrive first, and it must flow into
+        # the pipeline for the SUBACK to be read.
+        log.info("MQTT generation %d, subscribing to %s", self._generation,
                  [f.replace(f"$share/{self.share_group}/", "$share/…/") for f in self.filters()])
-        # Not waiting for the SUBACK here: a resumed session's backlog may arrive
-        # first, and it must flow into the pipeline for the SUBACK to be read.
-        self._connected.set()
 
     def _on_subscribe(self, _c: Any, _u: Any, _mid: int, codes: list[ReasonCode],
                       _p: Any = None) -> None:
@@ -189,12 +188,14 @@ class IngestClient:
             log.info("subscribed (generation %d)", self._generation)
             self._loop.call_soon_threadsafe(self.subscribed.set)
 
-    def _on_disconnect(self, _c: Any, _u: Any, _f: Any, rc: ReasonCode, _p: Any = None) -> None:
-        self._connected.clear()
+    def _on_disconnected(self) -> None:
         with contextlib.suppress(RuntimeError):  # the loop may be gone at shutdown
             self._loop.call_soon_threadsafe(self.subscribed.clear)
-        if not self._closing:
-            log.warning("MQTT connection lost (%s); paho reconnects", rc)
+
+    def _on_give_up(self, reason: str) -> None:
+        self.give_up_reason = reason
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(self.gave_up.set)
 
     def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
         if self._closing:
@@ -224,8 +225,7 @@ class IngestClient:
 
     def close(self) -> None:
         self._closing = True
-        self.client.disconnect()
-        self.client.loop_stop()
+        self._link.stop()
 
 
 def share_group_for(password: str | None) -> str:
@@ -249,6 +249,3 @@ def _topic_text(msg: mqtt.MQTTMessage) -> str:
     except UnicodeDecodeError:
         return "\ufffd(topic not UTF-8)"
 
-
-def _path(p: Path | None) -> str | None:
-    return None if p is None else str(p)

@@ -16,15 +16,16 @@ How this works: three stages joined by bounded queues, on one event loop.
    state only moves to a later observation; upserts lock state rows in
    ``space_id`` order, so two writers cannot deadlock.
 
-A lost database is retried with exponential backoff (counted, logged) for up
-to ``retry_max_s``, then the worker exits non-zero with nothing acknowledged
-that did not commit. Nothing a message holds can end the process: planning
-is contained per message (``ingest.plan``), and when the database refuses a
-batch (partition creation included) or the write fails in any other way that
-is not a lost connection, the batch is split in halves and rewritten until the
-message(s) it refuses stand alone; each is dead-lettered (``store_error``, or
-``internal`` for a failure that is not the database's) and acknowledged, so a
-broker never redelivers a message that crashed ingest (``ingest.worker``). On
+A lost database, like a lost broker (``ingest.mqtt``), is retried with
+``occupancy.backoff`` (counted, logged) for up to ``retry_max_s``, then the
+worker exits non-zero with nothing acknowledged that did not commit. Nothing
+a message holds can end the process: planning is contained per message
+(``ingest.plan``), and when the database refuses a batch (partition creation
+included) or the write fails in any other way that is not a lost connection,
+the batch is split in halves and rewritten until the message(s) it refuses
+stand alone; each is dead-lettered (``store_error``, or ``internal`` for a
+failure that is not the database's) and acknowledged, so a broker never
+redelivers a message that crashed ingest (``ingest.worker``). On
 SIGTERM the service stops taking messages, writes and acknowledges what it
 took, and disconnects; the broker keeps the rest in the persistent session.
 """
@@ -36,11 +37,12 @@ import contextlib
 import logging
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 from prometheus_client import start_http_server
 
-from ingest import DatabaseUnavailable, metrics
+from ingest import BrokerUnavailable, DatabaseUnavailable, metrics
 from ingest.maintenance import run_maintenance
 from ingest.mqtt import IngestClient
 from ingest.plan import Plan, Received
@@ -104,14 +106,13 @@ async def run_ingest(settings: Settings, stop: asyncio.Event,
     queue: asyncio.Queue[Received] = asyncio.Queue()
     client = IngestClient(settings.mqtt, settings.ingest, settings.topic_prefix,
                           asyncio.get_running_loop(), queue.put_nowait,
-                          on_reconnect=metrics.RECONNECTS.inc)
+                          on_reconnect=metrics.RECONNECTS.inc, on_retry=metrics.MQTT_RETRIES.inc)
     await asyncio.to_thread(client.connect)
     log.info("ingest %s running", settings.ingest.client_id)
     upkeep = asyncio.create_task(_maintain(worker, stop), name="ingest-maintenance")
     pipeline = asyncio.create_task(_pipeline(worker, client, queue, stop), name="ingest-pipeline")
     try:
-        if ready is not None:
-            await _when_subscribed(client, pipeline, ready)
+        await _watch(client, pipeline, ready)
         await pipeline
     finally:
         if not pipeline.done():  # cancelled from outside
@@ -130,16 +131,26 @@ async def run_ingest(settings: Settings, stop: asyncio.Event,
 Planned = tuple[Plan, list[Received]]
 
 
-async def _when_subscribed(client: IngestClient, pipeline: asyncio.Task[None],
-                           ready: asyncio.Event) -> None:
-    """Set ``ready`` at the SUBACK, unless the pipeline ends (or fails) first."""
+async def _watch(client: IngestClient, pipeline: asyncio.Task[None],
+                 ready: asyncio.Event | None) -> None:
+    """Wait for the pipeline to end. Meanwhile set ``ready`` at the SUBACK, and raise
+    ``BrokerUnavailable`` if the MQTT supervisor gives up on the broker first."""
+    lost = asyncio.create_task(client.gave_up.wait())
     subscribed = asyncio.create_task(client.subscribed.wait())
+    watched: set[asyncio.Future[Any]] = {pipeline, lost}
+    if ready is not None:
+        watched.add(subscribed)
     try:
-        await asyncio.wait({subscribed, pipeline}, return_when=asyncio.FIRST_COMPLETED)
+        while not (pipeline.done() or lost.done()):
+            await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+            if ready is not None and subscribed.done():
+                ready.set()
+                watched.discard(subscribed)
     finally:
+        lost.cancel()
         subscribed.cancel()
-    if client.subscribed.is_set():
-        ready.set()
+    if not pipeline.done():
+        raise BrokerUnavailable(client.give_up_reason)
 
 
 async def _pipeline(worker: Ingest, client: IngestClient, queue: asyncio.Queue[Received],

@@ -2,9 +2,9 @@
 
 ``Ingest`` holds what lives between batches (registry, known partition days,
 the dead-letter rate cap, totals). ``write`` commits a plan, retrying a lost
-database with backoff for up to ``retry_max_s``; every other failure is
-contained: the batch is split in halves until the refused message(s) stand
-alone, and each is dead-lettered (``store_error``, or ``internal`` for a
+database with ``occupancy.backoff`` for up to ``retry_max_s``; every other
+failure is contained: the batch is split in halves until the refused
+message(s) stand alone, and each is dead-lettered (``store_error``, or ``internal`` for a
 failure that is not the database's). Only ``DatabaseUnavailable`` escapes.
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from ingest.store import (
     write_dead_letters,
     write_plan,
 )
+from occupancy.backoff import Backoff, Retry
 from occupancy.config import Settings
 from occupancy.wire import Reason
 
@@ -53,9 +55,9 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, TRANSIENT) and not client_data
 
 
-def backoff_delay(attempt: int) -> float:
-    """0.2 s doubling, at most 5 s (pure)."""
-    return float(min(0.2 * 2**attempt, 5.0))
+# the waits between database attempts: 0.2 s doubling, at most 5 s (equal jitter)
+DB_BACKOFF = Backoff(initial_s=0.2, max_s=5.0)
+
 
 @dataclass
 class Ingest:
@@ -165,21 +167,19 @@ class Ingest:
 
     async def retrying(self, action: Callable[[], Awaitable[T]]) -> T:
         """Run ``action``; while the database is lost, retry with backoff up to ``retry_max_s``."""
-        deadline = time.monotonic() + self.settings.ingest.retry_max_s
-        attempt = 0
+        retry = Retry(DB_BACKOFF, give_up_after_s=self.settings.ingest.retry_max_s)
         while True:
             try:
                 return await action()
             except TRANSIENT as exc:
-                delay = backoff_delay(attempt)
-                if time.monotonic() + delay > deadline:
+                delay = retry.failed(time.monotonic(), random.random())
+                if delay is None:
                     raise DatabaseUnavailable(
                         f"database unreachable for {self.settings.ingest.retry_max_s:.0f}s: {exc}"
                     ) from exc
-                attempt += 1
                 metrics.DB_RETRIES.inc()
                 log.warning("database unavailable (%s: %s); retry %d in %.1fs",
-                            type(exc).__name__, exc, attempt, delay)
+                            type(exc).__name__, exc, retry.attempts, delay)
                 await asyncio.sleep(delay)
 
     def _count(self, plan: Plan, written: Written) -> None:

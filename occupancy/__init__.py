@@ -6,7 +6,10 @@ clock read behind the caller's back (callers pass ``now``). The places that
 touch files or the environment say so in their names: ``occupancy.config``
 (settings from the environment and files), ``occupancy.sitefile`` (``read_site_file``, the one
 reader of site files), ``occupancy.vision.loading`` (reads frames, PKLot XML and model
-files, walks folders) and the ``load_*`` functions of ``occupancy.vision``.
+files, walks folders), the ``load_*`` functions of ``occupancy.vision``, and
+``occupancy.mqtt_client``, the one place that builds paho clients and keeps
+them connected (gateway, ingest and simulators all connect through it;
+nothing pure imports it). ``occupancy.backoff`` (retry delays) is pure.
 The services in ``gateway``, ``ingest`` and ``dashboard_api`` are thin I/O
 shells around it. The one file that decides a space's state (debounce,
 hysteresis, staleness, heartbeat), for sensors and cameras alike, is
@@ -21,6 +24,7 @@ Exceptions (each also a ``ValueError`` where it reports bad input)::
     ├── ConfigError           a setting is wrong (occupancy.config)
     ├── SiteFileError         a site file cannot be read or is not valid (occupancy.sitefile)
     ├── StateMachineError     an illegal input to the state machine (occupancy.statemachine)
+    ├── MqttSetupError        an MQTT client cannot be set up: TLS files (occupancy.mqtt_client)
     └── VisionError           camera occupancy (occupancy.vision)
         ├── LayoutError       a layout file or site entry is malformed
         ├── ModelError        a model file is missing or malformed

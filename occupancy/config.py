@@ -86,7 +86,11 @@ class IngestSettings(BaseModel):
     metrics_host: str = "127.0.0.1"
     max_skew_s: float = Field(default=300.0, ge=0)
     retry_max_s: float = Field(default=900.0, ge=0,
-                               description="keep retrying a lost database this long, then exit")
+                               description="keep retrying a lost database or broker this long, "
+                                           "then exit")
+    # the waits between broker connection attempts (occupancy.backoff, equal jitter)
+    reconnect_initial_s: float = Field(default=1.0, gt=0)
+    reconnect_max_s: float = Field(default=30.0, gt=0, le=3600)
     pipeline_depth: int = Field(default=2, ge=1, le=16)
     writers: int = Field(default=2, ge=1, le=8)
     # also the accepted window: events older than this are refused (too_old)
@@ -110,6 +114,8 @@ class IngestSettings(BaseModel):
     def _cert_and_key(self) -> IngestSettings:
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("tls_cert and tls_key go together (mutual TLS)")
+        if self.reconnect_initial_s > self.reconnect_max_s:
+            raise ValueError("reconnect_initial_s must not exceed reconnect_max_s")
         return self
 
     @field_validator("protocol")

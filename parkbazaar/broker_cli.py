@@ -40,10 +40,23 @@ def register(subparsers: Sub) -> None:
 
 
 def _config_parser(sub: Sub) -> None:
-    c = sub.add_parser("config", help="write DIR/mosquitto.conf, passwd and acl from the registry")
+    c = sub.add_parser(
+        "config", help="write DIR/mosquitto.conf, passwd and acl from the registry",
+        description="Write DIR/mosquitto.conf, passwd and acl from the registry. Listeners: "
+                    "--listen is the gateways' (a client's id is replaced by its username, so "
+                    "none can take over another's session); --services and --local are the "
+                    "services' (ingest workers of one account each keep their own client id): "
+                    "--services across the network (TLS with the broker's certificate when "
+                    "given), --local plain on this host. See docs/deploy.md.")
     c.add_argument("--out", type=Path, required=True, metavar="DIR")
     c.add_argument("--listen", metavar="HOST:PORT",
-                   help="the listener (default 127.0.0.1:1883; with --tls-cert 0.0.0.0:8883, TLS)")
+                   help="the gateways' listener, where a client's id is its username (default "
+                        "127.0.0.1:1883; with --tls-cert 0.0.0.0:8883, TLS)")
+    c.add_argument("--services", metavar="HOST:PORT",
+                   help="also a listener for services in other containers or hosts (ingest "
+                        "workers, several of one account, each with its own client id), e.g. "
+                        "0.0.0.0:8884: TLS with --tls-cert/--tls-key when given (passwords, never "
+                        "a client certificate), plain otherwise; keep it off the gateways' network")
     c.add_argument("--local", metavar="HOST:PORT",
                    help="also a plain listener, e.g. 127.0.0.1:1883 for ingest on this host")
     c.add_argument("--tls-cert", type=Path, metavar="F", help="the broker's certificate (PEM)")
@@ -119,8 +132,8 @@ def _user(name: str | None) -> str:
 def layout_from(args: argparse.Namespace) -> BrokerLayout:
     """The broker's layout from ``config``'s options; ``ValueError`` on a bad combination."""
     tls = TlsFiles(args.tls_cert, args.tls_key, args.tls_ca, args.require_client_cert)
-    return layout_for(args.out, _user(args.user), listen=args.listen, local=args.local, tls=tls,
-                      log_file=args.log_file)
+    return layout_for(args.out, _user(args.user), listen=args.listen, services=args.services,
+                      local=args.local, tls=tls, log_file=args.log_file)
 
 
 def cmd_config(args: argparse.Namespace) -> int:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from ingest import MigrationError
+from ingest import BrokerUnavailable, DatabaseUnavailable, MigrationError
 from ingest.migrate import migrate
-from parkbazaar.clikit import run_on_database, run_until_signalled, settings_from
+from parkbazaar.clikit import fail, run_on_database, run_until_signalled, settings_from
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -31,4 +31,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     overrides = {"ingest": {"client_id": args.client_id}} if args.client_id else {}
     settings = settings_from(args, **overrides)
-    return run_until_signalled(lambda stop: run_ingest(settings, stop))
+    try:
+        return run_until_signalled(lambda stop: run_ingest(settings, stop))
+    except (BrokerUnavailable, DatabaseUnavailable) as exc:  # bounded retries spent
+        return fail("ingest", exc, 1)

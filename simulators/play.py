@@ -23,13 +23,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.node import GatewayNode, NodeStats
 from gateway.outbox import EventDraft
 from occupancy.config import MqttUrl
 from occupancy.ids import GatewayId
 from occupancy.model import OccupancyEvent
+from occupancy.mqtt_client import ClientSpec, connect_once
 from occupancy.topics import Channel, topic
 from occupancy.wire import EventBatch, encode_events
 from simulators.engine import Engine, Step
@@ -113,7 +113,7 @@ class Player:
             if t.gw in cut:
                 proxy = await UplinkProxy(self.mqtt.host, self.mqtt.port).start()
                 self.proxies[t.gw] = proxy
-                url = MqttUrl(proxy_host(), proxy.port, url.username, url.password)
+                url = replace(url, host=proxy_host(), port=proxy.port)
             self.nodes[t.gw] = GatewayNode(
                 t.tenant, t.gateway, self.state_dir / f"{t.tenant}--{t.gateway}.sqlite", url,
                 self.prefix, client_id=f"sim-{self.prefix.split('/')[0]}-{t.tenant}-{t.gateway}",
@@ -199,14 +199,8 @@ class Player:
         """A raw client logged in as the gateway (one per login: a broker's ACL may be per gateway)."""
         url = self._url(gw)
         if url not in self._raw:
-            client = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv311,
-                                 client_id=f"sim-raw-{self.prefix.split('/')[0]}-{len(self._raw)}")
-            if url.username:
-                client.username_pw_set(url.username, url.password)
-            client.max_inflight_messages_set(100)
-            client.connect(url.host, url.port)
-            client.loop_start()
-            self._raw[url] = client
+            client_id = f"sim-raw-{self.prefix.split('/')[0]}-{len(self._raw)}"
+            self._raw[url] = connect_once(ClientSpec(url, client_id, max_inflight=100))
         return self._raw[url]
 
     def _publish(self, gw: GwKey, payloads: list[bytes]) -> None:

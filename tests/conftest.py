@@ -23,7 +23,7 @@ import pytest
 from ingest.migrate import migrate_dsn
 from stack.db import connected
 from stack.embedded import EmbeddedPostgres, Mosquitto, mosquitto_binary, port_open
-from tests.scratch import scratch_database
+from tests.support.database import scratch_database
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

@@ -22,7 +22,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from stack.embedded import free_port
-from tests.integration.api_support import token
+from tests.support.api import token
+from tests.support.waiting import wait_until_sync
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -41,14 +42,14 @@ playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright (
 
 
 def _wait_http(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def answers() -> bool:
         try:
             with urllib.request.urlopen(url, timeout=2):
-                return
+                return True
         except OSError:
-            time.sleep(0.3)
-    raise TimeoutError(url)
+            return False
+
+    wait_until_sync(answers, timeout, f"{url} answering")
 
 
 @pytest.fixture

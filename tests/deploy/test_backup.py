@@ -20,8 +20,9 @@ import asyncpg
 import pytest
 
 from ingest.migrate import migrate_dsn
-from tests.deploy.pgcluster import REPO, Cluster
-from tests.integration.api_support import app_for, asgi_client, observe, seed_city
+from tests.support.api import app_for, asgi_client, observe, seed_city
+from tests.support.pgcluster import REPO, Cluster
+from tests.support.waiting import wait_until_sync
 
 BACKUP = REPO / "deploy" / "backup" / "pb-backup"
 RESTORE = REPO / "deploy" / "backup" / "pb-restore"
@@ -114,10 +115,7 @@ def backup(c: Cluster, command: str, **env: str) -> None:
 def wait_archived(c: Cluster) -> None:
     """Switch to a new WAL segment and wait until the archiver has copied the old one."""
     segment = c.psql("SELECT pg_walfile_name(pg_switch_wal())")
-    deadline = time.monotonic() + 60
-    while (c.archive / segment).exists() is False:
-        assert time.monotonic() < deadline, f"{segment} never archived:\n{c.log()}"
-        time.sleep(0.1)
+    wait_until_sync((c.archive / segment).exists, 60, lambda: f"{segment} archived\n{c.log()}")
 
 
 def test_dump_restores_into_a_fresh_server_and_the_api_serves_the_same_counts(

@@ -18,8 +18,8 @@ import yaml
 
 from occupancy.config import load_settings
 from parkbazaar.cli import build_parser
-from tests.deploy.pgcluster import Cluster
-from tests.deploy.tools import DEPLOY, run, tool
+from tests.support.deploy_tools import DEPLOY, broker_layout, run, tool
+from tests.support.pgcluster import Cluster
 
 COMPOSE = DEPLOY / "compose.yaml"
 IMAGE = "${PARKBAZAAR_IMAGE:-parkbazaar:0.1.0}"
@@ -199,3 +199,24 @@ def test_each_parkbazaar_service_environment_is_valid_settings(
         settings = load_settings()  # a wrong key or value raises ConfigError naming it
         if service["command"] == ["ingest"]:
             assert settings.ingest.metrics_port == 9102, name
+
+
+def test_ingest_reaches_the_broker_on_the_tls_services_listener_inside_the_network(
+        compose: dict[str, Any]) -> None:
+    """``broker-config``'s command, parsed by the real CLI: the gateways' listener (8883,
+    client ids replaced, published) and the services' (TLS, ids kept, not published),
+    which the healthcheck watches and deploy/README.md's ingest URL names."""
+    services = compose["services"]
+    gateways, own = broker_layout(services["broker-config"]["command"]).listeners
+    assert (gateways.port, gateways.tls, gateways.client_id_is_username) == (8883, True, True)
+    assert (own.port, own.tls, own.client_id_is_username) == (8884, True, False)
+    assert not own.require_certificate
+    broker = services["broker"]
+    assert [p.split(":")[-1] for p in broker["ports"]] == ["8883"]
+    assert f"nc -z 127.0.0.1 {own.port}" in broker["healthcheck"]["test"][1]
+    readme = (DEPLOY / "README.md").read_text()
+    assert re.findall(r"'mqtts://ingest:%s@(\w+):(\d+)", readme) == [("broker", str(own.port))]
+    for name in ("ingest-1", "ingest-2"):
+        worker = services[name]
+        assert worker["environment"]["PARKBAZAAR_INGEST__TLS_CA"] == "/run/secrets/broker_tls_ca", name
+        assert "ingest_mqtt_url" in worker["secrets"] and set(worker["networks"]) & set(broker["networks"])

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.deploy.promql import DASHBOARDS, as_rule_file, dashboard_expressions
-from tests.deploy.tools import DEPLOY, run, tool
+from tests.support.deploy_tools import DEPLOY, run, tool
+from tests.support.promql import DASHBOARDS, as_rule_file, dashboard_expressions
 
 PROVISIONING = DEPLOY / "grafana" / "provisioning"
 GRID_WIDTH = 24

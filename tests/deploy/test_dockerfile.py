@@ -19,7 +19,7 @@ import asyncpg
 import pytest
 
 from occupancy.config import load_settings
-from tests.deploy.tools import DEPLOY, REPO
+from tests.support.deploy_tools import DEPLOY, REPO
 
 DOCKERFILE = REPO / "Dockerfile"
 ENTRYPOINT = DEPLOY / "docker" / "entrypoint.sh"
@@ -112,6 +112,8 @@ async def _tables(dsn: str) -> int:
 
 def entrypoint(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     full = {k: v for k, v in os.environ.items() if not k.startswith("PARKBAZAAR_")}
+    # the `parkbazaar` of the interpreter running the tests, as in the image's PATH
+    full["PATH"] = f"{Path(sys.executable).parent}:{full.get('PATH', '')}"
     return subprocess.run(["sh", str(ENTRYPOINT), "--help"], env={**full, **env}, capture_output=True,
                           text=True, timeout=60, cwd=tmp_path)
 

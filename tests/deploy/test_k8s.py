@@ -14,7 +14,7 @@ import yaml
 from occupancy.config import load_settings
 from tests.deploy.prometheusrule import TARGET as PROMETHEUS_RULE
 from tests.deploy.prometheusrule import render
-from tests.deploy.tools import DEPLOY, run, tool
+from tests.support.deploy_tools import DEPLOY, broker_layout, run, tool
 
 KUBERNETES_VERSION = "1.30.0"
 # validated by their operators' admission webhooks in a cluster, not here
@@ -161,3 +161,49 @@ def test_the_settings_file_of_the_pods_loads() -> None:
     settings = load_settings(DEPLOY / "k8s" / "parkbazaar.yaml")
     assert (settings.ingest.metrics_host, settings.ingest.metrics_port) == ("0.0.0.0", 9102)
     assert settings.api.host == "0.0.0.0"
+
+
+INGEST_PODS = {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "parkbazaar-ingest"}}}
+
+
+def rules_for(policy: dict[str, Any], port: int) -> list[dict[str, Any]]:
+    return [r for r in policy["spec"]["ingress"] if any(p["port"] == port for p in r.get("ports", []))]
+
+
+def test_ingest_reaches_the_broker_on_the_services_listener_and_nothing_else_does() -> None:
+    """The init container's args parse with the real CLI into the gateways' listener (8883,
+    client ids replaced) and the services' (8884, TLS, ids kept); 8884 is on a ClusterIP
+    Service only, the policy admits only ingest pods to it, the secret's URL names it."""
+    docs = build(BUILDS["base"])
+    pod = find(docs, "StatefulSet", "parkbazaar-broker")["spec"]["template"]["spec"]
+    gateways, services = broker_layout(pod["initContainers"][0]["args"]).listeners
+    assert (gateways.port, gateways.tls, gateways.client_id_is_username) == (8883, True, True)
+    assert (services.port, services.tls, services.client_id_is_username) == (8884, True, False)
+    assert not services.require_certificate
+    ports = {p["name"]: p["containerPort"] for p in pod["containers"][0]["ports"]}
+    service = find(docs, "Service", "parkbazaar-broker-services")
+    assert service["spec"]["type"] == "ClusterIP"
+    assert [ports[p["targetPort"]] for p in service["spec"]["ports"]] == [8884]
+    public = find(docs, "Service", "parkbazaar-broker")
+    assert [ports[p["targetPort"]] for p in public["spec"]["ports"]] == [8883]
+    policy = find(docs, "NetworkPolicy", "parkbazaar-broker")
+    assert [r.get("from") for r in rules_for(policy, 8884)] == [[INGEST_PODS]]
+    assert [r.get("from") for r in rules_for(policy, 8883)] == [None]  # gateways, from anywhere
+    documented = (DEPLOY / "k8s" / "kustomization.yaml").read_text()
+    assert "ingest-url  mqtts://ingest:…@parkbazaar-broker-services:8884" in documented
+
+
+def test_with_emqx_ingest_keeps_its_url_on_a_services_listener_of_its_own() -> None:
+    docs = build(BUILDS["production"])
+    service = find(docs, "Service", "parkbazaar-broker-services")
+    emqx = find(docs, "EMQX", "parkbazaar-broker")
+    assert service["spec"]["selector"] == {"apps.emqx.io/instance": "parkbazaar-broker"}
+    assert [p["targetPort"] for p in service["spec"]["ports"]] == [8884]
+    config = " ".join(emqx["spec"]["config"]["data"].split())
+    # the gateways' listener in the zone that replaces client ids; the services' in the default
+    for text in ('listeners.ssl.default { bind = "0.0.0.0:8883" zone = gateways',
+                 'listeners.ssl.services { bind = "0.0.0.0:8884" ssl_options',
+                 "zones.gateways.mqtt.use_username_as_clientid = true"):
+        assert text in config, text
+    policy = find(docs, "NetworkPolicy", "parkbazaar-emqx")
+    assert [r.get("from") for r in rules_for(policy, 8884)] == [[INGEST_PODS]]

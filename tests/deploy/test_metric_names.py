@@ -11,7 +11,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,11 +26,13 @@ from occupancy.model import OccupancyEvent, Source, SpaceState
 from occupancy.topics import Channel, topic
 from occupancy.wire import EventBatch, Status, encode_events, encode_status
 from stack.embedded import Mosquitto, free_port
-from tests.deploy.pgcluster import Cluster
-from tests.deploy.promql import dashboard_expressions, metric_names, rule_expressions
-from tests.deploy.tools import DEPLOY, run, tool
-from tests.integration.ingest_procs import IngestProcess, reap
-from tests.integration.support import GW, TENANT, batches, events_topic, make_events, publish, seed_registry
+from tests.support.deploy_tools import DEPLOY, run, tool
+from tests.support.ingest import IngestProcess, reap
+from tests.support.mqtt import publish
+from tests.support.pgcluster import Cluster
+from tests.support.promql import dashboard_expressions, metric_names, rule_expressions
+from tests.support.registry import GW, TENANT, batches, events_topic, make_events, seed_registry
+from tests.support.waiting import wait_until, wait_until_sync
 
 pytestmark = [pytest.mark.slow, pytest.mark.mosquitto]
 # labels Prometheus adds to every series it scrapes, and the histogram bucket label
@@ -145,13 +146,14 @@ def publish_traffic(url: str, prefix: str) -> None:
 
 async def wait_stored(dsn: str) -> None:
     con = await asyncpg.connect(dsn)
+
+    async def stored() -> bool:
+        return bool(await con.fetchval("SELECT count(*) FROM occupancy_events") >= 121
+                    and await con.fetchval("SELECT count(*) FROM dead_letters")
+                    and await con.fetchval("SELECT bool_or(online) FROM gateways"))
+
     try:
-        deadline = time.monotonic() + 60
-        while (await con.fetchval("SELECT count(*) FROM occupancy_events") < 121
-               or not await con.fetchval("SELECT count(*) FROM dead_letters")
-               or not await con.fetchval("SELECT bool_or(online) FROM gateways")):
-            assert time.monotonic() < deadline, "ingest did not store the traffic"
-            await asyncio.sleep(0.1)
+        await wait_until(stored, 60, "ingest storing the traffic")
     finally:
         await con.close()
 
@@ -172,16 +174,15 @@ def start_exporter(dsn: str, port: int) -> subprocess.Popen[bytes]:
 
 def exercise_api(base: str) -> dict[str, int]:
     """Requests of a few kinds, so that the request metrics carry samples; returns lot1."""
-    deadline = time.monotonic() + 60
     with httpx.Client(base_url=base, timeout=5) as client:
-        while True:
+
+        def ready() -> bool:
             try:
-                if client.get("/readyz").status_code == 200:
-                    break
+                return client.get("/readyz").status_code == 200
             except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the API did not become ready"
-            time.sleep(0.2)
+                return False
+
+        wait_until_sync(ready, 60, "the API ready")
         assert client.get("/livez").status_code == 200
         assert client.get(f"/v1/sites/{TENANT}/no-such-site").status_code == 404
         assert client.get("/v1/sites").status_code == 200
@@ -198,16 +199,18 @@ def scrape(url: str) -> list[Sample]:
 
 def wait_scrape(url: str, marker: str) -> list[Sample]:
     """Scrape until ``marker`` is among the samples (the exporter connects lazily)."""
-    deadline = time.monotonic() + 60
-    while True:
+    samples: list[Sample] = []
+
+    def present() -> bool:
+        nonlocal samples
         try:
             samples = scrape(url)
-            if any(name == marker for name, _, _ in samples):
-                return samples
         except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, f"{marker} never appeared at {url}"
-        time.sleep(0.3)
+            return False
+        return any(name == marker for name, _, _ in samples)
+
+    wait_until_sync(present, 60, f"{marker} at {url}")
+    return samples
 
 
 _SELECTOR = re.compile(r"\b([a-z_][a-z0-9_:]*)\s*\{([^}]*)\}")

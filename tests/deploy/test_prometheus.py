@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.deploy.promql import RULE_FILES, metric_names, rule_expressions
-from tests.deploy.tools import DEPLOY, run, tool
+from tests.support.deploy_tools import DEPLOY, run, tool
+from tests.support.promql import RULE_FILES, metric_names, rule_expressions
 
 TESTS = sorted((DEPLOY / "prometheus" / "tests").glob("*.yml"))
 # what the issue asks the rules to watch -> the alerts that do

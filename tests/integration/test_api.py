@@ -18,7 +18,7 @@ from dashboard_api.provision import provision
 from ingest.migrate import migrate
 from occupancy.config import Settings
 from occupancy.sitefile import parse_site_file
-from tests.scratch import scratch_database
+from tests.support.database import scratch_database
 
 NOW = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 ORIGIN = "29.6,52.5"

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from dashboard_api.auth import verify_secret
-from tests.integration.api_support import SITE_FILE, TENANT, app_for, asgi_client, observe, seed_city, token
+from tests.support.api import SITE_FILE, TENANT, app_for, asgi_client, observe, seed_city, token
 
 PKLOT = """<?xml version="1.0"?><parking id="cam">
 <space id="1" occupied="0"><contour>

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from tests.integration.api_support import OTHER, TENANT, app_for, asgi_client, seed_city, token
+from tests.support.api import OTHER, TENANT, app_for, asgi_client, seed_city, token
 
 PATH_VALUES = {"tenant": TENANT, "site": "market", "zone": "hall", "space": "stall-001",
                "gateway": "gw-1", "device": "s-a1", "token_id": "1"}

@@ -12,7 +12,7 @@ import pytest
 from fastapi import FastAPI
 
 from dashboard_api.deps import Connection
-from tests.integration.api_support import TENANT, app_for, asgi_client, seed_city, token
+from tests.support.api import TENANT, app_for, asgi_client, seed_city, token
 
 PATH_VALUES = {"tenant": TENANT, "site": "market", "zone": "hall", "space": "stall-001", "gateway": "gw-1",
                "device": "s-a1", "entity_id": f"urn:ngsi-ld:OffStreetParking:{TENANT}:lot-a",

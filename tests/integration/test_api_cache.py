@@ -4,14 +4,15 @@ change seen through the live feed, per-query keys, errors never cached."""
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import httpx
 from prometheus_client import REGISTRY
 
-from tests.integration.api_support import TENANT, app_for, asgi_client, observe, seed_city
+from tests.support.api import TENANT, app_for, asgi_client, observe, seed_city
+from tests.support.waiting import wait_until
 
 SITE = f"/v1/sites/{TENANT}/lot-a"
 
@@ -86,10 +87,11 @@ async def test_spaces_and_ngsi_entities_are_cached_with_their_headers(
         assert again.content == first.content and lookups("hit") == hits + 1
         assert [s["state"] for s in again.json()] == ["free", "unknown", "unknown", "unknown"]
         await observe(db, "lot-a", "a3", "occupied", datetime.now(UTC) - timedelta(seconds=5), 2)
-        deadline = asyncio.get_running_loop().time() + 10
-        while (await c.get(spaces)).json()[2]["state"] != "occupied":
-            assert asyncio.get_running_loop().time() < deadline, "the change never reached /spaces"
-            await asyncio.sleep(0.05)
+
+        async def a3_occupied() -> bool:
+            return bool((await c.get(spaces)).json()[2]["state"] == "occupied")
+
+        await wait_until(a3_occupied, 10, "the change reaching /spaces")
 
         params = {"type": "OffStreetParking", "options": "keyValues"}
         first = await c.get("/ngsi-ld/v1/entities", params=params)
@@ -114,12 +116,14 @@ async def test_cache_hits_are_rate_limited(database: str) -> None:
         assert statuses == [200, 200, 200, 429]
 
 
-async def _wait_for(c: httpx.AsyncClient, done: object, timeout_s: float = 10.0) -> dict[str, object]:
-    assert callable(done)
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while True:
-        body: dict[str, object] = (await c.get(SITE)).json()
-        if done(body):
-            return body
-        assert asyncio.get_running_loop().time() < deadline, f"change never seen: {body}"
-        await asyncio.sleep(0.05)
+async def _wait_for(c: httpx.AsyncClient, done: Callable[[dict[str, object]], bool],
+                    timeout_s: float = 10.0) -> dict[str, object]:
+    body: dict[str, object] = {}
+
+    async def seen() -> bool:
+        nonlocal body
+        body = (await c.get(SITE)).json()
+        return done(body)
+
+    await wait_until(seen, timeout_s, lambda: f"the change (last body {body})")
+    return body

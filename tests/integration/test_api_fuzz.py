@@ -16,8 +16,9 @@ import uvicorn
 
 from ingest.migrate import migrate_dsn
 from stack.embedded import free_port
-from tests.integration.api_support import TENANT, app_for, seed_city, token
-from tests.scratch import scratch_database
+from tests.support.api import TENANT, app_for, seed_city, token
+from tests.support.database import scratch_database
+from tests.support.waiting import wait_until_sync
 
 schemathesis = pytest.importorskip("schemathesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
@@ -48,9 +49,7 @@ def fuzz_server(pg_admin_dsn: str) -> Iterator[dict[str, Any]]:
         admin_token = asyncio.run(prepare(dsn))
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
-        deadline = time.monotonic() + 20
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until_sync(lambda: server.started, 20, "uvicorn started")
         yield {"base": f"http://127.0.0.1:{port}", "token": admin_token}
         server.should_exit = True
         thread.join(10)

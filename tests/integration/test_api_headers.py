@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from tests.integration.api_support import TENANT, app_for, asgi_client, seed_city
+from tests.support.api import TENANT, app_for, asgi_client, seed_city
 
 ALWAYS = {"x-content-type-options": "nosniff", "x-frame-options": "DENY", "referrer-policy": "no-referrer"}
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from tests.integration.api_support import TENANT, app_for, asgi_client, observe, seed_city
+from tests.support.api import TENANT, app_for, asgi_client, observe, seed_city
 
 T0 = datetime(2026, 1, 10, 22, 0, tzinfo=UTC)
 STALE = timedelta(seconds=600)  # lot-a's stale_after_s

@@ -24,8 +24,8 @@ import pytest
 from prometheus_client import REGISTRY
 
 from stack.embedded import free_port, wait_port
-from tests.integration.api_support import TENANT, app_for, asgi_client, seed_city, served, token
-from tests.integration.support import wait_until
+from tests.support.api import TENANT, app_for, asgi_client, seed_city, served, token
+from tests.support.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 MiB = 1024 * 1024
@@ -158,6 +158,13 @@ async def _lock_events(dsn: str) -> asyncpg.Connection:
     return con
 
 
+async def _blocked_on(lock: asyncpg.Connection, n: int) -> bool:
+    """True once ``n`` queries wait for the lock ``lock`` holds on the event table."""
+    waiting = await lock.fetchval("SELECT count(*) FROM pg_locks WHERE NOT granted "
+                                  "AND relation = 'occupancy_events'::regclass")
+    return int(waiting) >= n
+
+
 async def test_slow_history_read_is_cancelled_and_answered_503(database: str) -> None:
     await seed_city(database)
     async with asgi_client(app_for(database, expensive_timeout_s=0.3)) as c:
@@ -187,7 +194,7 @@ async def test_expensive_reads_cannot_take_the_pool_from_site_reads(database: st
         lock = await _lock_events(database)
         try:
             history = [asyncio.create_task(c.get(f"{HISTORY}&from={_from(i)}")) for i in range(30)]
-            await asyncio.sleep(0.2)
+            await wait_until(lambda: _blocked_on(lock, 2), 10, "two history reads in their slots")
             t0 = time.monotonic()
             sites = [await c.get(f"/v1/sites/{TENANT}/lot-a") for _ in range(20)]
             site_s = time.monotonic() - t0

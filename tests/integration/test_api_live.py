@@ -4,7 +4,6 @@ gap, a transaction that commits late, and the fallback read without NOTIFY."""
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,25 +11,9 @@ from typing import Any
 import asyncpg
 import httpx
 
-from tests.integration.api_support import TENANT, app_for, observe, seed_city, served
+from tests.support.api import TENANT, app_for, events, observe, seed_city, served
 
 URL = f"/v1/sites/{TENANT}/lot-a/live"
-
-
-async def events(response: httpx.Response) -> AsyncIterator[tuple[str | None, str, Any]]:
-    """(id, event, data) of each SSE message."""
-    event_id, kind, data = None, "message", []
-    async for line in response.aiter_lines():
-        if line == "":
-            if data:
-                yield event_id, kind, json.loads("\n".join(data))
-            kind, data = "message", []
-        elif line.startswith("id: "):
-            event_id = line[4:]
-        elif line.startswith("event: "):
-            kind = line[7:]
-        elif line.startswith("data: "):
-            data.append(line[6:])
 
 
 async def until_space(

@@ -12,8 +12,8 @@ import httpx
 
 from dashboard_api.routes.manage import ALERTS_POLL_S
 from dashboard_api.token_guard import CHECK_S
-from tests.integration.api_support import TENANT, app_for, seed_city, served, token
-from tests.integration.test_api_live import events
+from tests.support.api import TENANT, app_for, events, seed_city, served, token
+from tests.support.waiting import wait_until
 
 LIVE = f"/v1/manage/{TENANT}/alerts/live"
 BOUND_S = CHECK_S + 3  # one check period, its query, and slack for a loaded machine
@@ -70,10 +70,11 @@ async def test_a_client_that_leaves_leaves_no_stream_task(database: str) -> None
             assert (await anext(events(r)))[1] == "alerts"
             assert _stream_tasks() == 1
         # well before the alerts loop would wake up and notice the client is gone by itself
-        deadline = time.monotonic() + ALERTS_POLL_S / 2
-        while _stream_tasks():
-            assert time.monotonic() < deadline, "the stream's task outlived its client"
-            await asyncio.sleep(0.05)
+        await wait_until(_none_left, ALERTS_POLL_S / 2, "the stream's task ending with its client")
+
+
+async def _none_left() -> bool:
+    return _stream_tasks() == 0
 
 
 def _stream_tasks() -> int:

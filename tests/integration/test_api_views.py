@@ -13,7 +13,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from tests.integration.api_support import TENANT, app_for, asgi_client, observe, seed_city, token
+from tests.support.api import TENANT, app_for, asgi_client, observe, seed_city, token
 
 jsonschema = pytest.importorskip("jsonschema")
 referencing = pytest.importorskip("referencing")

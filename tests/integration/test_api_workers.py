@@ -16,7 +16,8 @@ import httpx
 import psutil
 
 from stack.embedded import free_port, wait_port
-from tests.integration.api_support import TENANT, observe, seed_city
+from tests.support.api import TENANT, observe, seed_city
+from tests.support.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 STREAMS = 8
@@ -41,9 +42,14 @@ async def test_two_workers_serve_reads_and_every_stream_sees_a_change(
         async with httpx.AsyncClient(base_url=base, timeout=10) as c:
             await _until_ready(c)
             streams: list[asyncio.Task[str]] = []
+            snapshots: list[str] = []  # a stream's snapshot comes after it subscribed to changes
+
+            async def all_subscribed() -> bool:
+                return len(snapshots) == len(streams)
+
             while len(streams) < 4 * STREAMS and (len(streams) < STREAMS or 0 in _streams_by(workers, port)):
-                streams += [asyncio.create_task(_first_change(base)) for _ in range(STREAMS)]
-                await asyncio.sleep(1.5)  # every stream subscribed and past its snapshot
+                streams += [asyncio.create_task(_first_change(base, snapshots)) for _ in range(STREAMS)]
+                await wait_until(all_subscribed, 15, "every stream's snapshot")
             assert 0 not in _streams_by(workers, port), "both workers hold live streams"
             before = (await c.get(f"/v1/sites/{TENANT}/lot-a")).json()
             await observe(db, "lot-a", "a1", "occupied", datetime.now(UTC) - timedelta(seconds=5), 1)
@@ -65,18 +71,18 @@ def _streams_by(workers: list[psutil.Process], port: int) -> list[int]:
 
 
 async def _until_ready(c: httpx.AsyncClient) -> None:
-    for _ in range(100):
+    async def healthy() -> bool:
         try:
-            if (await c.get("/healthz")).status_code == 200:
-                return
+            return (await c.get("/healthz")).status_code == 200
         except httpx.TransportError:
-            pass
-        await asyncio.sleep(0.1)
-    raise AssertionError("the API never answered /healthz")
+            return False
+
+    await wait_until(healthy, 10, "the API answering /healthz")
 
 
-async def _first_change(base: str) -> str:
-    """Open a live stream (a connection of its own) and return its first space change."""
+async def _first_change(base: str, snapshots: list[str]) -> str:
+    """Open a live stream (a connection of its own), note its snapshot in ``snapshots``,
+    and return its first space change."""
     async with (httpx.AsyncClient(base_url=base, timeout=30) as c,
                 c.stream("GET", f"/v1/sites/{TENANT}/lot-a/live") as r):
         assert r.status_code == 200
@@ -84,6 +90,8 @@ async def _first_change(base: str) -> str:
         async for line in r.aiter_lines():
             if line.startswith("event:"):
                 event = line.removeprefix("event:").strip()
+                if event == "snapshot":
+                    snapshots.append(base)
             elif line.startswith("data:") and event == "space":
                 return line
     raise AssertionError("the stream ended without a change")

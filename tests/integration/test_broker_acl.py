@@ -23,19 +23,10 @@ from dashboard_api.auth import hash_secret
 from dashboard_api.broker import Identity, layout_for, mosquitto_conf, render
 from occupancy.topics import ROOT
 from stack.embedded import Mosquitto, free_port, mosquitto_binary, wait_port
-from tests.integration.support import (
-    GW,
-    GW_OTHER,
-    TENANT,
-    batches,
-    count,
-    events_topic,
-    make_events,
-    running_ingest,
-    seed_registry,
-    settings_for,
-    wait_until,
-)
+from tests.support.database import count
+from tests.support.ingest import running_ingest, settings_for
+from tests.support.registry import GW, GW_OTHER, TENANT, batches, events_topic, make_events, seed_registry
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.mosquitto
 

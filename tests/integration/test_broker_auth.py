@@ -33,28 +33,12 @@ from occupancy.model import Source, SpaceState
 from occupancy.topics import Channel, topic
 from occupancy.wire import Status, encode_status
 from stack.embedded import Mosquitto, mosquitto_binary
-from tests.integration.broker_support import (
-    OTHER_TENANT,
-    Credentials,
-    Probe,
-    issue_all,
-    plain,
-    refused,
-    seed_two_tenants,
-    start_broker,
-)
-from tests.integration.support import (
-    GW,
-    GW_OTHER,
-    SITE,
-    TENANT,
-    batches,
-    count,
-    make_events,
-    running_ingest,
-    settings_for,
-    wait_until,
-)
+from tests.support.broker import OTHER_TENANT, Credentials, issue_all, plain, seed_two_tenants, start_broker
+from tests.support.database import count
+from tests.support.ingest import running_ingest, settings_for
+from tests.support.mqtt import Probe, refused
+from tests.support.registry import GW, GW_OTHER, SITE, TENANT, batches, make_events
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.mosquitto
 REPO = Path(__file__).resolve().parents[2]

@@ -1,6 +1,7 @@
 """The commands as an operator types them: ``parkbazaar broker account create``,
-``broker gateway issue``, ``broker config --out DIR --listen …``, then ``mosquitto -c
-DIR/mosquitto.conf``; ingest logs in through its broker URL, the gateway through
+``broker gateway issue``, ``broker config --out DIR --listen … --services …``, then
+``mosquitto -c DIR/mosquitto.conf``; ingest logs in through its broker URL on the
+services' listener, the gateway on its own through
 ``broker.username`` and ``broker.password_file`` of its config file."""
 
 from __future__ import annotations
@@ -20,10 +21,14 @@ import pytest
 from dashboard_api import DatabaseUnavailable
 from dashboard_api.auth import verify_secret
 from dashboard_api.broker_sync import SyncStats, run_sync
-from stack.embedded import Mosquitto, free_port, mosquitto_binary
-from tests.integration.broker_support import refused, seed_two_tenants
-from tests.integration.gateway_helpers import config_dict, make_config, running_gateway, simulated
-from tests.integration.support import GW, TENANT, count, running_ingest, settings_for, wait_until
+from stack.embedded import Mosquitto, free_port, mosquitto_binary, wait_port
+from tests.support.broker import seed_two_tenants
+from tests.support.database import count
+from tests.support.gateways import config_dict, make_config, running_gateway, simulated
+from tests.support.ingest import running_ingest, settings_for
+from tests.support.mqtt import refused
+from tests.support.registry import GW, TENANT
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.mosquitto
 REPO = Path(__file__).resolve().parents[2]
@@ -64,10 +69,12 @@ async def test_the_commands_make_a_broker_that_admits_exactly_the_registry(
     gateway = json.loads(issued.stdout)
     assert gateway["username"] == f"{TENANT}/{GW}" and URL_SAFE.match(gateway["secret"])
 
-    port, out = free_port(), tmp_path / "broker"
-    done = cli(database, topic_prefix, "broker", "config", "--out", str(out), "--listen", f"127.0.0.1:{port}")
+    port, services, out = free_port(), free_port(), tmp_path / "broker"
+    done = cli(database, topic_prefix, "broker", "config", "--out", str(out), "--listen", f"127.0.0.1:{port}",
+               "--services", f"127.0.0.1:{services}")
     assert done.returncode == 0, done.stderr
     started.append(Mosquitto(out, port=port, config=out / "mosquitto.conf").start())
+    wait_port("127.0.0.1", services)
     assert refused(port, None) == "Not authorized"
 
     (tmp_path / "gw.secret").write_text(gateway["secret"] + "\n")
@@ -75,7 +82,7 @@ async def test_the_commands_make_a_broker_that_admits_exactly_the_registry(
                        [simulated(20, poll_s=0.05, p=0.5)])
     data["broker"] |= {"username": gateway["username"], "password_file": "gw.secret"}
     config = make_config(data, tmp_path)
-    ingest_url = f"mqtt://{account['username']}:{account['secret']}@127.0.0.1:{port}"
+    ingest_url = f"mqtt://{account['username']}:{account['secret']}@127.0.0.1:{services}"
     async with running_ingest(settings_for(database, ingest_url, topic_prefix)), running_gateway(config):
         await wait_until(lambda: _stored(db, 20), 20)
     assert await count(db, "SELECT count(*) FROM dead_letters") == 0

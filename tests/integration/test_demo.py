@@ -16,7 +16,7 @@ import pytest
 
 from occupancy.config import MqttUrl
 from stack.embedded import free_port
-from tests.integration.broker_support import refused
+from tests.support.mqtt import refused
 
 pytestmark = pytest.mark.slow
 

@@ -16,9 +16,10 @@ import asyncpg
 import pytest
 
 from gateway.outbox import Outbox
+from gateway.service import GatewayService
 from occupancy.health import decode_health
 from stack.embedded import Mosquitto
-from tests.integration.gateway_helpers import (
+from tests.support.gateways import (
     config_dict,
     first_arrivals,
     gateway_process,
@@ -30,36 +31,46 @@ from tests.integration.gateway_helpers import (
     terminate,
     write_config,
 )
-from tests.integration.support import running_ingest, seed_registry, settings_for, wait_until
-from tests.integration.test_gateway_publish import Subscriber
+from tests.support.ingest import running_ingest, settings_for
+from tests.support.mqtt import Subscriber
+from tests.support.registry import seed_registry
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.mosquitto
 
 # The issue asks for 60 s; the default run uses a shorter outage, the full one is `slow`.
 OUTAGE_S = float(os.environ.get("PARKBAZAAR_TEST_OUTAGE_S", "5"))
+# ingest's two subscriptions: MQTT 5's shared ``$share/ingest/…`` (the default), which
+# Mosquitto 2.0 does not restore after a restart (the gateway's MQTT 5 PUBACK "no matching
+# subscribers" keeps those events in its outbox until ingest resubscribes), and
+# MQTT 3.1.1's plain persistent one, which it restores. The second gets a shorter outage.
+# Only the plain one also has the test's subscriber watching the order of arrival: any
+# other subscriber of the events matches them, the PUBACK says "delivered", and what the
+# broker took before ingest resubscribed is lost to ingest (measured: ~1,000 of 2,000).
+PROTOCOLS = [pytest.param(5, OUTAGE_S, id="mqtt5-shared"), pytest.param(4, 3.0, id="mqtt311-plain")]
 
 
 async def _outage_run(outage_s: float, database: str, db: asyncpg.Connection, topic_prefix: str,
-                      tmp_path: Path, broker: Mosquitto) -> None:
+                      tmp_path: Path, broker: Mosquitto, protocol: int) -> None:
     await seed_registry(database)
-    sub = Subscriber(broker.url, topic_prefix)
+    sub = Subscriber(broker.url, topic_prefix) if protocol == 4 else None
     config = make_config(config_dict(broker.url, topic_prefix, tmp_path / "state",
                                      [simulated(50, poll_s=0.05, p=0.1)], heartbeat_s=1.0), tmp_path)
-    # MQTT 3.1.1 ingest: with MQTT 5 and its shared subscription, ingest received nothing
-    # after Mosquitto 2.0.11 restarted from its persistence file (reported to the lead).
     try:
-        async with running_ingest(settings_for(database, broker.url, topic_prefix, protocol=4)):
+        async with running_ingest(settings_for(database, broker.url, topic_prefix, protocol=protocol)):
             async with running_gateway(config) as (service, result):
                 await wait_until(lambda: _count(db, 100), 15)
                 broker.stop()  # SIGTERM: the broker goes away with the gateway mid-stream
                 before = service.stats()
-                await asyncio.sleep(outage_s)
+                await asyncio.sleep(outage_s)  # the outage under test
                 during = service.stats()
                 assert during.changes + during.heartbeats > before.changes + before.heartbeats
                 assert service.node.stats().depth > 0
                 broker.start()
                 await wait_until(lambda: _connected(service), 30)
-                await asyncio.sleep(1.0)  # keep producing after the return
+                back = _produced(service)  # keep producing after the return, and deliver it
+                await wait_until(lambda: _async(_produced(service) >= back + 100), 30)
+                await wait_until(lambda: _count(db, back + 50), 30)
             stats = result[0]
             assert stats.node.depth == 0  # flushed at stop
             with Outbox(config.outbox_path()) as box:
@@ -67,31 +78,44 @@ async def _outage_run(outage_s: float, database: str, db: asyncpg.Connection, to
             assert last == stats.changes + stats.heartbeats
             await wait_until(lambda: _count(db, last), 60)
         assert await stored_seqs(db) == list(range(1, last + 1))  # each once, none missing
-        await asyncio.to_thread(sub.wait, lambda: set(sub.seqs()) >= set(range(1, last + 1)), 30)
-        assert first_arrivals(sub.seqs()) == list(range(1, last + 1))  # in seq order
+        if sub is not None:
+            await asyncio.to_thread(sub.wait, lambda: set(sub.seqs()) >= set(range(1, last + 1)), 30)
+            assert first_arrivals(sub.seqs()) == list(range(1, last + 1))  # in seq order
     finally:
-        sub.close()
+        if sub is not None:
+            sub.close()
 
 
 async def _count(db: asyncpg.Connection, n: int) -> bool:
     return int(await db.fetchval("SELECT count(*) FROM occupancy_events")) >= n
 
 
-async def _connected(service: object) -> bool:
-    return bool(service.node.stats().connected)  # type: ignore[attr-defined]
+async def _connected(service: GatewayService) -> bool:
+    return service.node.stats().connected
 
 
-async def test_broker_outage_every_event_arrives_once_in_seq_order(
+def _produced(service: GatewayService) -> int:
+    stats = service.stats()
+    return stats.changes + stats.heartbeats
+
+
+async def _async(value: bool) -> bool:
+    return value
+
+
+@pytest.mark.parametrize(("protocol", "outage_s"), PROTOCOLS)
+async def test_broker_outage_every_event_arrives_once(
         database: str, db: asyncpg.Connection, topic_prefix: str, tmp_path: Path,
-        mosquitto_factory: Callable[..., Mosquitto]) -> None:
-    await _outage_run(OUTAGE_S, database, db, topic_prefix, tmp_path, mosquitto_factory())
+        mosquitto_factory: Callable[..., Mosquitto], protocol: int, outage_s: float) -> None:
+    """Each event stored once, none missing; in seq order where a watcher may subscribe."""
+    await _outage_run(outage_s, database, db, topic_prefix, tmp_path, mosquitto_factory(), protocol)
 
 
 @pytest.mark.slow
 async def test_broker_stopped_for_60_s(
         database: str, db: asyncpg.Connection, topic_prefix: str, tmp_path: Path,
         mosquitto_factory: Callable[..., Mosquitto]) -> None:
-    await _outage_run(60.0, database, db, topic_prefix, tmp_path, mosquitto_factory())
+    await _outage_run(60.0, database, db, topic_prefix, tmp_path, mosquitto_factory(), protocol=4)
 
 
 async def test_sigkill_mid_publish_then_restart_resends_and_seq_continues(
@@ -144,8 +168,7 @@ async def test_full_outbox_keeps_changes_drops_heartbeats_and_says_so_in_health(
     async with running_ingest(settings_for(database, broker.url, topic_prefix, protocol=4)):
         broker.stop()  # a long outage, from before the gateway starts
         async with running_gateway(config) as (service, result):
-            await wait_until(lambda: _dropped(service), 20)
-            await asyncio.sleep(1.0)
+            await wait_until(lambda: _dropped(service, 50), 20)  # full, and it stays full
             assert service.stats().changes < 200  # the test's premise: the changes alone fit
             assert service.node.stats().depth == 200
             broker.start()
@@ -168,14 +191,12 @@ async def test_full_outbox_keeps_changes_drops_heartbeats_and_says_so_in_health(
     assert len(seqs) == len(set(seqs))
 
 
-async def _dropped(service: object) -> bool:
-    return bool(service.node.stats().dropped_heartbeats > 0)  # type: ignore[attr-defined]
+async def _dropped(service: GatewayService, at_least: int) -> bool:
+    return service.node.stats().dropped_heartbeats >= at_least
 
 
 def _health_dropped(sub: Subscriber) -> int:
-    with sub._lock:
-        msgs = list(sub.messages)
-    healths = [decode_health(p) for t, p, _ in msgs if t.endswith("/health")]
+    healths = [decode_health(p) for t, p, _ in sub.received() if t.endswith("/health")]
     return max((h.outbox.dropped_heartbeats for h in healths), default=0)
 
 

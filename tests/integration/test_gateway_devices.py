@@ -18,18 +18,12 @@ from dashboard_api.app import create_app
 from occupancy.config import Settings
 from occupancy.health import Command, encode_command
 from occupancy.topics import Channel, topic
-from stack.embedded import Mosquitto, free_port
-from tests.integration.gateway_helpers import config_dict, make_config, running_gateway, simulated
-from tests.integration.support import (
-    GW,
-    SITE,
-    TENANT,
-    publish,
-    running_ingest,
-    seed_registry,
-    settings_for,
-    wait_until,
-)
+from stack.embedded import Mosquitto, free_port, port_open
+from tests.support.gateways import config_dict, make_config, running_gateway, simulated
+from tests.support.ingest import running_ingest, settings_for
+from tests.support.mqtt import publish
+from tests.support.registry import GW, SITE, TENANT, seed_registry
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.mosquitto
 BAYS = [f"S-{i:03d}" for i in range(1, 9)]  # coils 0..7
@@ -41,6 +35,7 @@ class Bus:
     """A Modbus TCP server with one coil per bay, in this event loop."""
 
     def __init__(self, port: int) -> None:
+        self.port = port
         self.device = ModbusDeviceContext(co=ModbusSequentialDataBlock(0, [False] * 16))
         self.server = ModbusTcpServer(ModbusServerContext(devices=self.device, single=True),
                                       address=("127.0.0.1", port))
@@ -48,7 +43,8 @@ class Bus:
 
     async def start(self) -> None:
         self.task = asyncio.create_task(self.server.serve_forever())
-        await asyncio.sleep(0.2)
+        await wait_until(lambda: asyncio.to_thread(port_open, "127.0.0.1", self.port), 10,
+                         "the Modbus server listening")
 
     def set(self, address: int, occupied: bool) -> None:
         self.device.setValues(1, address, [occupied])
@@ -127,20 +123,23 @@ async def _states_are(api: httpx.AsyncClient, want: dict[str, str]) -> bool:
 
 
 async def test_cmd_changes_the_heartbeat_and_the_version_is_reported(
-        database: str, topic_prefix: str, tmp_path: Path, broker: Mosquitto) -> None:
+        database: str, topic_prefix: str, tmp_path: Path, broker: Mosquitto,
+        caplog: pytest.LogCaptureFixture) -> None:
     config = make_config(config_dict(broker.url, topic_prefix, tmp_path / "state",
                                      [simulated(5, poll_s=0.2, p=0.0)], heartbeat_s=3600), tmp_path)
     cmd_topic = topic(TENANT, GW, Channel.CMD, topic_prefix)
     async with running_gateway(config) as (service, _):
         await wait_until(lambda: _async(service.node.stats().connected), 10)
-        await asyncio.sleep(0.5)
+        # the machines have run: every space reported its first state (a heartbeat due at
+        # start would be stored with those reports); none is due for an hour
+        await wait_until(lambda: _async(service.stats().changes >= 5), 10, "the first reports")
         assert service.stats().heartbeats == 0
         payload = encode_command(Command(version="7", heartbeat_s=0.3))
         await asyncio.to_thread(publish, broker.url, [(cmd_topic, payload)], retain=True)
         await wait_until(lambda: _async(service.stats().heartbeats >= 10), 10)
         assert service.health().config_version == "7"
         await asyncio.to_thread(publish, broker.url, [(cmd_topic, b'{"v":1}')], retain=True)
-        await asyncio.sleep(0.5)
+        await wait_until(lambda: _async("ignoring a bad cmd" in caplog.text), 10, "the bad cmd handled")
         assert service.health().config_version == "7"  # a bad cmd is ignored
     await asyncio.to_thread(publish, broker.url, [(cmd_topic, b"")], retain=True)
 

@@ -10,19 +10,14 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import threading
-import time
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import paho.mqtt.client as mqtt
 import pytest
 import yaml
-from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.node import GatewayNode
 from gateway.outbox import EventDraft, Outbox
@@ -30,76 +25,16 @@ from occupancy.config import MqttUrl
 from occupancy.ids import SpaceRef
 from occupancy.model import EventKind, Source, SpaceState
 from occupancy.sitefile import parse_site_file
-from occupancy.wire import decode_events, decode_status
+from occupancy.wire import decode_events
 from simulators.runner import run_simulation
 from stack.embedded import Mosquitto
+from tests.support.mqtt import Subscriber
+from tests.support.waiting import wait_until_sync
 
 pytestmark = pytest.mark.mosquitto
 
 TENANT, GW = "shiraz", "gw-test"
 REPO = Path(__file__).resolve().parents[2]
-
-
-class Subscriber:
-    """A paho subscriber on ``{prefix}/#`` that records what arrives (persistent session)."""
-
-    def __init__(self, url: str, prefix: str) -> None:
-        self.messages: list[tuple[str, bytes, bool]] = []
-        self._lock = threading.Lock()
-        self._prefix = prefix
-        broker = MqttUrl.parse(url)
-        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"sub-{uuid.uuid4().hex}",
-                                   clean_session=False, protocol=mqtt.MQTTv311)
-        self._client.reconnect_delay_set(1, 1)
-        self._client.on_connect = self._on_connect
-        self._client.on_message = self._on_message
-        self._subscribed = threading.Event()
-        self._broker = broker
-        self.resume()
-
-    def resume(self) -> None:
-        """(Re)connect; the persistent session hands over what was queued meanwhile."""
-        self._subscribed.clear()
-        self._client.connect(self._broker.host, self._broker.port)
-        self._client.loop_start()
-        assert self._subscribed.wait(5)
-
-    def pause(self) -> None:
-        """Disconnect cleanly: the broker queues our QoS 1 messages until ``resume``."""
-        self._client.disconnect()
-        self._client.loop_stop()
-
-    def _on_connect(self, client: mqtt.Client, *_: Any) -> None:
-        client.subscribe(f"{self._prefix}/#", qos=1)
-        self._subscribed.set()
-
-    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        with self._lock:
-            self.messages.append((msg.topic, msg.payload, bool(msg.retain)))
-
-    def seqs(self) -> list[int]:
-        with self._lock:
-            msgs = list(self.messages)
-        return [e.seq for t, p, _ in msgs if t.endswith("/events")
-                for e in decode_events(p, ).events]
-
-    def statuses(self) -> list[tuple[bool, int]]:
-        with self._lock:
-            msgs = list(self.messages)
-        return [(s.online, s.boot) for s in
-                (decode_status(p) for t, p, _ in msgs if t.endswith("/status"))]
-
-    def wait(self, check: Callable[[], bool], timeout: float = 15.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not check():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"not received in time; have statuses {self.statuses()}, "
-                                     f"{len(self.seqs())} events")
-            time.sleep(0.02)
-
-    def close(self) -> None:
-        self._client.disconnect()
-        self._client.loop_stop()
 
 
 @pytest.fixture
@@ -222,6 +157,9 @@ NODE_SCRIPT = textwrap.dedent("""
                        client_id=client_id, reconnect_max_s=1)
     print("boot", node.start(), node.wait_connected(5), flush=True)
     for line in sys.stdin:
+        if line.startswith("sent"):
+            print("sent", node.stats().sent, flush=True)
+            continue
         n = int(line.split()[1])
         d = EventDraft(SpaceRef.parse("central-lot/C-001"), SpaceState.OCCUPIED,
                        datetime.now(UTC), Source.SIMULATOR)
@@ -230,6 +168,14 @@ NODE_SCRIPT = textwrap.dedent("""
             node.flush(10)
         print("seq", last, node.stats().depth, flush=True)
 """)
+
+
+def _sent(proc: subprocess.Popen[str]) -> int:
+    """How many events the node in ``proc`` (NODE_SCRIPT) has put on the wire."""
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write("sent\n")
+    proc.stdin.flush()
+    return int(proc.stdout.readline().split()[1])
 
 
 def test_killed_node_leaves_its_will_and_the_next_boot_resends_the_backlog(
@@ -254,7 +200,7 @@ def test_killed_node_leaves_its_will_and_the_next_boot_resends_the_backlog(
         proc.stdin.write("observe 30\n")
         proc.stdin.flush()
         assert proc.stdout.readline().split()[:2] == ["seq", "80"]
-        time.sleep(0.3)  # let the sender put the backlog on the wire, unacknowledged
+        wait_until_sync(lambda: _sent(proc) >= 80, 10, "the backlog on the wire, unacknowledged")
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
     finally:

@@ -26,15 +26,11 @@ from gateway.config import GatewayConfig, load_gateway_config
 from gateway.outbox import Outbox
 from gateway.service import GatewayService
 from stack.embedded import Mosquitto, TlsListener, mosquitto_binary
-from tests.integration.gateway_helpers import (
-    config_dict,
-    running_gateway,
-    simulated,
-    stored_seqs,
-    write_config,
-)
-from tests.integration.support import running_ingest, seed_registry, settings_for, wait_until
-from tests.integration.test_gateway_publish import Subscriber
+from tests.support.gateways import config_dict, running_gateway, simulated, stored_seqs, write_config
+from tests.support.ingest import running_ingest, settings_for
+from tests.support.mqtt import Subscriber
+from tests.support.registry import seed_registry
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.mosquitto
 

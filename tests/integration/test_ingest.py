@@ -13,21 +13,20 @@ import pytest
 
 from occupancy.topics import Channel, topic
 from occupancy.wire import MAX_PAYLOAD_BYTES, Status, encode_status
-from tests.integration.support import (
+from tests.support.database import count
+from tests.support.ingest import birth_marker, gateway_is, publish_then_marker, running_ingest, settings_for
+from tests.support.mqtt import publish
+from tests.support.registry import (
     GW,
     GW_OTHER,
     SITE,
     TENANT,
     batches,
-    count,
     events_topic,
     make_events,
-    publish,
-    running_ingest,
     seed_registry,
-    settings_for,
-    wait_until,
 )
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.mosquitto
 
@@ -121,16 +120,17 @@ async def test_birth_and_last_will_set_gateway_online_state(
         database: str, db: asyncpg.Connection, broker, topic_prefix: str) -> None:
     await seed_registry(database)
     status_topic = topic(TENANT, GW, Channel.STATUS, topic_prefix)
-    settings = settings_for(database, broker.url, topic_prefix)
+    # one writer: batches commit in the order they were received (the marker's premise)
+    settings = settings_for(database, broker.url, topic_prefix, writers=1)
     online = "SELECT online, boot FROM gateways WHERE slug = $1"
     async with running_ingest(settings):
         publish(broker.url, [(status_topic, encode_status(Status(True, 4, datetime.now(UTC))))],
                 retain=True)
         await wait_until(lambda: _is(db, online, (True, 4)))
         # the last will of an older session must not mark the newer one offline
-        publish(broker.url, [(status_topic, encode_status(Status(False, 3)))])
-        publish(broker.url, [(status_topic, encode_status(Status(True, 4, datetime.now(UTC))))])
-        await asyncio.sleep(0.5)
+        stale = [(status_topic, encode_status(Status(False, 3)))]
+        await publish_then_marker(broker.url, stale, birth_marker(topic_prefix, 1),
+                                  lambda: gateway_is(db, GW_OTHER, (True, 1)))
         assert tuple(await db.fetchrow(online, GW)) == (True, 4)
         publish(broker.url, [(status_topic, encode_status(Status(False, 4)))], retain=True)
         await wait_until(lambda: _is(db, online, (False, 4)))

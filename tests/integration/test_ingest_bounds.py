@@ -18,22 +18,11 @@ from ingest.maintenance import run_maintenance
 from ingest.plan import DeadLetter, Received
 from ingest.service import Ingest
 from ingest.store import WritePolicy, write_dead_letters
-from tests.integration.ingest_procs import IngestProcess, reap
-from tests.integration.support import (
-    GW,
-    SITE,
-    TENANT,
-    batches,
-    count,
-    events_topic,
-    has_seq,
-    make_events,
-    publish,
-    running_ingest,
-    seed_registry,
-    settings_for,
-    wait_until,
-)
+from tests.support.database import count, has_seq
+from tests.support.ingest import IngestProcess, reap, running_ingest, settings_for
+from tests.support.mqtt import publish
+from tests.support.registry import GW, SITE, TENANT, batches, events_topic, make_events, seed_registry
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.mosquitto
 

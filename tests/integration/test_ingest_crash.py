@@ -15,8 +15,11 @@ import threading
 import asyncpg
 import pytest
 
-from tests.integration.ingest_procs import IngestProcess, reap
-from tests.integration.support import batches, count, events_topic, make_events, publish, seed_registry
+from tests.support.database import count, event_rows
+from tests.support.ingest import IngestProcess, drained_after_marker, reap
+from tests.support.mqtt import publish
+from tests.support.registry import batches, events_topic, make_events, seed_registry
+from tests.support.waiting import wait_rows
 
 pytestmark = [pytest.mark.mosquitto, pytest.mark.slow]
 
@@ -28,16 +31,6 @@ def _no_ingest_left_behind():  # type: ignore[no-untyped-def]
 
 # a small window of unacknowledged messages: the broker holds the rest
 SETTINGS = {"batch_max_messages": "20", "queue_max_messages": "100"}
-
-
-async def _wait_rows(db: asyncpg.Connection, at_least: int, timeout: float, proc: IngestProcess) -> int:
-    n = 0
-    for _ in range(int(timeout * 20)):
-        n = await count(db, "SELECT count(*) FROM occupancy_events")
-        if n >= at_least:
-            return n
-        await asyncio.sleep(0.05)
-    raise TimeoutError(f"only {n} rows after {timeout}s (want {at_least})\n{proc.log[-2000:]}")
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["sigkill", "sigterm"])
@@ -54,7 +47,7 @@ async def test_stopped_mid_stream_loses_nothing_and_stores_nothing_twice(
         await asyncio.to_thread(proc.wait_ready)
         sender = threading.Thread(target=publish, args=(broker.url, stream))
         sender.start()
-        seen = await _wait_rows(db, 3000, 60, proc)
+        seen = await wait_rows(db, 3000, 60, lambda: proc.log[-2000:])
         proc.proc.send_signal(sig)
         code = await asyncio.to_thread(proc.proc.wait, 30)
         assert code == (0 if sig == signal.SIGTERM else -signal.SIGKILL), proc.log[-2000:]
@@ -62,11 +55,13 @@ async def test_stopped_mid_stream_loses_nothing_and_stores_nothing_twice(
         assert seen <= before < len(events), "the stop must land mid-stream"
         await asyncio.to_thread(sender.join, 120)
         proc = IngestProcess(database, broker.url, topic_prefix, client_id, **SETTINGS)
-        await _wait_rows(db, len(events), 120, proc)
-        await asyncio.sleep(1.0)  # anything more would be a duplicate
-        assert await count(db, "SELECT count(*) FROM occupancy_events") == len(events)
+        await wait_rows(db, len(events), 120, lambda: proc.log[-2000:])
+        # everything published before the marker is written once the marker is stored
+        # and ingest has drained: only then can "nothing twice" be checked
+        await drained_after_marker(db, broker.url, topic_prefix, proc)
+        assert await event_rows(db) == len(events)
+        assert await count(db, "SELECT count(DISTINCT seq) FROM occupancy_events") == len(events)
         assert await count(db, "SELECT min(seq) FROM occupancy_events") == 1
-        assert await count(db, "SELECT max(seq) FROM occupancy_events") == len(events)
     finally:
         if proc.alive():
             proc.stop()

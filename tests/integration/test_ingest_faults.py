@@ -6,14 +6,18 @@
 - the broker restarted under load (events from a real gateway outbox);
 - ingest SIGKILLed five times during one run;
 - retention drops only whole partitions past the bound.
+
+"Nothing twice" is checked once nothing more can arrive: after a marker published
+behind the load is stored and ingest has drained (``drained_after_marker``), or
+after the workers' metrics show every published message processed; never after
+a sleep.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-import re
-import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -26,17 +30,10 @@ from ingest.migrate import migrate_dsn
 from occupancy.config import MqttUrl
 from occupancy.model import Source, SpaceState
 from stack.embedded import EmbeddedPostgres
-from tests.integration.ingest_procs import Feeder, IngestProcess, reap
-from tests.integration.support import (
-    GW,
-    SPACES,
-    TENANT,
-    batches,
-    count,
-    events_topic,
-    make_events,
-    seed_registry,
-)
+from tests.support.database import count, event_rows
+from tests.support.ingest import Feeder, IngestProcess, drained_after_marker, reap
+from tests.support.registry import GW, SPACES, TENANT, batches, events_topic, make_events, seed_registry
+from tests.support.waiting import wait_rows, wait_until
 
 pytestmark = [pytest.mark.mosquitto, pytest.mark.slow]
 
@@ -47,23 +44,13 @@ def _no_ingest_left_behind():  # type: ignore[no-untyped-def]
     reap()
 
 
-async def _rows(db: asyncpg.Connection) -> int:
-    return await count(db, "SELECT count(*) FROM occupancy_events")
-
-
-async def _wait_rows(db: asyncpg.Connection, n: int, timeout: float,
-                     procs: list[IngestProcess] = ()) -> None:  # type: ignore[assignment]
-    deadline = time.monotonic() + timeout
-    while (got := await _rows(db)) < n:
-        if time.monotonic() > deadline:
-            logs = "\n".join(p.log[-2000:] for p in procs)
-            raise TimeoutError(f"{got} of {n} rows after {timeout}s\n{logs}")
-        await asyncio.sleep(0.2)
+def _logs(*procs: IngestProcess) -> Callable[[], str]:
+    return lambda: "\n".join(p.log[-2000:] for p in procs)
 
 
 async def _assert_exact(db: asyncpg.Connection, n: int) -> None:
-    await asyncio.sleep(1.0)  # anything arriving now would be a duplicate
-    assert await _rows(db) == n
+    """Exactly ``n`` events, each once (call it once nothing more can arrive)."""
+    assert await event_rows(db) == n
     assert await count(db, "SELECT count(DISTINCT (gateway_id, seq)) FROM occupancy_events") == n
 
 
@@ -91,19 +78,22 @@ async def test_two_workers_on_a_shared_subscription_store_each_event_once(
         await asyncio.to_thread(w.wait_ready)
     feeder = Feeder(broker.url, [(events_topic(topic_prefix), p) for p in stream], chunk=500)
     feeder.start()
-    await _wait_rows(db, len(events), timeout=180, procs=workers)
+    await wait_rows(db, len(events), 180, _logs(*workers))
     await asyncio.to_thread(feeder.join, 60)
+    assert feeder.error is None
+
+    async def all_processed() -> bool:  # duplicates included: nothing is left at the broker
+        return sum(await asyncio.gather(*(asyncio.to_thread(w.processed) for w in workers))) >= len(stream)
+
+    await wait_until(all_processed, 60, _logs(*workers))
+    for w in workers:
+        await asyncio.to_thread(w.stop)
     await _assert_exact(db, len(events))
     await _assert_states_are_newest(db, events)
-    stored = [_stored(w.stop()) for w in workers]
-    assert all(s > 0 for s in stored), f"both workers must take a share: {stored}"
-    assert sum(stored) == len(events)
-
-
-def _stored(log: str) -> int:
-    match = re.search(r"'stored': (\d+)", log)
-    assert match, log[-2000:]
-    return int(match.group(1))
+    totals = [w.totals() for w in workers]
+    assert all(t["stored"] > 0 for t in totals), f"both workers must take a share: {totals}"
+    assert sum(t["stored"] for t in totals) == len(events)
+    assert sum(t["messages"] for t in totals) == len(stream)
 
 
 @pytest.fixture
@@ -127,7 +117,7 @@ async def test_postgres_stopped_for_30_s_under_load(
     feeder = Feeder(broker.url, stream, chunk=100, pause_s=0.05)  # ~40 s of load
     feeder.start()
     db = await asyncpg.connect(dsn)
-    await _wait_rows(db, 2000, timeout=60, procs=[proc])
+    await wait_rows(db, 2000, 60, _logs(proc))
     await db.close()
     baseline = proc.rss_mb()
     own_postgres.stop()
@@ -141,11 +131,11 @@ async def test_postgres_stopped_for_30_s_under_load(
     try:
         await asyncio.to_thread(feeder.join, 120)
         assert feeder.error is None
-        await _wait_rows(db, len(events), timeout=120, procs=[proc])
+        await wait_rows(db, len(events), 120, _logs(proc))
+        log = await drained_after_marker(db, broker.url, topic_prefix, proc)
         await _assert_exact(db, len(events))
     finally:
         await db.close()
-    log = proc.stop()
     assert "database unavailable" in log  # each retry is logged
     assert peak - baseline < 80, f"memory grew {peak - baseline:.0f} MB while the database was away"
 
@@ -173,18 +163,20 @@ async def test_broker_restarted_under_load_with_a_real_gateway(
 
     try:
         await asyncio.to_thread(observe, 3000)
-        await _wait_rows(db, 1000, timeout=30, procs=[proc])
+        await wait_rows(db, 1000, 30, _logs(proc))
         broker.stop()
         await asyncio.to_thread(observe, 3000)  # while the broker is away
         await asyncio.sleep(2.0)
         broker.start()
         await asyncio.to_thread(observe, 3000)
         assert await asyncio.to_thread(node.flush, 60), "the outbox must drain"
-        await _wait_rows(db, observed, timeout=60, procs=[proc])
+        await wait_rows(db, observed, 60, _logs(proc))
+        await drained_after_marker(db, broker.url, topic_prefix, proc)
         await _assert_exact(db, observed)
     finally:
         await asyncio.to_thread(node.stop)
-        proc.stop()
+        if proc.alive():
+            proc.stop()
 
 
 def _ref(space: str):  # type: ignore[no-untyped-def]
@@ -205,15 +197,15 @@ async def test_ingest_sigkilled_five_times_in_one_run(
     feeder = Feeder(broker.url, stream, chunk=200, pause_s=0.05)
     feeder.start()
     for kill in range(5):
-        await _wait_rows(db, (kill + 1) * 4000, timeout=90, procs=[proc])
+        await wait_rows(db, (kill + 1) * 4000, 90, _logs(proc))
         proc.kill()
         proc = IngestProcess(database, broker.url, topic_prefix, client_id,
                              queue_max_messages="200")
     await asyncio.to_thread(feeder.join, 120)
-    await _wait_rows(db, len(events), timeout=120, procs=[proc])
+    await wait_rows(db, len(events), 120, _logs(proc))
+    await drained_after_marker(db, broker.url, topic_prefix, proc)
     await _assert_exact(db, len(events))
     await _assert_states_are_newest(db, events)
-    proc.stop()
 
 
 async def test_retention_drops_only_whole_partitions_past_the_bound(

@@ -20,21 +20,12 @@ import pytest
 from prometheus_client import REGISTRY
 
 from occupancy.wire import WireError, decode_events
-from tests.integration.support import (
-    GW,
-    GW_OTHER,
-    batches,
-    count,
-    events_topic,
-    has_seq,
-    make_events,
-    publish,
-    running_ingest,
-    seed_registry,
-    settings_for,
-    wait_until,
-)
-from tests.payloads import mutate
+from tests.support.database import count, has_seq
+from tests.support.ingest import running_ingest, settings_for
+from tests.support.mqtt import publish
+from tests.support.payloads import mutate
+from tests.support.registry import GW, GW_OTHER, batches, events_topic, make_events, seed_registry
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.mosquitto, pytest.mark.slow]
 

@@ -13,21 +13,19 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
-from occupancy.topics import Channel, topic
 from occupancy.wire import MAX_BOOT, Status, encode_status
-from tests.integration.support import (
-    GW,
-    SITE,
-    TENANT,
-    count,
-    events_topic,
-    has_seq,
-    publish,
+from tests.support.database import count, has_seq
+from tests.support.ingest import (
+    birth_marker,
+    event_marker,
+    gateway_is,
+    publish_then_marker,
     running_ingest,
-    seed_registry,
     settings_for,
-    wait_until,
 )
+from tests.support.mqtt import publish
+from tests.support.registry import GW, GW_OTHER, SITE, events_topic, seed_registry, status_topic
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.mosquitto
 
@@ -48,11 +46,10 @@ async def _run_poison(database: str, db: asyncpg.Connection, broker, topic_prefi
                       poison: list[tuple[str, bytes]], **ingest: object) -> list[asyncpg.Record]:
     """Publish the poison then a valid marker; return the dead letters once the marker is in."""
     await seed_registry(database)
-    marker = _batch(_event(999_999, _now(), space="S-050"))
     settings = settings_for(database, broker.url, topic_prefix, **ingest)
     async with running_ingest(settings) as task:
-        await asyncio.to_thread(publish, broker.url, [*poison, (events_topic(topic_prefix), marker)])
-        await wait_until(lambda: has_seq(db, 999_999))
+        await publish_then_marker(broker.url, poison, event_marker(topic_prefix, 999_999),
+                                  lambda: has_seq(db, 999_999))
         await wait_until(lambda: _dead_at_least(db, len(poison)))
         assert not task.done(), "ingest must keep running"
     return list(await db.fetch("SELECT reason, detail, topic FROM dead_letters ORDER BY id"))
@@ -76,13 +73,13 @@ async def test_huge_integer_is_dead_lettered_not_fatal(
                                 "0001-01-01T00:00:00Z"])
 async def test_year_one_and_9999_times_in_events_and_retained_status_are_dead_lettered(
         database: str, db: asyncpg.Connection, broker, topic_prefix: str, at: str) -> None:
-    status_topic = topic(TENANT, GW, Channel.STATUS, topic_prefix)
+    retained_status = status_topic(topic_prefix)
     status = json.dumps({"v": 1, "online": True, "boot": 3, "at": at}).encode()
-    poison = [(events_topic(topic_prefix), _batch(_event(1, at))), (status_topic, status)]
+    poison = [(events_topic(topic_prefix), _batch(_event(1, at))), (retained_status, status)]
     try:
         dead = await _run_poison(database, db, broker, topic_prefix, poison)
     finally:
-        publish(broker.url, [(status_topic, b"")], retain=True)
+        publish(broker.url, [(retained_status, b"")], retain=True)
     assert [r["reason"] for r in dead] == ["out_of_range", "out_of_range"]
     assert await count(db, "SELECT count(*) FROM occupancy_events") == 1  # the marker only
 
@@ -129,15 +126,15 @@ async def _gateway(db: asyncpg.Connection, slug: str) -> tuple[bool, int]:
 async def test_boot_max_cannot_pin_gateway_offline(
         database: str, db: asyncpg.Connection, broker, topic_prefix: str) -> None:
     await seed_registry(database)
-    gw1, gw2 = (topic(TENANT, g, Channel.STATUS, topic_prefix) for g in (GW, "gw2"))
+    gw1, gw2 = (status_topic(topic_prefix, g) for g in (GW, GW_OTHER))
 
     def status(online: bool, boot: int) -> bytes:
         return encode_status(Status(online, boot, _now() if online else None))
 
     async def then_marker(messages: list[tuple[str, bytes]], boot: int) -> None:
         """Publish, then a birth of gw2 as the marker that everything before it is in."""
-        await asyncio.to_thread(publish, broker.url, [*messages, (gw2, status(True, boot))])
-        await wait_until(lambda: _is_gateway(db, "gw2", (True, boot)))
+        await publish_then_marker(broker.url, messages, birth_marker(topic_prefix, boot),
+                                  lambda: gateway_is(db, GW_OTHER, (True, boot)))
 
     # one writer: batches commit in the order they were received
     settings = settings_for(database, broker.url, topic_prefix, writers=1, boot_reset_after_s=2)
@@ -160,10 +157,6 @@ async def test_boot_max_cannot_pin_gateway_offline(
             assert await _gateway(db, GW) == (False, 6)
     finally:
         publish(broker.url, [(gw1, b""), (gw2, b"")], retain=True)
-
-
-async def _is_gateway(db: asyncpg.Connection, slug: str, want: tuple[bool, int]) -> bool:
-    return await _gateway(db, slug) == want
 
 
 async def _state(db: asyncpg.Connection, space: str) -> str | None:

@@ -9,24 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from occupancy.config import Settings, load_settings
-from occupancy.sitefile import SiteFile, read_site_file
+from occupancy.sitefile import read_site_file
 from simulators.engine import Step
 from simulators.scenario import load_scenario
 from stack.embedded import Mosquitto
 from stack.scenario import ScenarioRun, run_scenario
+from tests.support.ingest import settings_for
 
 pytestmark = pytest.mark.mosquitto
-
-
-def site_file(examples_dir: Path) -> SiteFile:
-    return read_site_file(examples_dir / "scenarios" / "marvdasht.yaml")
-
-
-def chain_settings(database: str, broker: Mosquitto, prefix: str, url_query: str = "",
-                   **ingest: object) -> Settings:
-    return load_settings(database_url=database, mqtt_url=broker.url + url_query, topic_prefix=prefix,
-                         ingest={"client_id": f"ingest-{prefix.split('/')[0]}", **ingest})
 
 
 def test_a_day_of_a_120_bay_lot_and_a_60_stall_market_verifies(
@@ -34,8 +24,8 @@ def test_a_day_of_a_120_bay_lot_and_a_60_stall_market_verifies(
         tmp_path: Path) -> None:
     scenario = load_scenario(examples_dir / "scenarios" / "day.yaml")
     started = time.monotonic()
-    chain = asyncio.run(run_scenario(scenario, [site_file(examples_dir)],
-                                     chain_settings(database, broker, topic_prefix),
+    site = read_site_file(examples_dir / "scenarios" / "marvdasht.yaml")
+    chain = asyncio.run(run_scenario(scenario, [site], settings_for(database, broker.url, topic_prefix),
                                      data_dir=tmp_path, report_dir=tmp_path / "report"))
     real = time.monotonic() - started
     assert chain.verdict is not None and chain.play is not None
@@ -54,7 +44,7 @@ def test_verify_fails_naming_spaces_and_times_when_ingest_stops_without_a_sessio
     scenario = scenario.model_copy(update={"start": None})
     # MQTT 3.1.1 gateways: an MQTT 5 gateway would hear "no matching subscribers"
     # while ingest is away and keep its events in the outbox, hiding the break.
-    settings = chain_settings(database, broker, topic_prefix, "?protocol=4", session_expiry_s=0)
+    settings = settings_for(database, broker.url + "?protocol=4", topic_prefix, session_expiry_s=0)
 
     async def break_ingest(step: Step, run: ScenarioRun) -> None:
         assert run.stack.ingest is not None
@@ -63,7 +53,8 @@ def test_verify_fails_naming_spaces_and_times_when_ingest_stops_without_a_sessio
         elif step.index == 150:  # 02:30: back, but what was published meanwhile is gone
             await run.stack.ingest.start()
 
-    chain = asyncio.run(run_scenario(scenario, [site_file(examples_dir)], settings,
+    site = read_site_file(examples_dir / "scenarios" / "marvdasht.yaml")
+    chain = asyncio.run(run_scenario(scenario, [site], settings,
                                      data_dir=tmp_path, hooks=break_ingest))
     assert chain.verdict is not None
     text = chain.verdict.text()

@@ -14,11 +14,12 @@ import pytest
 
 from ingest.migrate import migrate_dsn
 from occupancy.model import SpaceState
+from occupancy.sitefile import read_site_file
 from simulators.scenario import load_scenario
 from stack.embedded import Mosquitto
 from stack.scenario import ScenarioRun, run_scenario
-from tests.integration.test_sim_chain import chain_settings, site_file
-from tests.scratch import scratch_database
+from tests.support.database import scratch_database
+from tests.support.ingest import settings_for
 
 pytestmark = pytest.mark.mosquitto
 GW_LOT, GW_BAZAAR = ("marvdasht", "gw-station-lot"), ("marvdasht", "gw-bazaar")
@@ -32,8 +33,8 @@ def run(pg_admin_dsn: str, broker: Mosquitto, examples_dir: Path,
     tmp = tmp_path_factory.mktemp("faults")
     with scratch_database(pg_admin_dsn) as dsn:
         asyncio.run(migrate_dsn(dsn, "plain"))
-        chain = asyncio.run(run_scenario(scenario, [site_file(examples_dir)],
-                                         chain_settings(dsn, broker, prefix),
+        site = read_site_file(examples_dir / "scenarios" / "marvdasht.yaml")
+        chain = asyncio.run(run_scenario(scenario, [site], settings_for(dsn, broker.url, prefix),
                                          data_dir=tmp, report_dir=tmp / "report"))
         print(chain.verdict.text() if chain.verdict else "no verdict")
         yield chain, dsn

@@ -13,7 +13,7 @@ from simulators.province import province_site_files
 from simulators.scenario import parse_scenario
 from stack.embedded import Mosquitto
 from stack.scenario import run_scenario
-from tests.integration.test_sim_chain import chain_settings
+from tests.support.ingest import settings_for
 
 pytestmark = pytest.mark.mosquitto
 
@@ -28,7 +28,7 @@ def test_84_municipalities_run_through_the_chain_and_verify(
     assert scenario.province is not None
     site_files = province_site_files(scenario.province)
     started = time.monotonic()
-    chain = asyncio.run(run_scenario(scenario, site_files, chain_settings(database, broker, topic_prefix),
+    chain = asyncio.run(run_scenario(scenario, site_files, settings_for(database, broker.url, topic_prefix),
                                      data_dir=tmp_path))
     real = time.monotonic() - started
     assert chain.verdict is not None and chain.play is not None

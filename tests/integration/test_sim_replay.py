@@ -16,7 +16,7 @@ from occupancy.sitefile import read_site_file
 from simulators.scenario import load_scenario
 from stack.embedded import Mosquitto
 from stack.scenario import run_scenario
-from tests.integration.test_sim_chain import chain_settings
+from tests.support.ingest import settings_for
 
 pytestmark = pytest.mark.mosquitto
 SITE = ("ufpr", "ufpr05")
@@ -33,7 +33,7 @@ def test_the_ufpr05_sunday_stream_replays_through_the_detector_to_the_api(
     scenario = scenario.model_copy(update={"cameras": [camera]})
     sf = read_site_file(examples_dir / "scenarios" / "ufpr05.yaml")
     started = time.monotonic()
-    chain = asyncio.run(run_scenario(scenario, [sf], chain_settings(database, broker, topic_prefix),
+    chain = asyncio.run(run_scenario(scenario, [sf], settings_for(database, broker.url, topic_prefix),
                                      data_dir=tmp_path, report_dir=tmp_path / "report"))
     real = time.monotonic() - started
     assert chain.verdict is not None and chain.play is not None and chain.engine is not None

@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 
 from dashboard_api.token_guard import guarded
-from tests.integration.api_support import TENANT, seed_city, token
+from tests.support.api import TENANT, seed_city, token
 
 
 async def _endless() -> AsyncIterator[str]:

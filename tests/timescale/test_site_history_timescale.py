@@ -21,7 +21,7 @@ import pytest
 from ingest.history import refresh_history
 from ingest.migrate import migrate_dsn
 from stack.db import connected
-from tests.integration.test_site_history import (
+from tests.support.history import (
     END,
     FIVE,
     MIDNIGHT,

@@ -113,10 +113,35 @@ def test_the_layout_defaults_to_a_local_plain_listener_or_tls_on_8883() -> None:
     assert tls.listeners[1] == Listener("127.0.0.1", 1883)
 
 
+def test_the_services_listener_takes_the_brokers_certificate_and_keeps_client_ids() -> None:
+    pki = Path("/c")
+    tls = TlsFiles(pki / "b.pem", pki / "b.key", pki / "ca.pem", require_client_cert=True)
+    layout = layout_for(Path("/tmp/x"), "me", services="0.0.0.0:8884", local="127.0.0.1:1883", tls=tls)
+    gateways, services, local = layout.listeners
+    assert gateways.require_certificate and gateways.client_id_is_username
+    # TLS like the gateways' (it crosses a network), but passwords: no client certificate
+    assert services == Listener("0.0.0.0", 8884, pki / "b.pem", pki / "b.key", pki / "ca.pem")
+    assert services.lines() == ["listener 8884 0.0.0.0", "certfile /c/b.pem", "keyfile /c/b.key",
+                                "cafile /c/ca.pem"]
+    assert local == Listener("127.0.0.1", 1883)
+    conf = mosquitto_conf(layout)
+    assert conf.count("use_username_as_clientid true") == 1
+    assert conf.count("require_certificate true") == 1
+
+
+def test_without_a_certificate_the_services_listener_is_plain() -> None:
+    layout = layout_for(Path("/tmp/x"), "me", listen="0.0.0.0:1883", services="0.0.0.0:1884")
+    assert layout.listeners[1] == Listener("0.0.0.0", 1884)
+    assert layout.listeners[1].lines() == ["listener 1884 0.0.0.0"]
+
+
 @pytest.mark.parametrize(("options", "says"), [
     ({"tls": TlsFiles(Path("b.pem"))}, "go together"),
     ({"tls": TlsFiles(Path("b.pem"), Path("b.key"), require_client_cert=True)}, "needs"),
-    ({"listen": "nowhere"}, "HOST:PORT")])
+    ({"listen": "nowhere"}, "HOST:PORT"),
+    ({"services": "0.0.0.0:"}, "HOST:PORT"),
+    ({"listen": "0.0.0.0:8883", "services": "0.0.0.0:8883"}, "two listeners on port 8883"),
+    ({"services": "10.0.0.5:1884", "local": "0.0.0.0:1884"}, "two listeners on port 1884")])
 def test_the_layout_refuses_incomplete_tls_options(options: dict[str, Any], says: str) -> None:
     with pytest.raises(ValueError, match=says):
         layout_for(Path("/tmp/x"), "me", **options)
@@ -125,6 +150,13 @@ def test_the_layout_refuses_incomplete_tls_options(options: dict[str, Any], says
 def test_the_config_command_refuses_incomplete_tls_options(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["broker", "config", "--out", "/tmp/x", "--tls-cert", "b.pem"]) == 2
     assert "parkbazaar broker config: --tls-cert and --tls-key go together" in capsys.readouterr().err
+
+
+def test_the_config_help_names_the_services_listener(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["broker", "config", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--services HOST:PORT" in text and "never a client certificate" in text
 
 
 def test_the_shipped_example_config_is_what_the_command_writes() -> None:

@@ -14,7 +14,7 @@ from ingest.plan import Received, plan_batch
 from ingest.registry import GatewayEntry, Registry
 from ingest.store import by_days, event_days
 from occupancy.ids import SpaceRef
-from tests.payloads import mutate
+from tests.support.payloads import mutate
 
 NOW = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 PREFIX = "parkbazaar/v1"

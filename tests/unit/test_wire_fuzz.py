@@ -24,7 +24,7 @@ from occupancy.wire import (
     decode_status,
     encode_status,
 )
-from tests.payloads import NASTY, mutate
+from tests.support.payloads import NASTY, mutate
 
 VALID = json.dumps({"v": 1, "gateway": "gw-lot7", "boot": 12, "events": [
     {"seq": 1042, "space": "lot7/A-013", "state": "occupied", "at": "2026-11-26T10:00:00.123Z",

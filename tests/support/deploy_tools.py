@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from dashboard_api.broker import BrokerLayout, TlsFiles, layout_for
+from parkbazaar.cli import build_parser
+
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
 
@@ -40,3 +43,11 @@ def run(*cmd: str | Path, cwd: Path = REPO, env: dict[str, str] | None = None,
                           timeout=120)
     assert proc.returncode == 0, f"{cmd} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
     return proc
+
+
+def broker_layout(argv: list[str]) -> BrokerLayout:
+    """The listeners a ``parkbazaar broker config …`` command line asks for, parsed by the
+    real command's parser (the files' owner does not matter here)."""
+    a = build_parser().parse_args(argv)
+    tls = TlsFiles(a.tls_cert, a.tls_key, a.tls_ca, a.require_client_cert)
+    return layout_for(a.out, "mosquitto", listen=a.listen, services=a.services, local=a.local, tls=tls)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.deploy.tools import DEPLOY
+from tests.support.deploy_tools import DEPLOY
 
 RULE_FILES = sorted((DEPLOY / "prometheus" / "rules").glob("*.yml"))
 DASHBOARDS = sorted((DEPLOY / "grafana" / "dashboards").glob("*.json"))

@@ -17,7 +17,7 @@ import yaml
 
 from gateway.config import GatewayConfig, parse_gateway_config
 from gateway.service import GatewayService, ServiceStats
-from tests.integration.support import GW, SITE, TENANT
+from tests.support.registry import GW, SITE, TENANT
 
 REPO = Path(__file__).resolve().parents[2]
 

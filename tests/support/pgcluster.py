@@ -14,12 +14,12 @@ import pwd
 import shutil
 import subprocess
 import tempfile
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from stack.embedded import free_port
+from tests.support.waiting import wait_until_sync
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY_CONF = REPO / "deploy" / "postgres" / "postgresql.conf"
@@ -132,10 +132,8 @@ class Cluster:
     def wait_promoted(self, timeout: float = 120) -> Cluster:
         """Until recovery has ended and the server accepts writes (pg_ctl -w returns
         as soon as a recovering server accepts read-only connections)."""
-        deadline = time.monotonic() + timeout
-        while self.psql("SELECT pg_is_in_recovery()") != "f":
-            assert time.monotonic() < deadline, f"still recovering:\n{self.log()}"
-            time.sleep(0.1)
+        wait_until_sync(lambda: self.psql("SELECT pg_is_in_recovery()") == "f", timeout,
+                        lambda: f"recovery ending\n{self.log()}")
         return self
 
     def stop(self, mode: str = "fast") -> None:

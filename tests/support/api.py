@@ -1,4 +1,5 @@
-"""Helpers of the API tests: a provisioned test city, tokens, an app served by uvicorn."""
+"""API clients of the tests: a provisioned test city, tokens, the app in this process
+(ASGI) or served by uvicorn, events written as ingest writes them, and an SSE reader."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from dashboard_api.provision import provision
 from occupancy.config import Settings
 from occupancy.sitefile import parse_site_file
 from stack.embedded import free_port
+from tests.support.waiting import wait_until
 
 TENANT, OTHER = "testcity", "othercity"
 SITE_FILE: dict[str, Any] = {
@@ -106,10 +108,13 @@ async def served(app: FastAPI) -> AsyncIterator[str]:
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     task = asyncio.create_task(server.serve())
-    while not server.started:
+
+    async def started() -> bool:
         if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
+            task.result()  # raises what stopped it
+        return bool(server.started)
+
+    await wait_until(started, 30, "uvicorn started")
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
@@ -164,3 +169,19 @@ async def observe(
             }
             payload = json.dumps({"v": 1, "changes": [change]})
             await con.execute("SELECT pg_notify('parkbazaar_changes', $1)", payload)
+
+
+async def events(response: httpx.Response) -> AsyncIterator[tuple[str | None, str, Any]]:
+    """(id, event, data) of each SSE message."""
+    event_id, kind, data = None, "message", []
+    async for line in response.aiter_lines():
+        if line == "":
+            if data:
+                yield event_id, kind, json.loads("\n".join(data))
+            kind, data = "message", []
+        elif line.startswith("id: "):
+            event_id = line[4:]
+        elif line.startswith("event: "):
+            kind = line[7:]
+        elif line.startswith("data: "):
+            data.append(line[6:])

@@ -1,4 +1,4 @@
-"""A database of a test's own on the test server: created, yielded as a DSN, dropped."""
+"""Databases of a test's own, and the counts tests read back from them."""
 
 from __future__ import annotations
 
@@ -30,3 +30,19 @@ def scratch_database(admin_dsn: str, prefix: str = "pbt") -> Iterator[str]:
         yield dsn_with_database(admin_dsn, name)
     finally:
         asyncio.run(_admin(admin_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def count(con: asyncpg.Connection, sql: str, *args: object) -> int:
+    """The single value ``sql`` selects, as an int (NULL is 0)."""
+    value = await con.fetchval(sql, *args)
+    return int(value or 0)
+
+
+async def event_rows(con: asyncpg.Connection) -> int:
+    """How many rows ``occupancy_events`` holds."""
+    return await count(con, "SELECT count(*) FROM occupancy_events")
+
+
+async def has_seq(con: asyncpg.Connection, seq: int) -> bool:
+    """True once an event with this ``seq`` is stored (a marker that what came before is in)."""
+    return await count(con, "SELECT count(*) FROM occupancy_events WHERE seq = $1", seq) > 0
