@@ -213,7 +213,7 @@ async def run_sync(dsn: str, out: Path, prefix: str, *, owner: Owner | None,
             finally:
                 await con.close(timeout=5)
         except (OSError, ConnectionError, TimeoutError, asyncpg.PostgresError,
-                asyncpg.InterfaceError) as exc:
+                asyncpg.InterfaceError, asyncpg.TargetServerAttributeNotMatched) as exc:
             delay = retry.failed(time.monotonic(), random.random())
             if delay is None:
                 raise DatabaseUnavailable(f"no database for {retry_max_s:.0f}s: {exc}") from exc

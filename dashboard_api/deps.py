@@ -42,7 +42,8 @@ async def acquire(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
     """A pooled connection; ``DatabaseUnavailable`` when none comes within ACQUIRE_TIMEOUT_S."""
     try:
         con = await pool.acquire(timeout=ACQUIRE_TIMEOUT_S)
-    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError,
+            asyncpg.TargetServerAttributeNotMatched) as exc:  # no primary yet (failover)
         raise DatabaseUnavailable(f"no database connection: {exc or type(exc).__name__}") from exc
     try:
         yield con
@@ -197,7 +198,8 @@ async def get_principal(
     try:
         async with pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as con:
             found = await lookup_token(con, credentials.credentials)
-    except (OSError, TimeoutError, asyncpg.InterfaceError) as exc:
+    except (OSError, TimeoutError, asyncpg.InterfaceError,
+            asyncpg.TargetServerAttributeNotMatched) as exc:
         raise DatabaseUnavailable(f"no database connection: {exc}") from exc
     if not isinstance(found, Principal):
         raise Unauthorized(_REFUSED[found])

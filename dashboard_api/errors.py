@@ -114,6 +114,7 @@ def add_error_handlers(app: FastAPI) -> None:
         (DatabaseUnavailable, _unavailable), (asyncpg.PostgresConnectionError, _unavailable),
         (asyncpg.InterfaceError, _unavailable), (ConnectionError, _unavailable),
         (TimeoutError, _unavailable), (asyncpg.TooManyConnectionsError, _unavailable),
+        (asyncpg.TargetServerAttributeNotMatched, _unavailable),  # no primary yet (failover)
         (asyncpg.DataError, _data_error), (asyncpg.IntegrityConstraintViolationError, _integrity),
         (asyncpg.PostgresError, _internal), (Exception, _internal),
     )

@@ -174,7 +174,8 @@ class ChangeFeed:
                 retry.succeeded()
             except asyncio.CancelledError:
                 raise
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError,
+                    asyncpg.TargetServerAttributeNotMatched) as exc:  # no primary yet (failover)
                 delay = retry.failed(time.monotonic(), random.random())
                 assert delay is not None  # no bound
                 log.warning("change feed lost its connection (%s); retrying in %.1fs", exc, delay)

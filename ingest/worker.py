@@ -43,7 +43,9 @@ T = TypeVar("T")
 TRANSIENT = (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
              asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError,
              asyncpg.AdminShutdownError, asyncpg.CrashShutdownError, ConnectionError, TimeoutError,
-             asyncpg.DeadlockDetectedError)
+             asyncpg.DeadlockDetectedError,
+             # a multi-host DSN with every host up and none writable: a failover in progress
+             asyncpg.TargetServerAttributeNotMatched)
 
 
 def is_transient(exc: BaseException) -> bool:

@@ -30,10 +30,14 @@ class ConfigError(OccupancyError, ValueError):
 
 @dataclass(frozen=True, slots=True)
 class MqttUrl:
-    """``mqtt://[user:password@]host:port[?protocol=4]`` (``mqtts://`` for TLS).
+    """``mqtt://[user:password@]host:port[,host:port…][?protocol=4]`` (``mqtts://`` for TLS).
 
-    ``protocol`` is the MQTT version clients speak to this broker: 5 (default)
-    or 4 (MQTT 3.1.1, for brokers that speak nothing newer).
+    Several ``host:port`` are the nodes of one clustered broker: a client
+    connects to the first and, whenever a connection fails or is lost, tries
+    the next (``occupancy.mqtt_client.Supervisor``). ``host``/``port`` are the
+    first, ``more`` the others. ``protocol`` is the MQTT version clients speak
+    to this broker: 5 (default) or 4 (MQTT 3.1.1, for brokers that speak
+    nothing newer).
     """
 
     host: str
@@ -42,26 +46,46 @@ class MqttUrl:
     password: str | None = None
     tls: bool = False
     protocol: int = 5
+    more: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def addresses(self) -> tuple[tuple[str, int], ...]:
+        """Every broker node, in the order clients try them."""
+        return ((self.host, self.port), *self.more)
 
     @classmethod
     def parse(cls, url: str) -> MqttUrl:
         parts = urlsplit(url)
         if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
             raise ValueError(f"scheme must be mqtt:// or mqtts://, got {url!r}")
-        if not parts.hostname or parts.port is None:
-            raise ValueError(f"broker URL needs a host and a port: {url!r}")
+        userinfo, _, hostlist = parts.netloc.rpartition("@")
+        addresses = [_address(a, url) for a in hostlist.split(",")]
+        user, colon, password = userinfo.partition(":")
         query = dict(parse_qsl(parts.query))
         protocol = query.pop("protocol", "5")
         if protocol not in ("4", "5") or query:
             raise ValueError(f"broker URL takes only ?protocol=4|5: {url!r}")
         return cls(
-            host=parts.hostname,
-            port=parts.port,
-            username=unquote(parts.username) if parts.username else None,
-            password=unquote(parts.password) if parts.password else None,
+            host=addresses[0][0],
+            port=addresses[0][1],
+            username=unquote(user) if user else None,
+            password=unquote(password) if colon and password else None,
             tls=parts.scheme in ("mqtts", "ssl"),
             protocol=int(protocol),
+            more=tuple(addresses[1:]),
         )
+
+
+def _address(text: str, url: str) -> tuple[str, int]:
+    """One ``host:port`` (``[::1]:1883`` for IPv6) of a broker URL."""
+    try:
+        parts = urlsplit(f"//{text}")
+        host, port = parts.hostname, parts.port
+    except ValueError:  # a port that is not a number
+        host = port = None
+    if not host or port is None:
+        raise ValueError(f"broker URL needs a host and a port for every node: {url!r}")
+    return host, port
 
 
 class IngestSettings(BaseModel):

@@ -11,7 +11,8 @@ client's connection on a thread of its own: connect, run paho's network
 thread for that one connection (``loop_start``), wait until it is lost or
 ``stop`` is asked. On every accepted connection it subscribes again and tells
 its owner (``on_connected``), on every loss too (``on_disconnected``); then
-``occupancy.backoff.Retry`` gives the wait, which is logged and counted
+``occupancy.backoff.Retry`` gives the wait (and the next attempt goes to the
+next address of a broker URL that names several nodes of a cluster), which is logged and counted
 (``retries``, and ``on_retry`` for the owner's metrics), and it connects
 again, until the bound is spent (``on_give_up``). So reconnection is one
 explicit, bounded, logged, counted loop for the gateway and ingest alike.
@@ -107,7 +108,8 @@ class ClientSpec:
 
     @property
     def where(self) -> str:
-        return f"{self.url.host}:{self.url.port}"
+        """Every address of the broker, comma-separated."""
+        return ",".join(f"{host}:{port}" for host, port in self.url.addresses)
 
 
 def build_client(spec: ClientSpec) -> paho.Client:
@@ -143,16 +145,19 @@ def _set_tls(client: paho.Client, tls: TlsOptions) -> None:
         raise MqttSetupError(f"TLS setup failed: {exc}") from exc
 
 
-def connect(client: paho.Client, spec: ClientSpec) -> None:
-    """Open one connection (TCP, TLS, CONNECT); paho's ``OSError``/``ValueError`` pass through."""
+def connect(client: paho.Client, spec: ClientSpec, node: int = 0) -> None:
+    """Open one connection (TCP, TLS, CONNECT) to the URL's ``node``-th address (modulo
+    their number); paho's ``OSError``/``ValueError`` pass through."""
+    addresses = spec.url.addresses
+    host, port = addresses[node % len(addresses)]
     if spec.version != 5:
-        client.connect(spec.url.host, spec.url.port, spec.keepalive_s)
+        client.connect(host, port, spec.keepalive_s)
         return
     props = None
     if spec.session_expiry_s is not None:
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = spec.session_expiry_s
-    client.connect(spec.url.host, spec.url.port, spec.keepalive_s,
+    client.connect(host, port, spec.keepalive_s,
                    clean_start=spec.clean_start, properties=props)
 
 
@@ -194,6 +199,7 @@ class Supervisor:
         self._up = threading.Event()
         self._thread: threading.Thread | None = None
         self.connects = 0  # connections the broker accepted
+        self.node = 0  # which of the URL's addresses the next attempt goes to
         self.retries = 0  # waits before another attempt (refused, unreachable, lost)
 
     @property
@@ -236,9 +242,9 @@ class Supervisor:
         self._answered, self._session, self._socket_error = False, False, None
         self.client.on_log = self._on_log  # only until accepted: paho formats every line for it
         try:
-            connect(self.client, self.spec)
+            connect(self.client, self.spec, self.node)
         except (OSError, ValueError) as exc:  # refused, unreachable, DNS, TLS handshake
-            self._log.warning("cannot connect to %s: %s", self.spec.where, exc)
+            self._log.warning("cannot connect to %s: %s", self.where, exc)
             return False
         return True
 
@@ -247,7 +253,15 @@ class Supervisor:
         connection normally arrives as ``on_disconnect``)."""
         return getattr(self.client, "_thread", None) is not None
 
+    @property
+    def where(self) -> str:
+        """The address of the current (or next) attempt."""
+        host, port = self.spec.url.addresses[self.node % len(self.spec.url.addresses)]
+        return f"{host}:{port}"
+
     def _wait_before_retry(self) -> bool:
+        # a failed or lost connection: the next attempt goes to the cluster's next node
+        self.node = (self.node + 1) % len(self.spec.url.addresses)
         if self._session:  # a session ended: its loss starts a new run of retries
             self._retry.succeeded()
         delay = self._retry.failed(time.monotonic(), random.random())
@@ -259,7 +273,7 @@ class Supervisor:
             return False
         self.retries += 1
         self._on_retry()
-        self._log.info("reconnecting to %s in %.2fs (attempt %d)", self.spec.where, delay,
+        self._log.info("reconnecting to %s in %.2fs (attempt %d)", self.where, delay,
                  self._retry.attempts)
         self._stopping.wait(delay)
         return True
@@ -269,7 +283,7 @@ class Supervisor:
     def _on_connect(self, client: paho.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         self._answered = True
         if reason.is_failure:
-            self._log.warning("broker %s refused the connection: %s", self.spec.where, reason)
+            self._log.warning("broker %s refused the connection: %s", self.where, reason)
             self._lost.set()
             return
         self._session = True
@@ -277,7 +291,7 @@ class Supervisor:
         self.connects += 1
         if self.spec.subscriptions:
             client.subscribe([(f, 1) for f in self.spec.subscriptions])
-        self._log.info("connected to %s as %s (connection %d)", self.spec.where, self.spec.client_id,
+        self._log.info("connected to %s as %s (connection %d)", self.where, self.spec.client_id,
                  self.connects)
         self._up.set()
         self._on_connected(client)
@@ -285,13 +299,13 @@ class Supervisor:
     def _on_disconnect(self, _c: paho.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         self._up.clear()
         if not self._answered:
-            self._log.warning("broker %s closed the connection before accepting it: %s", self.spec.where,
+            self._log.warning("broker %s closed the connection before accepting it: %s", self.where,
                         closed_unaccepted(self._socket_error or str(reason),
                                           self.spec.tls_options))
         elif self._stopping.is_set():
-            self._log.info("disconnected from %s", self.spec.where)
+            self._log.info("disconnected from %s", self.where)
         else:
-            self._log.warning("connection to %s lost: %s", self.spec.where, reason)
+            self._log.warning("connection to %s lost: %s", self.where, reason)
         self._on_disconnected()
         self._lost.set()
 

@@ -96,3 +96,22 @@ async def test_ingest_without_a_broker_at_start_says_so_in_time(
         topic_prefix=topic_prefix, ingest={"reconnect_initial_s": 0.05, "reconnect_max_s": 0.2})
     with pytest.raises(BrokerUnavailable, match="no MQTT connection"):
         await asyncio.wait_for(run_ingest(settings, asyncio.Event()), 30)
+
+
+def test_the_supervisor_goes_to_the_next_node_when_one_is_down_or_lost(
+        mosquitto_factory: Callable[..., Mosquitto]) -> None:
+    first, second = mosquitto_factory(persistence=False), mosquitto_factory(persistence=False)
+    dead = free_port()
+    url = MqttUrl.parse(f"mqtt://127.0.0.1:{dead},127.0.0.1:{first.port},127.0.0.1:{second.port}")
+    up = threading.Semaphore(0)
+    link = Supervisor(ClientSpec(url, "sup-nodes"), backoff=FAST, on_connected=lambda _c: up.release())
+    link.start()
+    try:
+        assert up.acquire(timeout=10)
+        assert link.where == f"127.0.0.1:{first.port}"  # past the node that is down
+        first.stop()
+        assert up.acquire(timeout=15)
+        assert link.where == f"127.0.0.1:{second.port}"  # the next node, not the lost one again
+    finally:
+        link.stop()
+    assert link.connects == 2

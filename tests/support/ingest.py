@@ -154,12 +154,14 @@ def stored_in(log: str) -> int:
 
 
 class Feeder(threading.Thread):
-    """Publishes messages in chunks, paced, until all are sent (retries a lost broker)."""
+    """Publishes messages in chunks, paced, until all are sent (retries a lost broker; with
+    ``fallbacks``, the next of the broker URLs, like a gateway given a cluster's nodes)."""
 
     def __init__(self, url: str, messages: Sequence[tuple[str, bytes]], *, chunk: int = 50,
-                 pause_s: float = 0.0) -> None:
+                 pause_s: float = 0.0, fallbacks: Sequence[str] = ()) -> None:
         super().__init__(daemon=True)
         self.url, self.messages, self.chunk, self.pause_s = url, messages, chunk, pause_s
+        self.urls = [url, *fallbacks]
         self.sent = 0
         self.error: BaseException | None = None
 
@@ -171,6 +173,8 @@ class Feeder(threading.Thread):
                     publish(self.url, part)
                 except (OSError, AssertionError, ValueError):
                     time.sleep(0.5)  # the broker is away: send this chunk again (same seqs)
+                    self.urls.append(self.urls.pop(0))
+                    self.url = self.urls[0]
                     continue
                 self.sent += len(part)
                 time.sleep(self.pause_s)

@@ -11,7 +11,8 @@ from ingest.worker import is_transient
 
 @pytest.mark.parametrize("exc", [ConnectionRefusedError(), TimeoutError(), OSError(),
                                  asyncpg.InterfaceError("connection is closed"),
-                                 asyncpg.DeadlockDetectedError("deadlock detected")])
+                                 asyncpg.DeadlockDetectedError("deadlock detected"),
+                                 asyncpg.TargetServerAttributeNotMatched("no read-write host")])
 def test_a_lost_or_busy_database_is_retried(exc: BaseException) -> None:
     assert is_transient(exc)
 

@@ -39,3 +39,19 @@ def test_a_missing_tls_file_is_a_setup_error(tmp_path: Path) -> None:
     spec = ClientSpec(URL, "c", tls=TlsOptions(ca_file=tmp_path / "missing.pem"))
     with pytest.raises(MqttSetupError, match="TLS setup failed"):
         build_client(spec)
+
+
+def test_a_url_may_name_every_node_of_a_clustered_broker() -> None:
+    url = MqttUrl.parse("mqtt://u:p%40ss@n1:1883,10.0.0.2:1884,[::1]:1885?protocol=4")
+    assert url.addresses == (("n1", 1883), ("10.0.0.2", 1884), ("::1", 1885))
+    assert (url.host, url.port, url.username, url.password, url.protocol) == ("n1", 1883, "u", "p@ss", 4)
+    assert ClientSpec(url, "c").where == "n1:1883,10.0.0.2:1884,::1:1885"
+    assert MqttUrl.parse("mqtt://127.0.0.1:1883") == MqttUrl("127.0.0.1", 1883)  # one node: as before
+    assert MqttUrl.parse("mqtt://u@h:1").password is None
+
+
+@pytest.mark.parametrize("url", ["mqtt://n1:1883,", "mqtt://n1:1883,n2", "mqtt://n1:1883,n2:x",
+                                 "mqtt://,n2:1883", "mqtt://u:p@"])
+def test_every_node_of_a_broker_url_needs_a_host_and_a_port(url: str) -> None:
+    with pytest.raises(ValueError, match="host and a port"):
+        MqttUrl.parse(url)
