@@ -24,6 +24,7 @@ from ingest.migrate import migrate_dsn
 from stack.db import connected
 from stack.embedded import EmbeddedPostgres, Mosquitto, mosquitto_binary, port_open
 from tests.support.database import scratch_database
+from tests.support.pki import Pki, make_pki
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -119,3 +120,9 @@ def shared_dir() -> Path:
     if not SHARED.exists():
         pytest.skip(f"{SHARED} is missing (CI puts ../shared beside the clone)")
     return SHARED
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    """A throw-away CA with broker, gateway and foreign certificates (``openssl``)."""
+    return make_pki(tmp_path_factory.mktemp("pki"))

@@ -34,16 +34,11 @@ from tests.support.broker import OTHER_TENANT, Credentials, issue_all, plain, se
 from tests.support.database import count
 from tests.support.ingest import running_ingest, settings_for
 from tests.support.mqtt import Probe, refused
-from tests.support.pki import Pki, context, make_pki
+from tests.support.pki import Pki, context
 from tests.support.registry import GW, SITE, TENANT, batches, make_events
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.mosquitto
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 @dataclass

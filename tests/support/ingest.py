@@ -137,20 +137,18 @@ class IngestProcess:
 
     def totals(self) -> dict[str, int]:
         """The totals it logged as it stopped (``stop`` first)."""
-        match = re.search(r"ingest stopped: (\{.*\})", self.log)
-        assert match, self.log[-2000:]
-        totals: dict[str, int] = ast.literal_eval(match.group(1))
-        return totals
+        return totals_in(self.log)
 
     def rss_mb(self) -> float:
         return float(psutil.Process(self.proc.pid).memory_info().rss) / 2**20
 
 
-def stored_in(log: str) -> int:
-    """How many events a stopped worker stored, from its last log line (``ingest stopped: …``)."""
-    match = re.search(r"'stored': (\d+)", log)
+def totals_in(log: str) -> dict[str, int]:
+    """A stopped worker's totals, from its last log line (``ingest stopped: {…}``)."""
+    match = re.search(r"ingest stopped: (\{.*\})", log)
     assert match, log[-2000:]
-    return int(match.group(1))
+    totals: dict[str, int] = ast.literal_eval(match.group(1))
+    return totals
 
 
 class Feeder(threading.Thread):
