@@ -25,6 +25,9 @@ Exceptions (each also a ``ValueError`` where it reports bad input)::
     ├── SiteFileError         a site file cannot be read or is not valid (occupancy.sitefile)
     ├── StateMachineError     an illegal input to the state machine (occupancy.statemachine)
     ├── MqttSetupError        an MQTT client cannot be set up: TLS files (occupancy.mqtt_client)
+    ├── LorawanError          a LoRaWAN frame or device model (occupancy.lorawan)
+    │   ├── UnknownModel      no decoder of that name
+    │   └── FrameError        a frame the model cannot decode
     └── VisionError           camera occupancy (occupancy.vision)
         ├── LayoutError       a layout file or site entry is malformed
         ├── ModelError        a model file is missing or malformed

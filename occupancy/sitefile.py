@@ -101,6 +101,10 @@ class Device(_Strict):
     id: str
     kind: Literal["sensor", "camera", "lorawan"]
     dev_eui: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{16}$")
+    model: str | None = Field(default=None, description="a LoRaWAN device model (occupancy.lorawan)")
+    occupied_path: str | None = Field(
+        default=None, description="where the network server's own decoder puts occupancy, "
+                                  "e.g. object.occupied (instead of a built-in model)")
     spaces: list[str] | dict[str, list[list[float]]] = Field(default_factory=list)
 
 
