@@ -320,6 +320,10 @@ class GatewayService:
             connects=node.connects, reconnect_attempts=node.reconnect_attempts, devices=devices,
             lorawan=self.lorawan_counts())
 
+    @property
+    def sources(self) -> tuple[PushSource, ...]:
+        return tuple(self._sources)
+
     def lorawan_counts(self) -> LorawanCounts | None:
         """The counters of every ChirpStack connection, summed; None without one."""
         if not self._sources:
