@@ -158,3 +158,28 @@ async def _states_are(api: httpx.AsyncClient, want: dict[str, str]) -> bool:
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_uplinks_published_while_the_gateway_is_down_arrive_when_it_is_back(
+        topic_prefix: str, tmp_path: Path, broker: Mosquitto) -> None:
+    app = str(uuid.uuid4())
+    cs_device = {
+        "id": "chirpstack", "kind": "chirpstack", "application_id": app,
+        "broker": {"url": broker.url, "client_id": f"cs-{app[:8]}", "reconnect_initial_s": 0.2,
+                   "reconnect_max_s": 1.0},
+        "sensors": [{"dev_eui": EUI1, "model": "toy", "space": f"{SITE}/S-001"}]}
+    config = make_config(config_dict(broker.url, topic_prefix, tmp_path / "state", [cs_device]),
+                         tmp_path)
+    events = Subscriber(broker.url, topic_prefix)  # in place of ingest: the events are taken
+    async with running_gateway(config) as (service, _):  # the persistent session is made
+        await wait_until(lambda: _true(all(s.connected for s in service.sources)), 10)
+    cs = Chirpstack(broker.url, app)
+    cs.up(EUI1, 1, b"\x01", second=1)
+    cs.up(EUI1, 2, b"\x00", second=2)
+    await asyncio.to_thread(cs.send)  # QoS 1, nobody connected: the broker queues them
+    async with running_gateway(config) as (service, _):
+        await wait_until(lambda: _true(service.lorawan_counts() == LorawanCounts(uplinks=2)), 10,
+                         lambda: f"the queued uplinks (have {service.lorawan_counts()})")
+        await wait_until(lambda: _true(service.stats().changes == 2), 10, "the two changes stored")
+    assert events.seqs() == [1, 2]
+    events.close()
