@@ -250,6 +250,10 @@ class Receiver:
         except LorawanError as exc:
             self._problem("undecodable", b.dev_eui, f"{b.dev_eui} ({b.model}): {exc}")
             return replace(reading, error=f"undecodable frame: {exc}"[:200])
+        except Exception as exc:  # a decoder's bug must not stop every other sensor
+            self._problem("undecodable", b.dev_eui, f"{b.dev_eui} ({b.model}): decoder failed on "
+                          f"fPort {up.f_port} {up.data.hex()}: {type(exc).__name__}: {exc}")
+            return replace(reading, error=f"decoder failed: {type(exc).__name__}"[:200])
         error = f"the device reports an error: {dict(frame.fields)}"[:200] \
             if frame.kind is FrameKind.ERROR else None
         return replace(reading, occupied=frame.occupied, frame=frame, error=error,

@@ -29,6 +29,8 @@ SPACE, SPACE2 = SpaceRef.parse("lot1/S-001"), SpaceRef.parse("lot1/S-002")
 def toy_decode(model: str, fport: int, data: bytes) -> Frame:
     """A test model: byte 0 is 1/0 (occupied/free), 0xEE an error frame, anything else refused;
     byte 1, when present, the battery in percent."""
+    if data == b"\xbb":
+        raise IndexError("a decoder bug")
     if model != "toy" or fport != 1 or not data or data[0] not in (0, 1, 0xEE):
         raise FrameError(f"toy: cannot read fPort {fport} {data.hex()}")
     if data[0] == 0xEE:
@@ -166,7 +168,10 @@ def test_undecodable_frames_are_counted_but_show_the_device_alive() -> None:
     assert reading.occupied is None and reading.heard and "undecodable" in (reading.error or "")
     (error,) = up(r, 2, data=b"\xee")
     assert error.occupied is None and "error" in (error.error or "")
-    assert r.counts() == LorawanCounts(uplinks=2, undecodable=1)
+    (bug,) = up(r, 3, data=b"\xbb")  # a decoder that raises anything else does not stop us
+    assert bug.occupied is None and "IndexError" in (bug.error or "")
+    assert up(r, 4, True)
+    assert r.counts() == LorawanCounts(uplinks=4, undecodable=2)
 
 
 def test_a_mac_only_uplink_says_nothing_about_occupancy() -> None:
