@@ -19,7 +19,9 @@ there reads the bytes at fixed offsets. Multi-byte numbers are little-endian.
     port 6  debug            10 bytes: timestamp u32 (bytes 0-3), debug code
                              (low 12 bits of bytes 4-5), sequence number u16
                              (bytes 8-9)
-    port 7  temperature alert  byte 0, signed °C (firmware 0.29+, threshold alerts)
+    port 7  temperature alert  byte 0, signed °C (firmware 0.29+, when the
+                             threshold alerts of downlink port 60 are on; in the
+                             v0.29.4 description, not in Bosch's 0.29.2 codec)
 
 Layouts follow Bosch's "Parking Lot Sensor Communication Interface - Technical
 Description" (rev.3 v0.23.3 and rev.1 v0.29.4) as encoded in Bosch's codec for

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
-import random
 from pathlib import Path
 
 import pytest
@@ -13,6 +10,7 @@ from occupancy.lorawan import FrameError
 from occupancy.lorawan.bosch import ENCODABLE, NAME, RESET_CAUSES, decode, encode
 from occupancy.lorawan.frames import FrameKind, Reading
 from occupancy.lorawan.models import model
+from tests.unit.lorawan.support import chirpstack_fixtures, fuzz
 
 # (fport, hex, kind, occupied, temperature_c, fields expected to be a subset of frame.fields)
 TABLE = [
@@ -105,26 +103,9 @@ def test_heartbeat_without_temperature_is_one_byte() -> None:
 
 
 def test_fuzz_any_bytes_give_a_frame_or_frame_error() -> None:
-    rng = random.Random(20240515)
-    m = model(NAME)
-    for _ in range(3000):
-        fport = rng.choice([*sorted(m.ports), 0, 9, 200])
-        payload = rng.randbytes(rng.randrange(0, 24))
-        try:
-            frame = m.decode_frame(fport, payload)
-        except FrameError:
-            continue
-        assert frame.occupied in (True, False, None)
-        json.dumps(frame.to_json())
+    assert fuzz(model(NAME), [0, 9, 200], seed=20240515, rounds=3000, longest=24) > 1000
 
 
 def test_shared_fixtures_decode_to_their_occupancy(shared_dir: Path) -> None:
-    folder = shared_dir / "datasets" / "lorawan-chirpstack" / "bosch-parking_lot_sensor"
-    payloads = sorted(folder.glob("payload*.json"))
-    assert payloads, f"no payload*.json in {folder}"
-    for path in payloads:
-        event = json.loads(path.read_text())
-        result = json.loads((folder / path.name.replace("payload", "result")).read_text())
-        expected = result["telemetry"][0]["values"]["occupied"]
-        frame = model(NAME).decode_frame(event["fPort"], base64.b64decode(event["data"]))
-        assert frame.occupied is expected, path.name
+    for name, fport, payload, occupied in chirpstack_fixtures(shared_dir, "bosch-parking_lot_sensor"):
+        assert model(NAME).decode_frame(fport, payload).occupied is occupied, name

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
-import random
 from pathlib import Path
 
 import pytest
@@ -13,6 +10,7 @@ from occupancy.lorawan import FrameError
 from occupancy.lorawan.frames import FrameKind, Reading
 from occupancy.lorawan.models import model
 from occupancy.lorawan.nwave import ENCODABLE, NPS310, NPS405, battery_health, previous_state
+from tests.unit.lorawan.support import chirpstack_fixtures, fuzz
 
 # (model, fport, hex, kind, occupied, fields expected to be a subset of frame.fields)
 TABLE = [
@@ -128,28 +126,11 @@ def test_frames_the_sensor_never_sends_are_refused(name: str) -> None:
 
 
 def test_fuzz_any_bytes_give_a_frame_or_frame_error() -> None:
-    rng = random.Random(405310)
-    for name in (NPS405, NPS310):
-        m = model(name)
-        for _ in range(2000):
-            fport = rng.choice([*sorted(m.ports), 0, 4, 11, 224])
-            payload = rng.randbytes(rng.randrange(0, 12))
-            try:
-                frame = m.decode_frame(fport, payload)
-            except FrameError:
-                continue
-            assert frame.occupied in (True, False, None)
-            json.dumps(frame.to_json())
+    for seed, name in enumerate((NPS405, NPS310)):
+        assert fuzz(model(name), [0, 4, 11, 224], seed=405310 + seed, rounds=2000, longest=12) > 500
 
 
 @pytest.mark.parametrize("folder", ["nwave-g4_nps_sm", "nwave-g4_nps_fm"])
 def test_shared_fixtures_decode_to_their_occupancy(shared_dir: Path, folder: str) -> None:
-    base = shared_dir / "datasets" / "lorawan-chirpstack" / folder
-    payloads = sorted(base.glob("payload*.json"))
-    assert payloads, f"no payload*.json in {base}"
-    for path in payloads:
-        event = json.loads(path.read_text())
-        result = json.loads((base / path.name.replace("payload", "result")).read_text())
-        expected = result["telemetry"][0]["values"]["occupied"]
-        frame = model(NPS405).decode_frame(event["fPort"], base64.b64decode(event["data"]))
-        assert frame.occupied is expected, path.name
+    for name, fport, payload, occupied in chirpstack_fixtures(shared_dir, folder):
+        assert model(NPS405).decode_frame(fport, payload).occupied is occupied, name
