@@ -13,6 +13,12 @@ it can report nothing). Spaces, zones, sites and gateways are never deleted:
 the ones the file no longer names are listed in the report for an operator to
 act on. Rows whose state and history other tables hold are not dropped behind
 anyone's back.
+
+Devices carry their LoRaWAN binding (``dev_eui``, ``model`` or
+``occupied_path``), checked by the site file itself. A DevEUI that another
+device holds — one the file names with another DevEUI or not at all, or a
+device of another tenant — is a ``ProvisionConflict`` before any device is
+written: the file never takes a sensor from another device silently.
 """
 
 from __future__ import annotations
