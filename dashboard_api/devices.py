@@ -96,28 +96,22 @@ async def device_rows(con: asyncpg.Connection, *, site_id: int, device: str | No
 
 
 _SENSORS = """SELECT DISTINCT d.dev_eui, d.model, d.occupied_path, si.slug || '/' || s.slug AS space
-FROM gateways g JOIN tenants t ON t.id = g.tenant_id
-JOIN gateway_spaces gs ON gs.gateway_id = g.id
+FROM gateway_spaces gs
 JOIN spaces s ON s.id = gs.space_id
 JOIN sites si ON si.id = s.site_id
 JOIN device_spaces ds ON ds.space_id = s.id
 JOIN devices d ON d.id = ds.device_id
-WHERE t.slug = $1 AND g.slug = $2 AND d.kind = 'lorawan' AND d.retired_at IS NULL
+WHERE gs.gateway_id = $1 AND d.kind = 'lorawan' AND d.retired_at IS NULL
   AND d.dev_eui IS NOT NULL AND s.retired_at IS NULL
 ORDER BY d.dev_eui"""
 
-_GATEWAY = """SELECT g.id FROM gateways g JOIN tenants t ON t.id = g.tenant_id
-WHERE t.slug = $1 AND g.slug = $2 AND g.retired_at IS NULL"""
 
-
-async def gateway_sensors(con: asyncpg.Connection, *, tenant: str, gateway: str) -> list[dict[str, str]]:
+async def gateway_sensors(con: asyncpg.Connection, *, gateway_id: int) -> list[dict[str, str]]:
     """``[{"dev_eui", "model" | "occupied_path", "space": "site/space"}]`` for every live
-    lorawan device watching a space bound to the gateway. A device that names neither
-    (written before migration 011) is listed without either, for the gateway to refuse
-    by name rather than for it to vanish here."""
-    if await con.fetchval(_GATEWAY, tenant, gateway) is None:
-        raise NotFound(f"no gateway {gateway!r} of tenant {tenant!r}")
-    return [_sensor(r) for r in await con.fetch(_SENSORS, tenant, gateway)]
+    lorawan device watching a space bound to the gateway (its row id). A device that names
+    neither (written before migration 011) is listed without either, for the gateway to
+    refuse by name rather than for it to vanish here."""
+    return [_sensor(r) for r in await con.fetch(_SENSORS, gateway_id)]
 
 
 def _sensor(row: asyncpg.Record) -> dict[str, str]:

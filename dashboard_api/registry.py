@@ -195,6 +195,11 @@ _GATEWAY_ID = """SELECT g.id FROM gateways g JOIN tenants t ON t.id = g.tenant_i
 WHERE t.slug = $1 AND g.slug = $2 AND g.retired_at IS NULL"""
 
 
+async def gateway_id(con: asyncpg.Connection, tenant: str, slug: str) -> int:
+    """The row id of the tenant's live gateway ``slug``; ``NotFound`` when there is none."""
+    return await _row_id(con, _GATEWAY_ID, tenant, slug, what=f"no gateway {slug!r} of tenant {tenant!r}")
+
+
 async def _space_ids(con: asyncpg.Connection, tenant: str, sites: Sequence[str],
                      spaces: Sequence[str]) -> list[int]:
     """Row ids of every space of ``sites`` and of each ``site/space`` in ``spaces``."""

@@ -190,7 +190,8 @@ async def gateway_lorawan(_: Admin, con: Connection, tenant: TenantPath,
                           gateway: GatewayPath) -> dict[str, list[dict[str, str]]]:
     """`{"sensors": [{"dev_eui", "model" or "occupied_path", "space": "site/space"}]}`: the live
     lorawan devices watching the spaces bound to the gateway (`curl … > sensors.json`)."""
-    return {"sensors": await devices.gateway_sensors(con, tenant=tenant, gateway=gateway)}
+    gateway_id = await registry.gateway_id(con, tenant, gateway)
+    return {"sensors": await devices.gateway_sensors(con, gateway_id=gateway_id)}
 
 
 @router.delete("/sites/{site}/devices/{device}", responses=RESPONSES, summary="Retire a device")
