@@ -14,6 +14,7 @@ import pytest
 
 from dashboard_api import ProvisionConflict
 from dashboard_api.provision import provision
+from occupancy.lorawan.models import names
 from occupancy.sitefile import parse_site_file
 from tests.support.api import OTHER_FILE, SITE_FILE, TENANT, app_for, asgi_client, seed_city, token
 from tests.support.lorawan_registry import TEST_MODEL, register_test_model
@@ -79,7 +80,7 @@ async def test_the_admin_api_binds_checks_and_reads(database: str) -> None:
     async with asgi_client(app_for(database)) as c:
         post = f"{BASE}/sites/lot-a/devices"
         _refused(await c.post(post, headers=auth, json=bay | {"model": "nope"}), 422,
-                 f"model: unknown device model 'nope'; known: {TEST_MODEL}")
+                 f"model: unknown device model 'nope'; known: {', '.join(names())}")
         _refused(await c.post(post, headers=auth, json=bay | {"spaces": ["a2", "a3"]}), 422,
                  "spaces: a lorawan device watches exactly one space")
         _refused(await c.post(post, headers=auth, json={"id": "s9", "kind": "sensor", "model": TEST_MODEL}),
