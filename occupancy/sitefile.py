@@ -25,23 +25,50 @@ Shape::
           - id: B
             spaces: [B-01, B-02]             # or an explicit list
             attributes: {B-01: {disabled: true}}
+        devices:
+          - {id: cam-1, kind: camera, spaces: {A-001: [[0, 0], [10, 0], [10, 10], [0, 10]]}}
+          - id: bay-b01                      # a LoRaWAN bay sensor (ChirpStack)
+            kind: lorawan
+            dev_eui: 70B3D57ED0001234        # 16 hex digits, unique in the file (any case)
+            spaces: [B-01]                   # exactly one space, of this site or site/space
+            model: bosch-tpl110              # a built-in decoder (`parkbazaar lorawan models`)
+          - {id: bay-b02, kind: lorawan, dev_eui: 70B3D57ED0001235, spaces: [B-02],
+             occupied_path: object.occupied} # or where ChirpStack's own decoder puts it
     gateways:
       - id: gw-central-lot
         sites: [central-lot]                 # every space of these sites
         spaces: [other-site/X-1]             # and/or single spaces
+
+A ``lorawan`` device has a ``dev_eui``, watches exactly one space (no other
+lorawan device of the file watches it), and names how its uplinks are read:
+exactly one of ``model`` (a known decoder) or ``occupied_path`` (a dotted path
+starting ``object.`` into the network server's decoded ``object``). Only lorawan
+devices have either. ``device_problems`` holds these rules for one device; the
+admin API applies the same function to the device row a request would leave.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from occupancy import OccupancyError
 from occupancy.config import describe_validation_error
-from occupancy.ids import GatewayId, SiteId, SpaceId, SpaceRef, TenantId
+from occupancy.ids import GatewayId, IdError, SiteId, SpaceId, SpaceRef, TenantId
+from occupancy.lorawan import UnknownModel
+from occupancy.lorawan import models as lorawan_models
+
+# ``object.occupied``, ``object.status.parked``: where ChirpStack's own decoder puts occupancy.
+OCCUPIED_PATH = re.compile(r"^object(\.[A-Za-z0-9_-]{1,64}){1,8}$")
+
+# One problem: (key path, message naming the value, the value).
+Problem = tuple[tuple[str | int, ...], str, Any]
 
 
 class _Strict(BaseModel):
@@ -106,6 +133,66 @@ class Device(_Strict):
         default=None, description="where the network server's own decoder puts occupancy, "
                                   "e.g. object.occupied (instead of a built-in model)")
     spaces: list[str] | dict[str, list[list[float]]] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _lorawan_keys(self) -> Device:
+        refuse("Device", device_problems(self.kind, self.dev_eui, self.model, self.occupied_path,
+                                         self.spaces))
+        return self
+
+
+def device_problems(kind: str, dev_eui: str | None, model: str | None, occupied_path: str | None,
+                    spaces: Sequence[str] | Mapping[str, Any]) -> list[Problem]:
+    """What a device's LoRaWAN keys break (pure): a lorawan device needs a DevEUI, exactly
+    one space, and exactly one of a known ``model`` or an ``occupied_path``; no other kind
+    may have either of those two."""
+    if kind != "lorawan":
+        return [((key,), f"{key} is for lorawan devices only, not a {kind} ({value!r})", value)
+                for key, value in (("model", model), ("occupied_path", occupied_path)) if value is not None]
+    out: list[Problem] = []
+    if dev_eui is None:
+        out.append((("dev_eui",), "a lorawan device needs its dev_eui (16 hex digits)", None))
+    if isinstance(spaces, Mapping) or len(spaces) != 1:
+        shown = list(spaces) if isinstance(spaces, Mapping) else spaces
+        out.append((("spaces",), f"a lorawan device watches exactly one space (a list of one "
+                                 f"space id), got {shown!r}", shown))
+    return out + _reading_problems(model, occupied_path)
+
+
+def _reading_problems(model: str | None, occupied_path: str | None) -> list[Problem]:
+    """How a lorawan device's frames are read: a known model xor a field path."""
+    if model is not None and occupied_path is not None:
+        return [(("occupied_path",), f"give a model or an occupied_path, not both (model {model!r}, "
+                                     f"occupied_path {occupied_path!r})", occupied_path)]
+    if model is not None:
+        problem = model_problem(model)
+        return [(("model",), problem, model)] if problem else []
+    if occupied_path is not None:
+        return [] if OCCUPIED_PATH.match(occupied_path) else [(
+            ("occupied_path",), f"occupied_path {occupied_path!r} is not a dotted path into the "
+                                "decoded object, such as 'object.occupied'", occupied_path)]
+    known = ", ".join(lorawan_models.names()) or "none"
+    return [(("model",), f"a lorawan device needs a model (known: {known}) or an occupied_path "
+                         "such as 'object.occupied'", None)]
+
+
+def model_problem(name: str) -> str | None:
+    """Why ``name`` is not a usable device model (the message lists the known ones), or None."""
+    try:
+        lorawan_models.model(name)
+    except UnknownModel as exc:
+        return str(exc)
+    return None
+
+
+def refuse(title: str, problems: Sequence[Problem]) -> None:
+    """Raise one ``ValidationError`` holding every problem at its own key path (relative to
+    the model validating, so pydantic prefixes the path of an enclosing file), if any."""
+    if problems:
+        raise ValidationError.from_exception_data(title, [
+            InitErrorDetails(type=PydanticCustomError("site_file", "{reason}", {"reason": msg}),
+                             loc=loc, input=value)
+            for loc, msg, value in problems])
 
 
 class Site(_Strict):
@@ -178,6 +265,7 @@ class SiteFile(_Strict):
                 r = SpaceRef.parse(ref)
                 if r.space not in known.get(r.site, set()):
                     raise ValueError(f"gateway {gw.id}: unknown space {ref!r}")
+        refuse("SiteFile", lorawan_file_problems(self.sites, known))
         return self
 
     def site(self, site_id: str) -> Site:
@@ -192,6 +280,40 @@ class SiteFile(_Strict):
         refs = [SpaceRef(SiteId(s), sp) for s in gw.sites for _, sp in self.site(s).spaces()]
         refs += [SpaceRef.parse(r) for r in gw.spaces if SpaceRef.parse(r) not in refs]
         return refs
+
+
+def lorawan_file_problems(sites: Sequence[Site], known: Mapping[str, set[SpaceId]]) -> list[Problem]:
+    """What the file's lorawan devices break together (pure): each DevEUI once in the file
+    (in any case), each device's space one of the file's, each space watched by one device."""
+    out: list[Problem] = []
+    euis: dict[str, str] = {}
+    watchers: dict[SpaceRef, str] = {}
+    for i, site in enumerate(sites):
+        for j, d in enumerate(site.devices):
+            at = ("sites", i, "devices", j)
+            if d.dev_eui is not None:
+                first = euis.setdefault(d.dev_eui.lower(), f"{site.id}/{d.id}")
+                if first != f"{site.id}/{d.id}":
+                    out.append(((*at, "dev_eui"), f"DevEUI {d.dev_eui!r} is device {first}'s already "
+                                                  "in this file", d.dev_eui))
+            if d.kind == "lorawan":
+                out += _space_problem(at, site, d, known, watchers)
+    return out
+
+
+def _space_problem(at: tuple[str | int, ...], site: Site, d: Device,
+                   known: Mapping[str, set[SpaceId]], watchers: dict[SpaceRef, str]) -> list[Problem]:
+    name = next(iter(d.spaces))
+    try:
+        ref = SpaceRef.parse(name) if "/" in name else SpaceRef(SiteId(site.id), SpaceId(name))
+    except IdError as exc:
+        return [((*at, "spaces", 0), f"{exc}", name)]
+    if ref.space not in known.get(ref.site, set()):
+        return [((*at, "spaces", 0), f"unknown space {name!r} (not a space of site {ref.site})", name)]
+    first = watchers.setdefault(ref, f"{site.id}/{d.id}")
+    if first != f"{site.id}/{d.id}":
+        return [((*at, "spaces", 0), f"space {ref} is watched by lorawan device {first} already", name)]
+    return []
 
 
 def parse_site_file(data: Any) -> SiteFile:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -25,10 +25,11 @@ from occupancy.lorawan.chirpstack import (
     status_payload,
     uplink_payload,
 )
+from occupancy.lorawan.frames import Reading
+from occupancy.lorawan.models import encode
 from stack.embedded import Mosquitto
 from tests.support.gateways import config_dict, make_config, running_gateway
 from tests.support.ingest import running_ingest, settings_for
-from tests.support.lorawan import toy_model
 from tests.support.mqtt import Subscriber, publish
 from tests.support.registry import SITE, TENANT, seed_registry
 from tests.support.waiting import wait_until
@@ -36,12 +37,14 @@ from tests.support.waiting import wait_until
 pytestmark = pytest.mark.mosquitto
 EUI1, EUI2, EUI3, STRANGER = (f"a84041000000000{n}" for n in "123f")
 BAYS = ["S-001", "S-002", "S-003"]
+MODEL = "nwave-nps405"
 
 
-@pytest.fixture(autouse=True)
-def toy() -> Iterator[str]:
-    with toy_model() as name:
-        yield name
+def frame(occupied: bool) -> bytes:
+    """What an Nwave sensor sends on fPort 1 for this state (the model's own encoder)."""
+    port, payload = encode(MODEL, Reading(occupied=occupied))
+    assert port == 1
+    return payload
 
 
 @pytest.fixture
@@ -89,8 +92,8 @@ async def test_uplinks_reach_the_api_once_and_in_order_and_bad_input_is_counted(
         "id": "chirpstack", "kind": "chirpstack", "application_id": app,
         "broker": {"url": broker.url, "client_id": f"cs-{app[:8]}", "reconnect_initial_s": 0.2,
                    "reconnect_max_s": 1.0},
-        "sensors": [{"dev_eui": EUI1.upper(), "model": "toy", "space": f"{SITE}/S-001"},
-                    {"dev_eui": EUI2, "model": "toy", "space": f"{SITE}/S-002"},
+        "sensors": [{"dev_eui": EUI1.upper(), "model": MODEL, "space": f"{SITE}/S-001"},
+                    {"dev_eui": EUI2, "model": MODEL, "space": f"{SITE}/S-002"},
                     {"dev_eui": EUI3, "occupied_path": "object.occupied", "space": f"{SITE}/S-003",
                      "id": "bay-3"}]}
     config = make_config(config_dict(broker.url, topic_prefix, tmp_path / "state", [cs_device]),
@@ -101,21 +104,21 @@ async def test_uplinks_reach_the_api_once_and_in_order_and_bad_input_is_counted(
             running_gateway(config) as (service, _):
         await wait_until(lambda: _true(any(s.connected for s in service.sources)), 10,
                          "the gateway subscribed at ChirpStack's broker")
-        cs.up(EUI1, 10, b"\x01\x5a", second=1, dedup="d-10")
-        cs.up(EUI1, 10, b"\x01\x5a", second=1, dedup="d-10")  # heard by a second gateway
-        cs.up(EUI1, 10, b"\x01\x5a", second=1)  # the same frame under another deduplicationId
-        cs.up(EUI2, 5, b"\x01", second=2)
-        cs.up(EUI2, 6, b"\x00", second=4)
-        cs.up(EUI2, 5, b"\x01", second=2)  # delivered late: must not overwrite fCnt 6
+        cs.up(EUI1, 10, frame(True), second=1, dedup="d-10")
+        cs.up(EUI1, 10, frame(True), second=1, dedup="d-10")  # heard by a second gateway
+        cs.up(EUI1, 10, frame(True), second=1)  # the same frame under another deduplicationId
+        cs.up(EUI2, 5, frame(True), second=2)
+        cs.up(EUI2, 6, frame(False), second=4)
+        cs.up(EUI2, 5, frame(True), second=2)  # delivered late: must not overwrite fCnt 6
         cs.messages.append((event_topic(app, EUI1, "join"),
                             join_payload(app, EUI1, dedup_id="j1", time=cs.t0 + timedelta(seconds=5),
                                          dev_addr="01000002")))
-        cs.up(EUI1, 0, b"\x00", second=6, addr="01000002")  # after the rejoin: fCnt from 0
+        cs.up(EUI1, 0, frame(False), second=6, addr="01000002")  # after the rejoin: fCnt from 0
         cs.up(EUI3, 77, b"\x09", second=7, decoded={"occupied": True})
         cs.messages.append((event_topic(app, EUI2, "status"),
                             status_payload(app, EUI2, dedup_id="s1", time=cs.t0 + timedelta(seconds=8),
                                            battery_pct=77.0)))
-        cs.up(STRANGER, 1, b"\x01", second=8)
+        cs.up(STRANGER, 1, frame(True), second=8)
         cs.messages.append((event_topic(app, EUI1, "up"), b"\x00garbage{"))
         cs.messages.append((f"application/{app}/device/not-a-eui/event/up", b"{}"))
         await asyncio.to_thread(cs.send)
@@ -131,8 +134,8 @@ async def test_uplinks_reach_the_api_once_and_in_order_and_bad_input_is_counted(
         assert health["chirpstack"].ok and health["chirpstack"].kind == "chirpstack"
         s1, s2 = health[EUI1], health[EUI2]
         assert (s1.kind, s1.ok, s1.battery, s1.rssi_dbm, s1.snr_db, s1.f_cnt, s1.clock) == (
-            "lorawan", True, 90.0, -97.0, 6.5, 0, "network")
-        assert s2.battery == 77.0 and s2.f_cnt == 6 and s2.temperature_c == 21.5
+            "lorawan", True, None, -97.0, 6.5, 0, "network")
+        assert s2.battery == 77.0 and s2.f_cnt == 6  # the battery from ChirpStack's status event
         assert health["bay-3"].unknown == 0
 
         def published_counts() -> LorawanCounts | None:
@@ -167,15 +170,15 @@ async def test_uplinks_published_while_the_gateway_is_down_arrive_when_it_is_bac
         "id": "chirpstack", "kind": "chirpstack", "application_id": app,
         "broker": {"url": broker.url, "client_id": f"cs-{app[:8]}", "reconnect_initial_s": 0.2,
                    "reconnect_max_s": 1.0},
-        "sensors": [{"dev_eui": EUI1, "model": "toy", "space": f"{SITE}/S-001"}]}
+        "sensors": [{"dev_eui": EUI1, "model": MODEL, "space": f"{SITE}/S-001"}]}
     config = make_config(config_dict(broker.url, topic_prefix, tmp_path / "state", [cs_device]),
                          tmp_path)
     events = Subscriber(broker.url, topic_prefix)  # in place of ingest: the events are taken
     async with running_gateway(config) as (service, _):  # the persistent session is made
         await wait_until(lambda: _true(all(s.connected for s in service.sources)), 10)
     cs = Chirpstack(broker.url, app)
-    cs.up(EUI1, 1, b"\x01", second=1)
-    cs.up(EUI1, 2, b"\x00", second=2)
+    cs.up(EUI1, 1, frame(True), second=1)
+    cs.up(EUI1, 2, frame(False), second=2)
     await asyncio.to_thread(cs.send)  # QoS 1, nobody connected: the broker queues them
     async with running_gateway(config) as (service, _):
         await wait_until(lambda: _true(service.lorawan_counts() == LorawanCounts(uplinks=2)), 10,

@@ -3,7 +3,6 @@ and what ``gateway check`` shows."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,22 +11,17 @@ import yaml
 
 from gateway.config import ChirpstackDevice, GatewayConfig, GatewayConfigError, parse_gateway_config
 from parkbazaar.gateway_cli import describe
-from tests.support.lorawan import toy_model
 
 EUI1, EUI2, EUI3 = "70B3D5E75E000001", "70b3d5e75e000002", "70b3d5e75e000003"
 
 
-@pytest.fixture(autouse=True)
-def toy() -> Iterator[str]:
-    """A model registered for these tests only (the vendor decoders live on other branches)."""
-    with toy_model() as name:
-        yield name
+NWAVE, BOSCH = "nwave-nps405", "bosch-tpl110"
 
 
 def chirpstack(**over: Any) -> dict[str, Any]:
     return {"id": "cs", "kind": "chirpstack", "broker": {"url": "mqtt://127.0.0.1:1883"},
             "application_id": "app-1",
-            "sensors": [{"dev_eui": EUI1, "model": "toy", "space": "lot/B-001"},
+            "sensors": [{"dev_eui": EUI1, "model": NWAVE, "space": "lot/B-001"},
                         {"dev_eui": EUI2, "occupied_path": "object.occupied", "space": "lot/B-002",
                          "id": "bay-2"}], **over}
 
@@ -49,17 +43,17 @@ def test_sensors_are_bound_and_dev_euis_lowercased(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("sensor", "key", "message"), [
-    ({"dev_eui": "70B3", "model": "toy", "space": "lot/B-3"}, "devices.0.sensors.2.dev_eui", "pattern"),
+    ({"dev_eui": "70B3", "model": NWAVE, "space": "lot/B-3"}, "devices.0.sensors.2.dev_eui", "pattern"),
     ({"dev_eui": EUI3, "model": "nope", "space": "lot/B-3"}, "devices.0.sensors.2.model",
-     "unknown device model 'nope'; known: .*toy"),
+     "unknown device model 'nope'; known: .*nwave-nps405"),
     ({"dev_eui": EUI3, "space": "lot/B-3"}, "devices.0.sensors.2", "exactly one of model"),
-    ({"dev_eui": EUI3, "model": "toy", "occupied_path": "object.x", "space": "lot/B-3"},
+    ({"dev_eui": EUI3, "model": NWAVE, "occupied_path": "object.x", "space": "lot/B-3"},
      "devices.0.sensors.2", "exactly one"),
     ({"dev_eui": EUI3, "occupied_path": "object..x", "space": "lot/B-3"},
      "devices.0.sensors.2.occupied_path", "pattern"),
-    ({"dev_eui": EUI3, "model": "toy", "space": "B-3"}, "devices.0.sensors.2.space", ""),
-    ({"dev_eui": EUI1.lower(), "model": "toy", "space": "lot/B-3"}, "devices.0", "dev_eui is listed twice"),
-    ({"dev_eui": EUI3, "model": "toy", "space": "lot/B-001"}, "devices.0", "bound to sensors"),
+    ({"dev_eui": EUI3, "model": NWAVE, "space": "B-3"}, "devices.0.sensors.2.space", ""),
+    ({"dev_eui": EUI1.lower(), "model": NWAVE, "space": "lot/B-3"}, "devices.0", "dev_eui is listed twice"),
+    ({"dev_eui": EUI3, "model": NWAVE, "space": "lot/B-001"}, "devices.0", "bound to sensors"),
 ])
 def test_bad_sensors_name_the_file_and_key(tmp_path: Path, sensor: dict[str, Any], key: str,
                                            message: str) -> None:
@@ -107,8 +101,8 @@ def site_file(tmp: Path, devices: list[dict[str, Any]]) -> Path:
 
 def test_the_site_files_lorawan_devices_of_our_spaces_are_taken(tmp_path: Path) -> None:
     site_file(tmp_path, [
-        {"id": "s3", "kind": "lorawan", "dev_eui": EUI3, "model": "toy", "spaces": ["B-003"]},
-        {"id": "s5", "kind": "lorawan", "dev_eui": "70b3d5e75e000005", "model": "toy",
+        {"id": "s3", "kind": "lorawan", "dev_eui": EUI3, "model": BOSCH, "spaces": ["B-003"]},
+        {"id": "s5", "kind": "lorawan", "dev_eui": "70b3d5e75e000005", "model": NWAVE,
          "spaces": ["B-005"]},  # not this gateway's space
         {"id": "s1", "kind": "lorawan", "dev_eui": EUI1, "occupied_path": "object.o",
          "spaces": ["B-001"]},  # also in the config: the config's binding wins
@@ -117,10 +111,10 @@ def test_the_site_files_lorawan_devices_of_our_spaces_are_taken(tmp_path: Path) 
     d = c.devices[0]
     assert isinstance(d, ChirpstackDevice)
     assert [(s.device_id, s.space, s.model) for s in d.all_sensors()] == [
-        (EUI1.lower(), "lot/B-001", "toy"), ("bay-2", "lot/B-002", None), ("s3", "lot/B-003", "toy")]
+        (EUI1.lower(), "lot/B-001", NWAVE), ("bay-2", "lot/B-002", None), ("s3", "lot/B-003", BOSCH)]
     text = describe(c)
-    assert f"{EUI3} (id s3) → model toy → lot/B-003  [site file]" in text
-    assert f"{EUI1.lower()} → model toy → lot/B-001" in text
+    assert f"{EUI3} (id s3) → model bosch-tpl110 → lot/B-003  [site file]" in text
+    assert f"{EUI1.lower()} → model nwave-nps405 → lot/B-001" in text
     assert "bay-2) → path object.occupied → lot/B-002" in text
 
 

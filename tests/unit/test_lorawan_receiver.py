@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -229,3 +231,22 @@ def test_a_network_time_ahead_of_the_gateway_clock_does_not_block_later_frames()
     assert up(r, 1, at=NOW + timedelta(hours=5))  # a bad clock on one frame
     assert up(r, 2, at=NOW)
     assert r.counts() == LorawanCounts(uplinks=2)
+
+
+@pytest.mark.parametrize(("folder", "model"), [
+    ("bosch-parking_lot_sensor", "bosch-tpl110"), ("nwave-g4_nps_sm", "nwave-nps405"),
+    ("nwave-g4_nps_fm", "nwave-nps405"), ("netvox-r719a", "netvox-r719a")])
+def test_the_shared_chirpstack_events_give_their_occupancy(shared_dir: Path, folder: str,
+                                                           model: str) -> None:
+    base = shared_dir / "datasets" / "lorawan-chirpstack" / folder
+    for path in sorted(base.glob("payload*.json")):
+        event = json.loads(path.read_text())
+        values = json.loads((base / path.name.replace("payload", "result")).read_text())
+        told = values["telemetry"][0]["values"].get("occupied")
+        want = {"on": True, "off": False}.get(told, told)  # the Netvox converter says on/off
+        eui = event["deviceInfo"]["devEui"]
+        r = Receiver([Binding(eui, DeviceId("s"), SPACE, model=model)])
+        topic = event_topic(event["deviceInfo"]["applicationId"], eui, "up")
+        (reading,) = r.receive(topic, path.read_bytes(), NOW)
+        assert (reading.occupied, reading.clock, reading.rssi_dbm) == (want, "network", -35), path
+        assert r.counts() == LorawanCounts(uplinks=1), path
