@@ -19,6 +19,8 @@ from occupancy.lorawan.frames import Frame, Model, Reading
 _MODULES: tuple[str, ...] = (
     "occupancy.lorawan.bosch",
     "occupancy.lorawan.nwave",
+    "occupancy.lorawan.netvox",
+    "occupancy.lorawan.dingtek",
 )
 
 
