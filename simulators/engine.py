@@ -44,12 +44,13 @@ from zoneinfo import ZoneInfo
 
 from gateway.devices import DeviceMachines, EventDraft
 from occupancy.ids import DeviceId, SiteId, SpaceId, SpaceRef
+from occupancy.lorawan.receiver import SensorReading
 from occupancy.model import EventKind, Source, SpaceState
 from occupancy.sitefile import Site, SiteFile
 from occupancy.statemachine import Policy
 from simulators import SimulationError
 from simulators.faults import Action, Faults, GwKey
-from simulators.lorawan import Heard, LoraDevice, LorawanFleet, Publication, devices_for
+from simulators.lorawan import LoraDevice, LorawanFleet, Publication, devices_for
 from simulators.market import MarketParams
 from simulators.models import SiteModel, gateway_of, hash_seed, model_for
 from simulators.parking import ParkingParams
@@ -271,21 +272,20 @@ class Engine:
         return self.lorawan.step(prev_s, now_s, lambda key: self.faults.sensor_says(key, sim_t),
                                  final=index == self.steps)
 
-    def receive(self, step: Step, heard: list[Heard]) -> dict[GwKey, list[EventDraft]]:
+    def receive(self, step: Step, readings: list[SensorReading]) -> dict[GwKey, list[EventDraft]]:
         """What the gateways' ChirpStack receivers made of the step's publications, in the
         order they arrived, into the LoRaWAN machines; then time passes for them."""
         events: dict[GwKey, list[EventDraft]] = {}
-        for h in heard:
-            if h.dev_eui not in self.lora or h.occupied is None:
-                continue
-            machine = self.lora_machines.machine(h.dev_eui)
-            at = h.at
+        for r in readings:
+            if r.dev_eui not in self.lora or r.occupied is None:
+                continue  # a join, a status, a frame without occupancy: nothing to observe
+            machine = self.lora_machines.machine(r.dev_eui)
+            at = r.at
             if machine.now is not None and at < machine.now:
                 self.late_readings += 1
                 at = machine.now
-            space = self._target(self.lora[h.dev_eui].space).ref(self.lora[h.dev_eui].space[2])
-            drafts = self.lora_machines.observe(h.dev_eui, at, {space: 1.0 if h.occupied else 0.0})
-            events.setdefault(self._gw_of[h.dev_eui], []).extend(drafts)
+            drafts = self.lora_machines.observe(r.dev_eui, at, {r.space: 1.0 if r.occupied else 0.0})
+            events.setdefault(self._gw_of[r.dev_eui], []).extend(drafts)
         for key, drafts in self.lora_machines.tick_each(self.stamp(step.sim_t)).items():
             if drafts:
                 events.setdefault(self._gw_of[key], []).extend(drafts)

@@ -47,17 +47,19 @@ import random
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from occupancy.lorawan import LorawanError
+from occupancy.lorawan.chirpstack import event_topic
 from occupancy.lorawan.frames import FrameKind, Reading
 from occupancy.lorawan.models import decode, encode
 from occupancy.model import SpaceState
+from occupancy.wire import format_time
 from simulators import SimulationError
 from simulators.models import hash_seed
 from simulators.scenario import LorawanSpec, Scenario
-from simulators.truth import SpaceKey, Truth
+from simulators.truth import FaultEntry, SpaceKey, Truth
 
 if TYPE_CHECKING:
     from simulators.engine import Target
@@ -79,6 +81,7 @@ class LoraDevice:
     space: SpaceKey
     spec: LorawanSpec
     application_id: str
+    gateway: tuple[str, str]  # (tenant, gateway) of the site: the one whose receiver binds it
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,31 +97,17 @@ class Publication:
     late: bool = False  # published after a newer uplink of the same device
 
     def topic(self, root: str = "") -> str:
-        return event_topic(self.application_id, self.dev_eui, self.event, root)
+        """ChirpStack's default event topic, under ``root`` when one is given."""
+        return event_topic(self.application_id, self.dev_eui, self.event,
+                           f"{root}/application" if root else "application")
 
     def payload(self) -> bytes:
         return json.dumps(self.body, separators=(",", ":")).encode()
 
 
-@dataclass(frozen=True, slots=True)
-class Heard:
-    """What a gateway's ChirpStack receiver made of one event: a device's occupancy then
-    (``None``: the frame said nothing about it)."""
-
-    dev_eui: str
-    at: datetime
-    occupied: bool | None
-
-
-def event_topic(application_id: str, dev_eui: str, event: str, root: str = "") -> str:
-    """ChirpStack v4's default event topic, under ``root`` when one is given."""
-    topic = f"application/{application_id}/device/{dev_eui}/event/{event}"
-    return f"{root}/{topic}" if root else topic
-
-
-def default_application_id(name: str, seed: int) -> str:
-    """A ChirpStack-like application UUID for a scenario (the same for the same name and seed)."""
-    return str(uuid.uuid5(_NAMESPACE, f"{name}/{seed}"))
+def default_application_id(name: str, seed: int, gateway: str) -> str:
+    """A ChirpStack-like application UUID per scenario and gateway (stable for name and seed)."""
+    return str(uuid.uuid5(_NAMESPACE, f"{name}/{seed}/{gateway}"))
 
 
 def derived_dev_eui(space: SpaceKey) -> str:
@@ -137,13 +126,14 @@ def devices_for(scenario: Scenario, targets: Sequence[Target]) -> list[LoraDevic
         target = next((t for t in targets if t.site.id == spec.site), None)
         if target is None:
             raise SimulationError(f"{where}: site {spec.site!r} is not simulated")
-        app = spec.application_id or default_application_id(scenario.name, scenario.seed)
+        app = spec.application_id or default_application_id(scenario.name, scenario.seed,
+                                                             target.gateway)
         for space in _spaces(spec, target, where):
             key = (target.tenant, target.site.id, space)
             if key in out:
                 raise SimulationError(f"{where}: space {spec.site}/{space} is in two lorawan entries")
             dev_eui, device = _site_file_device(target, space)
-            out[key] = LoraDevice(dev_eui, device, spec.model, key, spec, app)
+            out[key] = LoraDevice(dev_eui, device, spec.model, key, spec, app, target.gw)
     return list(out.values())
 
 
@@ -209,8 +199,21 @@ class LorawanFleet:
         self._radios = [self._radio(d) for d in self.devices]
         self._seq = 0
         self.published = {"up": 0, "join": 0, "status": 0, "duplicate": 0, "late": 0}
+        for model in {d.model for d in self.devices}:
+            _check_model(model)
+        self._log_rejoins()
+
+    def _log_rejoins(self) -> None:
+        """Each entry's rejoins in the truth's fault log (the report shades them)."""
+        specs: dict[int, tuple[LorawanSpec, int]] = {}
         for d in self.devices:
-            _check_model(d.model)
+            spec, n = specs.get(id(d.spec), (d.spec, 0))
+            specs[id(d.spec)] = (spec, n + 1)
+        for spec, n in specs.values():
+            for r in spec.rejoin_offsets():
+                self.truth.faults.append(FaultEntry(self.stamp(r), None, "lorawan_rejoin",
+                                                    f"{spec.site}/{spec.zone or 'spaces'}",
+                                                    f"{n} {spec.model} devices"))
 
     def _radio(self, d: LoraDevice) -> _Radio:
         rng = random.Random(hash_seed(self.seed, f"lorawan/{d.dev_eui}"))
@@ -236,13 +239,9 @@ class LorawanFleet:
         extra: list[_Out] = []
         for i, (d, radio) in enumerate(zip(self.devices, self._radios, strict=True)):
             emit = _Emitter(self, i, d, radio, outs, extra)
-            if prev_s is not None:
-                for r in d.spec.rejoin_offsets():
-                    if prev_s < r <= now_s:
-                        emit.rejoin(float(r), says(d.space))
             emit.tick(prev_s, now_s, says(d.space))
             if final and radio.held:
-                emit.release(now_s)
+                emit.lose(now_s)
         ordered = sorted(outs, key=lambda o: (o.publish_s, o.device, o.seq)) + extra
         for o in ordered:
             key = "duplicate" if o.pub.duplicate else "late" if o.pub.late else o.pub.event
@@ -267,16 +266,24 @@ class _Emitter:
         self.outs, self.extra = outs, extra
 
     def tick(self, prev_s: float | None, now_s: float, state: SpaceState | None) -> None:
+        """Heartbeats and rejoins inside the tick in time order (they restate what was last
+        sent: a bay changes at the tick's end), then a change, then a heartbeat due now."""
         radio, spec = self.radio, self.d.spec
-        if state is None or state is SpaceState.UNKNOWN:  # silent: no word, no heartbeat
-            while radio.next_hb_s <= now_s:
-                radio.next_hb_s += spec.heartbeat_s
-            return
-        occupied = state is SpaceState.OCCUPIED
-        while radio.next_hb_s < now_s:  # heartbeats inside the tick restate what was sent
-            if prev_s is not None and radio.next_hb_s > prev_s and radio.said is not None:
+        silent = state is None or state is SpaceState.UNKNOWN
+        rejoins = [float(r) for r in spec.rejoin_offsets() if prev_s is not None and prev_s < r <= now_s]
+        while rejoins or radio.next_hb_s < now_s:
+            if rejoins and (radio.next_hb_s >= now_s or rejoins[0] <= radio.next_hb_s):
+                at_s = rejoins.pop(0)
+                occupied = (state is SpaceState.OCCUPIED) if at_s == now_s else radio.said
+                self.rejoin(at_s, None if silent else occupied)
+                continue
+            if not silent and prev_s is not None and radio.next_hb_s > prev_s and radio.said is not None:
                 self.uplink(radio.next_hb_s, FrameKind.HEARTBEAT, radio.said)
             radio.next_hb_s += spec.heartbeat_s
+        if silent:  # no word, and no heartbeat either
+            radio.next_hb_s += spec.heartbeat_s if radio.next_hb_s <= now_s else 0
+            return
+        occupied = state is SpaceState.OCCUPIED
         if radio.said is None or occupied != radio.said:
             radio.changes += radio.said is not None
             self.uplink(now_s, FrameKind.STATUS, occupied, may_be_late=prev_s is not None)
@@ -284,17 +291,16 @@ class _Emitter:
             self.uplink(now_s, FrameKind.HEARTBEAT, occupied)
             radio.next_hb_s += spec.heartbeat_s
 
-    def rejoin(self, at_s: float, state: SpaceState | None) -> None:
-        """A join (new session), then the device's status and its occupancy."""
+    def rejoin(self, at_s: float, occupied: bool | None) -> None:
+        """A join (a new session), the device's status, then an uplink restating its occupancy
+        (which overtakes an uplink held back from the old session)."""
         radio = self.radio
-        self.release(at_s)
         radio.dev_addr, radio.fcnt = _dev_addr(radio.rng), 0
         self.put(at_s, Publication("join", self.d.dev_eui, self.d.application_id, self.fleet.stamp(at_s),
                                    self.join_body(at_s)))
         self.put(at_s, Publication("status", self.d.dev_eui, self.d.application_id,
                                    self.fleet.stamp(at_s), self.status_body(at_s)))
-        if state is not None and state is not SpaceState.UNKNOWN:
-            occupied = state is SpaceState.OCCUPIED
+        if occupied is not None:
             radio.changes += radio.said is not None and radio.said != occupied
             self.uplink(at_s, FrameKind.STATUS, occupied, may_be_late=False)
 
@@ -330,6 +336,11 @@ class _Emitter:
         radio.held = []
         self.fleet.excuse(self.d, radio.held_s, at_s)
 
+    def lose(self, now_s: float) -> None:
+        """The run ends before anything overtook the held uplink: it never arrives."""
+        self.radio.held = []
+        self.fleet.excuse(self.d, self.radio.held_s, now_s)
+
     def put(self, at_s: float, pub: Publication) -> None:
         self.outs.append(_Out(at_s, self.index, self.fleet.next_seq(), pub))
 
@@ -345,7 +356,7 @@ class _Emitter:
 
     def head(self, at_s: float) -> dict[str, Any]:
         return {"deduplicationId": str(uuid.UUID(int=self.radio.rng.getrandbits(128), version=4)),
-                "time": _iso(self.fleet.stamp(at_s)), "deviceInfo": self.device_info()}
+                "time": format_time(self.fleet.stamp(at_s)), "deviceInfo": self.device_info()}
 
     def up_body(self, at_s: float, kind: FrameKind, occupied: bool,
                 heard: list[tuple[str, float]]) -> dict[str, Any]:
@@ -355,7 +366,8 @@ class _Emitter:
             kind=kind, occupied=occupied, battery_pct=round(radio.battery, 1),
             temperature_c=self.temperature(at_s), counter=radio.changes & 0xFFFF))
         body = self.head(at_s)
-        body.update({"devAddr": radio.dev_addr, "adr": True, "dr": 12 - radio.sf, "fCnt": radio.fcnt,
+        body.update({"devAddr": radio.dev_addr, "adr": True, "dr": 12 - radio.sf,
+                     **({"fCnt": radio.fcnt} if radio.fcnt else {}),  # protobuf JSON leaves out a 0
                      "fPort": fport, "confirmed": False, "data": base64.b64encode(payload).decode(),
                      "rxInfo": [self.rx(at_s, g, rssi) for g, rssi in heard],
                      "txInfo": {"frequency": rng.choice(_CHANNELS), "modulation": {"lora": {
@@ -367,7 +379,7 @@ class _Emitter:
         rng = self.radio.rng
         level = round(rssi + rng.gauss(0, 3))
         return {"gatewayId": gateway, "uplinkId": rng.randrange(1, 65536),
-                "time": _iso(self.fleet.stamp(at_s)), "rssi": level,
+                "time": format_time(self.fleet.stamp(at_s)), "rssi": level,
                 "snr": round(max(-20.0, min(12.0, (level + 120) / 4 + rng.gauss(0, 1.5))), 1),
                 "channel": rng.randrange(0, 8), "rfChain": rng.randrange(0, 2), "location": {},
                 "context": base64.b64encode(rng.getrandbits(32).to_bytes(4, "big")).decode(),
@@ -396,10 +408,6 @@ def receiver_ids(seed: int, spec: LorawanSpec) -> list[str]:
 
 def _dev_addr(rng: random.Random) -> str:
     return f"{0x26000000 | rng.getrandbits(25):08x}"  # a TTN-like NetID block
-
-
-def _iso(at: datetime) -> str:
-    return at.astimezone(UTC).isoformat()
 
 
 def _check_model(model: str) -> None:
