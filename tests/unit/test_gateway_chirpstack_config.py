@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from gateway.config import ChirpstackDevice, GatewayConfig, GatewayConfigError, parse_gateway_config
-from parkbazaar.gateway_cli import describe
+from parkbazaar.cli import main
 
 EUI1, EUI2, EUI3 = "70B3D5E75E000001", "70b3d5e75e000002", "70b3d5e75e000003"
 
@@ -24,6 +24,15 @@ def chirpstack(**over: Any) -> dict[str, Any]:
             "sensors": [{"dev_eui": EUI1, "model": NWAVE, "space": "lot/B-001"},
                         {"dev_eui": EUI2, "occupied_path": "object.occupied", "space": "lot/B-002",
                          "id": "bay-2"}], **over}
+
+
+def check(tmp: Path, device: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> str:
+    """What ``parkbazaar gateway check`` prints for a config with ``device``."""
+    data = {"tenant": "t1", "gateway": "gw1", "broker": {"url": "mqtt://127.0.0.1:1883"},
+            "devices": [device]}
+    (tmp / "gw.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
+    assert main(["gateway", "check", "--config", str(tmp / "gw.yaml")]) == 0
+    return capsys.readouterr().out
 
 
 def config(tmp: Path, device: dict[str, Any], **over: Any) -> GatewayConfig:
@@ -99,7 +108,8 @@ def site_file(tmp: Path, devices: list[dict[str, Any]]) -> Path:
     return path
 
 
-def test_the_site_files_lorawan_devices_of_our_spaces_are_taken(tmp_path: Path) -> None:
+def test_the_site_files_lorawan_devices_of_our_spaces_are_taken(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
     site_file(tmp_path, [
         {"id": "s3", "kind": "lorawan", "dev_eui": EUI3, "model": BOSCH, "spaces": ["B-003"]},
         {"id": "s5", "kind": "lorawan", "dev_eui": "70b3d5e75e000005", "model": NWAVE,
@@ -112,7 +122,7 @@ def test_the_site_files_lorawan_devices_of_our_spaces_are_taken(tmp_path: Path) 
     assert isinstance(d, ChirpstackDevice)
     assert [(s.device_id, s.space, s.model) for s in d.all_sensors()] == [
         (EUI1.lower(), "lot/B-001", NWAVE), ("bay-2", "lot/B-002", None), ("s3", "lot/B-003", BOSCH)]
-    text = describe(c)
+    text = check(tmp_path, chirpstack(site_file="site.yaml"), capsys)
     assert f"{EUI3} (id s3) → model bosch-tpl110 → lot/B-003  [site file]" in text
     assert f"{EUI1.lower()} → model nwave-nps405 → lot/B-001" in text
     assert "bay-2) → path object.occupied → lot/B-002" in text
@@ -135,8 +145,8 @@ def test_a_missing_site_file_or_gateway_is_an_error(tmp_path: Path) -> None:
                               "devices": [chirpstack(site_file="site.yaml")]}, tmp_path, "gw.yaml")
 
 
-def test_the_check_shows_the_connection(tmp_path: Path) -> None:
-    text = describe(config(tmp_path, chirpstack()))
+def test_the_check_shows_the_connection(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = check(tmp_path, chirpstack(), capsys)
     assert "device cs (chirpstack): 2 LoRaWAN sensors, mqtt://127.0.0.1:1883" in text
     assert "application app-1" in text and "stale after 90000s" in text
 
