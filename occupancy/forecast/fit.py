@@ -30,7 +30,15 @@ from occupancy.forecast.model import (
     actual_deviation,
 )
 from occupancy.forecast.profile import Profile, day_types, fit_profile
-from occupancy.forecast.series import FEATURES, Series, cadence_s, features, max_gap_s
+from occupancy.forecast.series import (
+    FEATURES,
+    Series,
+    cadence_s,
+    features,
+    max_gap_s,
+    occupancy_ratio,
+    with_ratio,
+)
 
 DEFAULT_HORIZONS = (15.0, 30.0, 45.0, 60.0, 90.0, 120.0)
 PRIOR_DAYS_AR = 7.0  # the pooled coefficients weigh like this many days of the site's own pairs
@@ -124,14 +132,23 @@ def _prepare(series: Series, tz: str, holidays: frozenset[int], horizons: Sequen
                                weekly=method == "weekly-profile+ar")
     r = series.share - loo
     gap = max_gap_s(cadence)
-    x = features(series.t, r, np.arange(len(series)), _lag(cadence), gap)
+    base = features(series.t, r, np.arange(len(series)), _lag(cadence), gap)
     xtx, xty, n = np.zeros((n_h, _P, _P)), np.zeros((n_h, _P)), np.zeros(n_h)
     for k, h in enumerate(horizons):
         y = actual_deviation(series, r, h, gap)
         ok = np.isfinite(y)
+        x = _design(base, loo, profile, series.t + 60.0 * h, tz, holidays)
         xtx[k], xty[k], n[k] = x[ok].T @ x[ok], x[ok].T @ y[ok], ok.sum()
     return _Prepared(series, method, profile, r, _spread(lp.second, r, bin_s), cadence,
                      int(np.unique(lp.day).size), xtx, xty, n)
+
+
+def _design(base: np.ndarray, p_now: np.ndarray, profile: Profile, target: np.ndarray, tz: str,
+            holidays: frozenset[int]) -> np.ndarray:
+    """All features of every row for targets ``target``: the base ones and ``now_scaled``."""
+    lp = local_parts(target, zone(tz))
+    p_then = profile.at(day_types(lp.day, lp.weekday, holidays), lp.second)
+    return with_ratio(base, occupancy_ratio(p_now, p_then))
 
 
 def _ridge(xtx: np.ndarray, xty: np.ndarray, n: float, prior: np.ndarray, prior_n: float) -> np.ndarray:
@@ -146,18 +163,22 @@ def _coef(p: _Prepared, prior: Prior) -> np.ndarray:
                      for k in range(p.n.size)])
 
 
-def _errors(p: _Prepared, coef: np.ndarray, horizons: Sequence[float], tz: str) -> list[np.ndarray]:
+def _errors(p: _Prepared, coef: np.ndarray, horizons: Sequence[float], tz: str,
+            holidays: frozenset[int]) -> list[np.ndarray]:
     """The site's training errors per horizon, in units of the profile's spread at the target."""
+    assert p.profile is not None
     gap = max_gap_s(p.cadence)
-    x = features(p.series.t, p.r, np.arange(len(p.series)), _lag(p.cadence), gap)
+    base = features(p.series.t, p.r, np.arange(len(p.series)), _lag(p.cadence), gap)
     out = []
     nb = p.scale.size
     for k, h in enumerate(horizons):
         y = actual_deviation(p.series, p.r, h, gap)
         ok = np.isfinite(y)
-        target = local_parts(p.series.t[ok] + 60.0 * h, zone(tz)).second
+        then = p.series.t[ok] + 60.0 * h
+        x = _design(base[ok], p.series.share[ok] - p.r[ok], p.profile, then, tz, holidays)
+        target = local_parts(then, zone(tz)).second
         spread = p.scale[np.rint(target / (DAY_S / nb)).astype(np.int64) % nb]
-        out.append((y[ok] - x[ok] @ coef[k]) / spread)
+        out.append((y[ok] - x @ coef[k]) / spread)
     return out
 
 
@@ -188,7 +209,7 @@ def _model(p: _Prepared, prior: Prior, tz: str, holidays: frozenset[int],
                          np.tile(BETA_DELTA, (len(horizons), 1)), prior.p_lo.copy(), prior.p_hi.copy(),
                          None, np.ones(1))
     coef = _coef(p, prior)
-    errs = _errors(p, coef, horizons, tz)
+    errs = _errors(p, coef, horizons, tz, holidays)
     q_lo = np.array([_blend(e, QUANTILES[0], p.days, prior.q_lo[k]) for k, e in enumerate(errs)])
     q_hi = np.array([_blend(e, QUANTILES[1], p.days, prior.q_hi[k]) for k, e in enumerate(errs)])
     return SiteModel(p.method, tz, hol, p.cadence, lag, gap, horizons, coef, q_lo, q_hi, p.profile, p.scale)
@@ -209,11 +230,12 @@ def fit_many(sites: Mapping[str, Series], tz: str, holidays: Iterable[int] = (),
     horizons = tuple(float(h) for h in horizons_min)
     hol = frozenset(holidays)
     prepared = {name: _prepare(s, tz, hol, horizons) for name, s in sites.items()}
-    prior = _pooled(prepared, tz, horizons)
+    prior = _pooled(prepared, tz, hol, horizons)
     return {name: _model(p, prior, tz, hol, horizons) for name, p in prepared.items()}, prior
 
 
-def _pooled(prepared: Mapping[str, _Prepared], tz: str, horizons: tuple[float, ...]) -> Prior:
+def _pooled(prepared: Mapping[str, _Prepared], tz: str, holidays: frozenset[int],
+            horizons: tuple[float, ...]) -> Prior:
     base = Prior.default(horizons)
     with_profile = [p for p in prepared.values() if p.profile is not None]
     if not prepared:
@@ -226,7 +248,8 @@ def _pooled(prepared: Mapping[str, _Prepared], tz: str, horizons: tuple[float, .
         n = np.sum([p.n for p in with_profile], axis=0)
         coef = np.array([_ridge(xtx[k], xty[k], n[k], base.coef[k], 1.0) for k in range(len(horizons))])
     fitted = Prior(horizons, coef, base.q_lo, base.q_hi, base.p_lo, base.p_hi)
-    q = _pooled_quantiles([_errors(p, coef, horizons, tz) for p in with_profile], len(horizons), rng)
+    errors = [_errors(p, coef, horizons, tz, holidays) for p in with_profile]
+    q = _pooled_quantiles(errors, len(horizons), rng)
     pq = _pooled_quantiles([_persistence_errors(p.series, horizons) for p in prepared.values()
                             if len(p.series) > 1], len(horizons), rng)
     return Prior(horizons, coef,

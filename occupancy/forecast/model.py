@@ -35,10 +35,11 @@ from typing import Any
 
 import numpy as np
 
+from occupancy.forecast.daytype import todays_type
 from occupancy.forecast.errors import ForecastError
 from occupancy.forecast.localtime import local_parts, zone
 from occupancy.forecast.profile import Profile, day_types
-from occupancy.forecast.series import FEATURES, Series, features, observed_at
+from occupancy.forecast.series import FEATURES, Series, features, observed_at, occupancy_ratio, with_ratio
 
 FORMAT = 1
 MIN_DAYS_PROFILE = 2
@@ -171,8 +172,7 @@ def predict_many(model: SiteModel, series: Series, idx: np.ndarray, horizons_min
     """
     idx = np.asarray(idx, dtype=np.int64)
     lead = np.zeros(idx.size) if lead_s is None else np.asarray(lead_s, dtype=float)
-    r = deviations(model, series)
-    x = features(series.t, r, idx, model.lag_s, model.gap_s)
+    origin = _origins(model, series, idx)
     cap = series.capacity[idx]
     shape = (idx.size, len(horizons_min))
     free, lo, hi = np.empty(shape), np.empty(shape), np.empty(shape)
@@ -180,12 +180,54 @@ def predict_many(model: SiteModel, series: Series, idx: np.ndarray, horizons_min
         eff = h + lead / 60.0
         beta, q_lo, q_hi = at_horizon(model, eff)
         target = series.t[idx] + eff * 60.0
-        share = np.clip(profile_at(model, target) + np.sum(x * beta, axis=1), 0.0, 1.0)
+        p_then = _profile_then(model, origin, target)
+        ratio = occupancy_ratio(origin.p_now, p_then) if model.profile is not None else np.ones(idx.size)
+        share = np.clip(p_then + np.sum(with_ratio(origin.x, ratio) * beta, axis=1), 0.0, 1.0)
         spread = scale_at(model, target)
         free[:, k] = share * cap
         lo[:, k] = np.clip(share + q_lo * spread, 0.0, 1.0) * cap
         hi[:, k] = np.clip(share + q_hi * spread, 0.0, 1.0) * cap
     return free, lo, hi
+
+
+@dataclass(frozen=True, slots=True)
+class _Origins:
+    x: np.ndarray  # base features
+    p_now: np.ndarray  # profile at the origin
+    day: np.ndarray  # local date of the origin
+    today: np.ndarray  # the day type the rest of the origin's day is forecast with
+
+
+def _origins(model: SiteModel, series: Series, idx: np.ndarray) -> _Origins:
+    """Features of the origins, with the deviations of a day re-read under ``todays_type``."""
+    if model.profile is None:
+        x = features(series.t, series.share, idx, model.lag_s, model.gap_s)
+        zero = np.zeros(idx.size, dtype=np.int64)
+        return _Origins(x, np.zeros(idx.size), zero, zero)
+    lp = local_parts(series.t, zone(model.tz))
+    calendar = day_types(lp.day, lp.weekday, frozenset(model.holidays))
+    today = todays_type(model.profile, lp.day, lp.second, calendar, series.share, idx)
+    p_rows = model.profile.at(calendar, lp.second)
+    x = features(series.t, series.share - p_rows, idx, model.lag_s, model.gap_s)
+    p_now = p_rows[idx].copy()
+    moved = np.flatnonzero(today != calendar[idx])
+    for d, k in {(int(lp.day[idx[i]]), int(today[i])) for i in moved.tolist()}:
+        group = moved[(lp.day[idx[moved]] == d) & (today[moved] == k)]
+        types = np.where(lp.day == d, k, calendar)
+        p_k = model.profile.at(types, lp.second)
+        x[group] = features(series.t, series.share - p_k, idx[group], model.lag_s, model.gap_s)
+        p_now[group] = p_k[idx[group]]
+    return _Origins(x, p_now, lp.day[idx], today)
+
+
+def _profile_then(model: SiteModel, origin: _Origins, target: np.ndarray) -> np.ndarray:
+    """The profile at the targets: today's type while the target is on the origin's day."""
+    if model.profile is None:
+        return np.zeros(target.size)
+    lp = local_parts(target, zone(model.tz))
+    types = day_types(lp.day, lp.weekday, frozenset(model.holidays))
+    types = np.where(lp.day == origin.day, origin.today, types)
+    return model.profile.at(types, lp.second)
 
 
 def predict(model: SiteModel, recent: Series, at: float, horizons_min: Sequence[float]) -> Forecast:

@@ -25,7 +25,8 @@ import numpy as np
 from occupancy.forecast.errors import ForecastError
 
 WINDOWS_S = (3 * 3600.0, 24 * 3600.0, 7 * 86400.0)
-FEATURES = ("bias", "now", "change", "mean_3h", "mean_24h", "mean_7d")
+FEATURES = ("bias", "now", "change", "mean_3h", "mean_24h", "mean_7d", "now_scaled")
+_EPS = 0.05
 _SNAP_MIN = (1, 2, 5, 10, 15, 20, 30, 60)
 
 
@@ -101,7 +102,7 @@ def observed_at(t: np.ndarray, v: np.ndarray, at: np.ndarray, gap_s: float) -> n
 
 
 def features(t: np.ndarray, r: np.ndarray, idx: np.ndarray, lag_s: float, gap_s: float) -> np.ndarray:
-    """The causal feature matrix (rows: origins ``idx``; columns: ``FEATURES``) of deviations ``r``."""
+    """The causal features (rows: origins ``idx``; columns: ``FEATURES`` but the last) of deviations ``r``."""
     idx = np.asarray(idx, dtype=np.int64)
     now = r[idx]
     back = observed_at(t, r, t[idx] - lag_s, gap_s)
@@ -113,3 +114,15 @@ def features(t: np.ndarray, r: np.ndarray, idx: np.ndarray, lag_s: float, gap_s:
         count = idx + 1 - start
         cols.append((csum[idx + 1] - csum[start]) / np.maximum(count, 1))
     return np.column_stack(cols)
+
+
+def occupancy_ratio(profile_now: np.ndarray, profile_then: np.ndarray) -> np.ndarray:
+    """How much busier the profile is at the target than at the origin (occupied shares, capped)."""
+    out: np.ndarray = np.clip((1.0 - profile_then + _EPS) / (1.0 - profile_now + _EPS), 0.0, 4.0)
+    return out
+
+
+def with_ratio(x: np.ndarray, ratio: np.ndarray) -> np.ndarray:
+    """The base features plus ``now_scaled``: the deviation now grown with the occupancy ahead
+    (a day busier by a factor stays busier by that factor as the lot fills)."""
+    return np.column_stack((x, x[:, 1] * ratio))
