@@ -131,7 +131,7 @@ def test_a_new_site_falls_back_to_persistence_and_says_so() -> None:
     for h in out.horizons:
         assert h.free == pytest.approx(free[-1])
         assert h.lo80 <= h.free <= h.hi80
-        assert 0 <= h.lo80 and h.hi80 <= 100
+        assert h.lo80 >= 0 and h.hi80 <= 100
     assert out.horizons[1].hi80 - out.horizons[1].lo80 > out.horizons[0].hi80 - out.horizons[0].lo80
 
 
