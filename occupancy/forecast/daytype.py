@@ -25,6 +25,12 @@ MIN_MSE = 0.1**2
 def todays_type(profile: Profile, day: np.ndarray, second: np.ndarray, calendar: np.ndarray,
                 share: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """The day type to forecast the rest of each origin's day with (usually the calendar's)."""
+    if idx.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    lo = int(np.searchsorted(day, day[idx].min(), side="left"))  # only the origins' days are read
+    hi = int(idx.max()) + 1
+    day, second, share, idx = day[lo:hi], second[lo:hi], share[lo:hi], idx - lo
+    calendar = calendar[lo:hi]
     n = share.size
     candidates = np.array([profile.at(np.full(n, k), second) for k in range(N_TYPES)])  # (types, rows)
     own = profile.at(calendar, second)

@@ -37,7 +37,7 @@ import numpy as np
 
 from occupancy.forecast.daytype import todays_type
 from occupancy.forecast.errors import ForecastError
-from occupancy.forecast.localtime import local_parts, zone
+from occupancy.forecast.localtime import LocalParts, local_parts, zone
 from occupancy.forecast.profile import Profile, day_types
 from occupancy.forecast.series import FEATURES, Series, features, observed_at, occupancy_ratio, with_ratio
 
@@ -141,11 +141,11 @@ def profile_at(model: SiteModel, t: np.ndarray) -> np.ndarray:
     return model.profile.at(types, lp.second)
 
 
-def scale_at(model: SiteModel, t: np.ndarray) -> np.ndarray:
+def scale_at(model: SiteModel, t: np.ndarray, lp: LocalParts | None = None) -> np.ndarray:
     """The deviation's spread at the local time of day of ``t`` (1 for persistence)."""
     if model.profile is None:
         return np.ones(np.shape(t))
-    lp = local_parts(t, zone(model.tz))
+    lp = lp if lp is not None else local_parts(t, zone(model.tz))
     nb = model.scale.size
     return model.scale[np.rint(lp.second / (86400.0 / nb)).astype(np.int64) % nb]
 
@@ -180,10 +180,11 @@ def predict_many(model: SiteModel, series: Series, idx: np.ndarray, horizons_min
         eff = h + lead / 60.0
         beta, q_lo, q_hi = at_horizon(model, eff)
         target = series.t[idx] + eff * 60.0
-        p_then = _profile_then(model, origin, target)
+        lp = local_parts(target, zone(model.tz))
+        p_then = _profile_then(model, origin, lp)
         ratio = occupancy_ratio(origin.p_now, p_then) if model.profile is not None else np.ones(idx.size)
         share = np.clip(p_then + np.sum(with_ratio(origin.x, ratio) * beta, axis=1), 0.0, 1.0)
-        spread = scale_at(model, target)
+        spread = scale_at(model, target, lp)
         free[:, k] = share * cap
         lo[:, k] = np.clip(share + q_lo * spread, 0.0, 1.0) * cap
         hi[:, k] = np.clip(share + q_hi * spread, 0.0, 1.0) * cap
@@ -220,11 +221,10 @@ def _origins(model: SiteModel, series: Series, idx: np.ndarray) -> _Origins:
     return _Origins(x, p_now, lp.day[idx], today)
 
 
-def _profile_then(model: SiteModel, origin: _Origins, target: np.ndarray) -> np.ndarray:
+def _profile_then(model: SiteModel, origin: _Origins, lp: LocalParts) -> np.ndarray:
     """The profile at the targets: today's type while the target is on the origin's day."""
     if model.profile is None:
-        return np.zeros(target.size)
-    lp = local_parts(target, zone(model.tz))
+        return np.zeros(lp.day.size)
     types = day_types(lp.day, lp.weekday, frozenset(model.holidays))
     types = np.where(lp.day == origin.day, origin.today, types)
     return model.profile.at(types, lp.second)
