@@ -23,7 +23,7 @@ async def test_page_has_csp_nosniff_and_frame_policy(database: str) -> None:
     csp = _csp(r.headers["content-security-policy"])
     assert csp["script-src"] == "'self'" and csp["style-src"] == "'self'"  # no inline script or style
     assert csp["frame-ancestors"] == "'none'" and csp["connect-src"] == "'self'"
-    assert csp["img-src"] == "'self' https://*.tiles.example"
+    assert csp["img-src"] == "'self' data: https://*.tiles.example"
 
 
 async def test_every_answer_has_the_security_headers(database: str) -> None:
