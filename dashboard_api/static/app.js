@@ -376,6 +376,7 @@ function bind() {
   $("day").addEventListener("change", loadManager);
   for (const id of ["jy", "jm", "jd"]) $(id).addEventListener("change", pickJalali);
   $("att-csv").addEventListener("click", downloadCsv);
+  addEventListener("online", refresh); // back on the network: live counts at once
   addEventListener("hashchange", () => {
     const key = siteKey(location.hash);
     if (key && key !== state.selected) select(key);

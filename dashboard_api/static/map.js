@@ -83,6 +83,13 @@ export class SiteMap {
     const marker = L.marker([site.lat, site.lon], { icon, keyboard: true, riseOnHover: true }).addTo(this.map);
     marker.getElement().dataset.site = key;
     marker.on("click", () => this.onSelect(key));
+    // Leaflet makes a marker focusable (role "button") but Enter only opens popups: select
+    marker.on("keypress", (e) => {
+      if (e.originalEvent.key === "Enter" || e.originalEvent.key === " ") {
+        e.originalEvent.preventDefault();
+        this.onSelect(key);
+      }
+    });
     const entry = { marker, pin };
     this.markers.set(key, entry);
     return entry;

@@ -56,7 +56,9 @@ async function networkFirst(request) {
 async function sites(request) {
   const cache = await caches.open(DATA);
   try {
-    const response = await fetch(request);
+    // revalidate (a 304 when unchanged): never the browser's copy of the last seconds,
+    // which would pass for live counts while offline
+    const response = await fetch(request, { cache: "no-cache" });
     if (response.ok) {
       const headers = new Headers(response.headers);
       headers.set(SAVED_HEADER, String(Date.now()));

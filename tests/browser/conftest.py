@@ -13,7 +13,7 @@ import pytest
 
 from ingest.migrate import migrate_dsn
 from tests.support.api import seed_city
-from tests.support.browser import ARGS, CHROMIUM, api_process, tile_server
+from tests.support.browser import ARGS, CHROMIUM, api_process, in_thread, tile_server
 from tests.support.database import scratch_database
 from tests.support.npm import need_npm, npm_ci
 
@@ -37,10 +37,14 @@ def browser() -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def city_dsn(pg_admin_dsn: str) -> Iterator[str]:
     """A migrated database of this module's own holding the test city."""
-    with scratch_database(pg_admin_dsn) as dsn:
-        asyncio.run(migrate_dsn(dsn, "plain"))
-        asyncio.run(seed_city(dsn))
+    database = scratch_database(pg_admin_dsn)
+    dsn = in_thread(database.__enter__)  # Playwright may be running in this thread already
+    try:
+        in_thread(lambda: asyncio.run(migrate_dsn(dsn, "plain")))
+        in_thread(lambda: asyncio.run(seed_city(dsn)))
         yield dsn
+    finally:
+        in_thread(lambda: database.__exit__(None, None, None))
 
 
 @pytest.fixture(scope="module")

@@ -11,11 +11,12 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import TypeVar
 
 import asyncpg
 import cv2
@@ -25,6 +26,7 @@ from stack.embedded import free_port
 from tests.support.api import observe
 from tests.support.waiting import wait_http
 
+T = TypeVar("T")
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
     "--no-sandbox",
@@ -88,9 +90,15 @@ def tile_server() -> Iterator[str]:
         thread.join()
 
 
+def in_thread(fn: Callable[[], T]) -> T:
+    """``fn()`` in a thread of its own: where Playwright's synchronous API runs, its event
+    loop is the thread's, so ``asyncio.run`` (and what calls it) must run elsewhere."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(fn).result()
+
+
 def set_state(dsn: str, site: str, space: str, state: str, at: datetime, seq: int) -> None:
-    """Write an observation as ingest does (and NOTIFY), from a thread of its own: the
-    test's thread belongs to Playwright's synchronous API."""
+    """Write an observation as ingest does (and NOTIFY)."""
     async def write() -> None:
         con = await asyncpg.connect(dsn)
         try:
@@ -98,5 +106,4 @@ def set_state(dsn: str, site: str, space: str, state: str, at: datetime, seq: in
         finally:
             await con.close()
 
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, write()).result()
+    in_thread(lambda: asyncio.run(write()))
