@@ -93,7 +93,8 @@ function siteItem(site) {
 function renderSites() {
   $("sites").replaceChildren(...state.sites.map(siteItem));
   state.map?.update(state.sites, state.selected,
-    (s) => [h("b", {}, n(s.free)), h("span", { class: "of" }, `/${n(s.total)}`)],
+    (s) => [h("span", { dir: "ltr" }, h("b", {}, n(s.free)), h("span", { class: "of" }, `/${n(s.total)}`)),
+            h("bdi", { class: "nm" }, names(s)[0])],
     (s) => t("marker", { name: names(s)[0], free: n(s.free), total: n(s.total) }));
 }
 

@@ -49,6 +49,7 @@ export class SiteMap {
       const el = entry.marker.getElement();
       entry.pin.className = `pin ${ratioClass(s)}${key === selected ? " selected" : ""}`;
       entry.pin.replaceChildren(...label(s));
+      entry.pin.dir = document.documentElement.dir; // the map itself is always ltr
       if (el) {
         el.setAttribute("aria-label", describe(s));
         el.title = describe(s);
@@ -101,7 +102,8 @@ export class SiteMap {
     if (!sites.length || set === this.fitted) return;
     this.fitted = set;
     const bounds = L.latLngBounds(sites.map((s) => [s.lat, s.lon]));
-    this.map.fitBounds(bounds, { padding: [36, 36], maxZoom: 15 });
+    const wide = this.map.getSize().x > 500; // pins carry names there: keep them inside
+    this.map.fitBounds(bounds, { padding: [wide ? 120 : 44, 44], maxZoom: 15 });
   }
 
   /** Leaflet measures its element: call when it was resized or shown. */
