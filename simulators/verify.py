@@ -195,21 +195,24 @@ def camera_finding(verdict: Verdict, max_error: float) -> None:
 
 
 def http_json(url: str, timeout: float = 10.0) -> tuple[int, Any]:
-    """GET ``url``; (status, parsed JSON or None). Only ever 127.0.0.1 in tests."""
+    """GET ``url``; (status, parsed JSON), (status, None) for an HTTP error, (0, why) when
+    it did not answer in JSON. Only ever 127.0.0.1 in tests."""
     try:
         with urllib.request.urlopen(url, timeout=timeout) as r:
             return r.status, json.load(r)
     except urllib.error.HTTPError as exc:
         return exc.code, None
-    except (OSError, ValueError):
-        return 0, None
+    except (OSError, ValueError) as exc:
+        return 0, str(getattr(exc, "reason", None) or exc)
 
 
-def spaces_from_api(api: str, site: SiteKey) -> dict[str, SpaceState] | None:
-    status, body = http_json(f"{api}/v1/sites/{site[0]}/{site[1]}/spaces")
-    if status != 200 or not isinstance(body, list):
-        return None
-    return {row["space"]: SpaceState(row["state"]) for row in body}
+def spaces_from_api(api: str, site: SiteKey) -> dict[str, SpaceState] | str:
+    """Every space's state as the API reports it; else why not (naming the URL)."""
+    url = f"{api}/v1/sites/{site[0]}/{site[1]}/spaces"
+    status, body = http_json(url)
+    if status == 200 and isinstance(body, list):
+        return {row["space"]: SpaceState(row["state"]) for row in body}
+    return f"GET {url} answered {status}" if status else f"GET {url} failed: {body}"
 
 
 def history_from_api(api: str, site: SiteKey, start: datetime, end: datetime,
@@ -318,8 +321,8 @@ async def verify(inp: VerifyInput, *, api: str, dsn: str) -> Verdict:
 async def _check_site(inp: VerifyInput, site: SiteKey, api: str, con: asyncpg.Connection,
                       now: datetime, verdict: Verdict) -> None:
     reported = await asyncio.to_thread(spaces_from_api, api, site)
-    if reported is None:
-        verdict.findings.append(Finding("now", site[1], f"the API did not answer for {site[0]}/{site[1]}"))
+    if isinstance(reported, str):
+        verdict.findings.append(Finding("now", site[1], f"the API did not answer: {reported}"))
     else:
         verdict.reported_now[site] = reported
         compare_states(inp.truth, site, reported, now, "now", verdict)
