@@ -35,7 +35,7 @@ from parkbazaar.clikit import (
     settings_from,
 )
 from stack.db import connected
-from stack.demo import play_sites, simulated_start
+from stack.demo import demo_clock, play_sites
 from stack.local import Stack, StackSpec, local_stack
 from stack.running import (
     DEMO_FILE,
@@ -57,10 +57,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--port", type=int, default=8000, help="HTTP port of the API and page (8000)")
     p.add_argument("--host", default="127.0.0.1", help="address of the API and page (127.0.0.1)")
     p.add_argument("--site-file", type=Path, default=EXAMPLE_SITE_FILE, help="site file to provision")
-    p.add_argument("--speed", type=float, default=60.0,
-                   help="simulated seconds per real second (60: an hour a minute)")
-    p.add_argument("--start", default="08:00", metavar="HH:MM",
-                   help="simulated local time the day starts at (08:00: the morning rush)")
+    p.add_argument("--speed", type=float, default=1.0,
+                   help="1 (default): today on the real clock, the day so far played first; "
+                        "N: a time-lapse, N simulated seconds a real second (60: an hour a minute), "
+                        "with events at real times")
+    p.add_argument("--start", default=None, metavar="HH:MM",
+                   help="local time the simulated day starts at (default: 00:00 on the real clock, "
+                        "08:00, the morning rush, in a time-lapse)")
     p.add_argument("--data-dir", type=Path, help="where embedded services keep their data")
     p.add_argument("--broker", choices=["auto", "mosquitto", "amqtt"], default="auto",
                    help="broker to start when no mqtt_url is configured (auto: mosquitto if installed)")
@@ -89,9 +92,10 @@ async def demo(settings: Settings, spec: StackSpec, site_file: SiteFile, args: a
     started = time.monotonic()
     async with local_stack(settings, spec) as stack:
         announce_credentials(stack)
-        start = simulated_start(args.start, site_file.tenant.timezone, datetime.now(UTC))
+        start, catch_up = demo_clock(args.speed, args.start, site_file.tenant.timezone,
+                                     datetime.now(UTC))
         sims = asyncio.create_task(play_sites(stack, site_file, speed=args.speed, start=start,
-                                              stop=stop))
+                                              stop=stop, catch_up=catch_up))
         running = RunningDemo(os.getpid(), stack.dsn, stack.settings.mqtt_url, stack.api,
                               str(spec.data_dir))
         write_demo(running)
@@ -99,12 +103,21 @@ async def demo(settings: Settings, spec: StackSpec, site_file: SiteFile, args: a
             lines = await how_to_reach(stack, running, site_file.tenant.id)
             print(f"parkbazaar demo: {stack.api}/  (API docs: /docs)  "
                   f"ready in {time.monotonic() - started:.1f}s — Ctrl-C stops", flush=True)
-            print("\n".join(lines), flush=True)
+            print("\n".join([*lines, clock_line(start, catch_up, args.speed)]), flush=True)
             await stop.wait()
             print("parkbazaar demo: stopping…", flush=True)
             await sims
         finally:
             remove_demo(running)
+
+
+def clock_line(start: datetime, catch_up: bool, speed: float) -> str:
+    """What the simulated day is, in one line."""
+    if catch_up:
+        return (f"  simulated day: today on the real clock, the day so far from {start:%H:%M} "
+                "played first (a few seconds), every time stored as simulated")
+    return (f"  simulated day: a time-lapse from {start:%a %H:%M}, {speed:g} simulated seconds a "
+            "second; stored times are the real ones (use --speed 1 for the real clock)")
 
 
 async def how_to_reach(stack: Stack, running: RunningDemo, tenant: str) -> list[str]:
