@@ -78,7 +78,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         site_file = read_site_file(args.site_file)
     except SiteFileError as exc:
         return fail("demo", exc, 2)
-    data_dir = args.data_dir or settings.data_dir or default_data_dir()
+    data_dir = (args.data_dir or settings.data_dir or default_data_dir()).resolve()
     other = read_demo_file(data_dir / DEMO_FILE)
     if other is not None and other.pid != os.getpid() and pid_alive(other.pid):
         return fail("demo", f"a demo already runs on {data_dir} (pid {other.pid}, {other.api}): "
