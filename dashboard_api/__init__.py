@@ -17,6 +17,7 @@ Exceptions::
     ├── Conflict              the row exists already, or is retired (→ 409)
     ├── BadInput              a parameter, body or layout file that cannot be used (→ 422)
     ├── ProvisionError        a site file cannot be loaded (schema missing, conflicting rows)
+    │   └── ProvisionConflict a value the file gives (a DevEUI) is another row's (→ 409)
     └── BrokerError           the broker's files cannot be written as asked (no such user, bad listener)
 """
 
@@ -67,6 +68,10 @@ class BadInput(DashboardError):
 
 class ProvisionError(DashboardError):
     """A site file could not be loaded; nothing was written."""
+
+
+class ProvisionConflict(ProvisionError):
+    """The file gives a device a DevEUI that another device (not the file's) holds."""
 
 
 class BrokerError(DashboardError):

@@ -6,8 +6,10 @@ which Python's JSON parser accepts, are refused) and no string may contain a NUL
 character, anywhere in the body (free-form ``attributes`` and polygons included):
 ``json_value_problem`` walks the raw value once. A PATCH sets only the keys it
 sends; an explicit ``null`` clears a column that may be empty (``name_fa``,
-``address``, ``opening_hours``, a space's zone, a device's DevEUI or gateway) and
-is refused for one that may not (``NOT_NULL`` of each model).
+``address``, ``opening_hours``, a space's zone, a device's DevEUI, gateway, model
+or occupied path) and is refused for one that may not (``NOT_NULL`` of each model).
+A device's LoRaWAN keys are checked against the row a write would leave
+(``dashboard_api.devices``), not here: a PATCH may send one key of several.
 """
 
 from __future__ import annotations
@@ -121,6 +123,11 @@ class DevicePatch(Body):
     gateway: str | None = Field(default=None, pattern=SLUG)
     spaces: list[str] | dict[str, list[list[float]]] | None = Field(
         default=None, description="space ids, or for a camera space id → image polygon")
+    model: str | None = Field(default=None, max_length=64,
+                              description="a lorawan device's decoder (`parkbazaar lorawan models`)")
+    occupied_path: str | None = Field(
+        default=None, max_length=600,
+        description="or where ChirpStack's own decoder puts occupancy, e.g. `object.occupied`")
 
 
 class DeviceIn(DevicePatch):

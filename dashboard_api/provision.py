@@ -13,6 +13,12 @@ it can report nothing). Spaces, zones, sites and gateways are never deleted:
 the ones the file no longer names are listed in the report for an operator to
 act on. Rows whose state and history other tables hold are not dropped behind
 anyone's back.
+
+Devices carry their LoRaWAN binding (``dev_eui``, ``model`` or
+``occupied_path``), checked by the site file itself. A DevEUI that another
+device holds — one the file names with another DevEUI or not at all, or a
+device of another tenant — is a ``ProvisionConflict`` before any device is
+written: the file never takes a sensor from another device silently.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from typing import Any
 
 import asyncpg
 
-from dashboard_api import ProvisionError
+from dashboard_api import ProvisionConflict, ProvisionError
 from occupancy.ids import IdError, SiteId, SpaceId, SpaceRef
 from occupancy.sitefile import Device, Site, SiteFile
 
@@ -117,6 +123,7 @@ async def _provision(con: asyncpg.Connection, sf: SiteFile) -> ProvisionReport:
         spaces |= await _upsert_spaces(con, site_ids[site.id], site, zones, tally)
     gateways = await _upsert_gateways(con, tenant_id, sf, tally)
     await _sync_bindings(con, tenant_id, _bindings(sf, gateways, spaces), tally)
+    await _check_dev_euis(con, tenant_id, sf)
     for site in sf.sites:
         await _sync_devices(con, sf, site, site_ids[site.id], gateways, spaces, tally)
     return ProvisionReport(
@@ -154,7 +161,8 @@ _SITE_SQL = _one_row_sql(
     ("tenant_id", "slug", "kind", "name", "name_fa", "address", "lat", "lon",
      "opening_hours", "stale_after_s"),
 )
-_DEVICE_SQL = _one_row_sql("devices", "site_id, slug", ("site_id", "slug", "gateway_id", "kind", "dev_eui"))
+_DEVICE_SQL = _one_row_sql("devices", "site_id, slug",
+                           ("site_id", "slug", "gateway_id", "kind", "dev_eui", "model", "occupied_path"))
 
 
 async def _upsert_one(con: asyncpg.Connection, sql: str, kind: str, tally: _Tally, *args: Any) -> int:
@@ -295,6 +303,25 @@ def _device_gateway(sf: SiteFile, site: Site, watched: Sequence[SpaceRef]) -> st
     return next((gw.id for gw in sf.gateways if site.id in gw.sites), None)
 
 
+async def _check_dev_euis(con: asyncpg.Connection, tenant_id: int, sf: SiteFile) -> None:
+    """``ProvisionConflict`` when a DevEUI of the file is held by a device that is not the
+    file's device with it: the file does not take a sensor from another device silently."""
+    wanted = {d.dev_eui.lower(): (s.id, d.id) for s in sf.sites for d in s.devices if d.dev_eui}
+    rows = await con.fetch(
+        """SELECT d.dev_eui, si.slug AS site, d.slug, si.tenant_id = $1 AS ours
+           FROM devices d JOIN sites si ON si.id = d.site_id WHERE d.dev_eui = ANY($2::text[])
+           ORDER BY d.dev_eui""",
+        tenant_id, list(wanted))
+    taken = [
+        f"DevEUI {r['dev_eui']} is held by device {r['site']}/{r['slug']} already (retire that "
+        "device first, or keep the DevEUI on it in the file)" if r["ours"]
+        else f"DevEUI {r['dev_eui']} is held by a device of another tenant"
+        for r in rows if not r["ours"] or (r["site"], r["slug"]) != wanted[r["dev_eui"]]
+    ]
+    if taken:
+        raise ProvisionConflict(f"cannot provision tenant {sf.tenant.id}: {'; '.join(taken)}")
+
+
 async def _sync_devices(
     con: asyncpg.Connection, sf: SiteFile, site: Site, site_id: int,
     gateways: Mapping[str, int], spaces: Mapping[SpaceRef, int], tally: _Tally,
@@ -308,7 +335,7 @@ async def _sync_devices(
         device_id = await _upsert_one(
             con, _DEVICE_SQL, "devices", tally,
             site_id, device.id, gateways.get(gw) if gw else None, device.kind,
-            device.dev_eui.lower() if device.dev_eui else None,
+            device.dev_eui.lower() if device.dev_eui else None, device.model, device.occupied_path,
         )
         await _sync_device_spaces(con, device_id, [(spaces[r], p) for r, p in watched], tally)
 

@@ -25,7 +25,7 @@ import asyncpg
 from dashboard_api.schemas import HistoryPoint, SiteDetail, SiteSummary, SpaceStatus, ZoneSummary
 
 # The schema version this API needs (the newest migration it reads from).
-REQUIRED_SCHEMA_VERSION = 9  # 009: token expiry and last use (auth reads them)
+REQUIRED_SCHEMA_VERSION = 11  # 011: a device's model and occupied_path (admin reads and writes)
 EARTH_RADIUS_M = 6_371_008.8  # mean Earth radius (IUGG)
 
 # $1 is always ``now``.

@@ -19,6 +19,7 @@ import asyncpg
 
 from dashboard_api import BadInput, Conflict, NotFound
 from dashboard_api.auth import Principal, hash_secret, new_secret
+from dashboard_api.devices import check_device
 
 # Columns an operator may set, per table (the request bodies' fields, validated by pydantic).
 SITE_COLS = ("kind", "name", "name_fa", "address", "lat", "lon", "opening_hours", "stale_after_s")
@@ -194,6 +195,11 @@ _GATEWAY_ID = """SELECT g.id FROM gateways g JOIN tenants t ON t.id = g.tenant_i
 WHERE t.slug = $1 AND g.slug = $2 AND g.retired_at IS NULL"""
 
 
+async def gateway_id(con: asyncpg.Connection, tenant: str, slug: str) -> int:
+    """The row id of the tenant's live gateway ``slug``; ``NotFound`` when there is none."""
+    return await _row_id(con, _GATEWAY_ID, tenant, slug, what=f"no gateway {slug!r} of tenant {tenant!r}")
+
+
 async def _space_ids(con: asyncpg.Connection, tenant: str, sites: Sequence[str],
                      spaces: Sequence[str]) -> list[int]:
     """Row ids of every space of ``sites`` and of each ``site/space`` in ``spaces``."""
@@ -299,6 +305,7 @@ async def create_device(con: asyncpg.Connection, who: Principal, tenant: str, si
                         values: Mapping[str, Any]) -> None:
     async with con.transaction():
         sid = await site_id(con, tenant, site)
+        await check_device(con, site_id=sid, slug=slug, device_id=None, values=values)
         row = await _gateway_ref(con, tenant, dict(values))
         watched = _watched(row.pop("spaces", None)) or {}
         await _insert(con, "devices", {"site_id": sid, "slug": slug, **row})
@@ -311,6 +318,7 @@ async def update_device(con: asyncpg.Connection, who: Principal, tenant: str, si
     async with con.transaction():
         sid = await site_id(con, tenant, site)
         device = await _row_id(con, _DEVICE_ID, sid, slug, what=f"no device {slug!r} of site {site!r}")
+        await check_device(con, site_id=sid, slug=slug, device_id=device, values=values)
         row = await _gateway_ref(con, tenant, dict(values))
         watched = _watched(row.pop("spaces", None))
         await _update(con, "devices", device, row)

@@ -30,15 +30,32 @@ Shape::
           - id: B
             spaces: [B-01, B-02]             # or an explicit list
             attributes: {B-01: {disabled: true}}
+        devices:
+          - {id: cam-1, kind: camera, spaces: {A-001: [[0, 0], [10, 0], [10, 10], [0, 10]]}}
+          - id: bay-b01                      # a LoRaWAN bay sensor (ChirpStack)
+            kind: lorawan
+            dev_eui: 70B3D57ED0001234        # 16 hex digits, unique in the file (any case)
+            spaces: [B-01]                   # exactly one space, of this site or site/space
+            model: bosch-tpl110              # a built-in decoder (`parkbazaar lorawan models`)
+          - {id: bay-b02, kind: lorawan, dev_eui: 70B3D57ED0001235, spaces: [B-02],
+             occupied_path: object.occupied} # or where ChirpStack's own decoder puts it
     gateways:
       - id: gw-central-lot
         sites: [central-lot]                 # every space of these sites
         spaces: [other-site/X-1]             # and/or single spaces
+
+A ``lorawan`` device has a ``dev_eui``, watches exactly one space (no other
+lorawan device of the file watches it), and names how its uplinks are read:
+exactly one of ``model`` (a known decoder) or ``occupied_path`` (a dotted path
+starting ``object.`` into the network server's decoded ``object``). Only lorawan
+devices have either. ``device_problems`` holds these rules for one device; the
+admin API applies the same function to the device row a request would leave.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -48,39 +65,33 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from occupancy import OccupancyError
 from occupancy.config import describe_validation_error
-from occupancy.ids import GatewayId, SiteId, SpaceId, SpaceRef, TenantId
+from occupancy.ids import GatewayId, IdError, SiteId, SpaceId, SpaceRef, TenantId
+from occupancy.lorawan import UnknownModel
+from occupancy.lorawan import models as lorawan_models
+
+# ``object.occupied``, ``object.status.parked``: where ChirpStack's own decoder puts occupancy.
+OCCUPIED_PATH = re.compile(r"^object(\.[A-Za-z0-9_-]{1,64}){1,8}$")
+
+Loc = tuple[str | int, ...]
+# One problem: (key path, message naming the value, the value).
+Problem = tuple[Loc, str, Any]
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-Loc = tuple[str | int, ...]
-
-
-def _problem(loc: Loc, message: str, value: object) -> InitErrorDetails:
-    """One error at ``loc`` (relative to the model validating), its message as it is."""
-    return InitErrorDetails(type=PydanticCustomError("site_file", message.replace("{", "{{")
-                                                     .replace("}", "}}")), loc=loc, input=value)
-
-
-def _repeats(keyed: Iterable[tuple[Loc, str]], what: str) -> list[InitErrorDetails]:
-    """An error at every repeat of a value, naming it and the key it first appeared at."""
+def _repeats(keyed: Iterable[tuple[Loc, str]], what: str) -> list[Problem]:
+    """A problem at every repeat of a value, naming it and the key it first appeared at."""
     first: dict[str, Loc] = {}
-    found = []
+    found: list[Problem] = []
     for loc, value in keyed:
         if value in first:
             where = ".".join(str(p) for p in first[value])
-            found.append(_problem(loc, f"duplicate {what} {value!r} (first at {where})", value))
+            found.append((loc, f"duplicate {what} {value!r} (first at {where})", value))
         else:
             first[value] = loc
     return found
-
-
-def _refuse(model: str, problems: list[InitErrorDetails]) -> None:
-    """Raise the problems found by a model's validator, each at its own key."""
-    if problems:
-        raise ValidationError.from_exception_data(model, problems)
 
 
 class SpaceRange(_Strict):
@@ -107,8 +118,8 @@ class Zone(_Strict):
     @model_validator(mode="after")
     def _attributes_name_spaces(self) -> Zone:
         known = set(self.space_ids())
-        _refuse("Zone", [_problem(("attributes", name), f"no space {name!r} in zone {self.id}", name)
-                         for name in self.attributes if name not in known])
+        refuse("Zone", [(("attributes", name), f"no space {name!r} in zone {self.id}", name)
+                        for name in self.attributes if name not in known])
         return self
 
     def keyed_spaces(self) -> list[tuple[Loc, str]]:
@@ -148,6 +159,66 @@ class Device(_Strict):
                                   "e.g. object.occupied (instead of a built-in model)")
     spaces: list[str] | dict[str, list[list[float]]] = Field(default_factory=list)
 
+    @model_validator(mode="after")
+    def _lorawan_keys(self) -> Device:
+        refuse("Device", device_problems(self.kind, self.dev_eui, self.model, self.occupied_path,
+                                         self.spaces))
+        return self
+
+
+def device_problems(kind: str, dev_eui: str | None, model: str | None, occupied_path: str | None,
+                    spaces: Sequence[str] | Mapping[str, Any]) -> list[Problem]:
+    """What a device's LoRaWAN keys break (pure): a lorawan device needs a DevEUI, exactly
+    one space, and exactly one of a known ``model`` or an ``occupied_path``; no other kind
+    may have either of those two."""
+    if kind != "lorawan":
+        return [((key,), f"{key} is for lorawan devices only, not a {kind} ({value!r})", value)
+                for key, value in (("model", model), ("occupied_path", occupied_path)) if value is not None]
+    out: list[Problem] = []
+    if dev_eui is None:
+        out.append((("dev_eui",), "a lorawan device needs its dev_eui (16 hex digits)", None))
+    if isinstance(spaces, Mapping) or len(spaces) != 1:
+        shown = list(spaces) if isinstance(spaces, Mapping) else spaces
+        out.append((("spaces",), f"a lorawan device watches exactly one space (a list of one "
+                                 f"space id), got {shown!r}", shown))
+    return out + _reading_problems(model, occupied_path)
+
+
+def _reading_problems(model: str | None, occupied_path: str | None) -> list[Problem]:
+    """How a lorawan device's frames are read: a known model xor a field path."""
+    if model is not None and occupied_path is not None:
+        return [(("occupied_path",), f"give a model or an occupied_path, not both (model {model!r}, "
+                                     f"occupied_path {occupied_path!r})", occupied_path)]
+    if model is not None:
+        problem = model_problem(model)
+        return [(("model",), problem, model)] if problem else []
+    if occupied_path is not None:
+        return [] if OCCUPIED_PATH.match(occupied_path) else [(
+            ("occupied_path",), f"occupied_path {occupied_path!r} is not a dotted path into the "
+                                "decoded object, such as 'object.occupied'", occupied_path)]
+    known = ", ".join(lorawan_models.names()) or "none"
+    return [(("model",), f"a lorawan device needs a model (known: {known}) or an occupied_path "
+                         "such as 'object.occupied'", None)]
+
+
+def model_problem(name: str) -> str | None:
+    """Why ``name`` is not a usable device model (the message lists the known ones), or None."""
+    try:
+        lorawan_models.model(name)
+    except UnknownModel as exc:
+        return str(exc)
+    return None
+
+
+def refuse(title: str, problems: Sequence[Problem]) -> None:
+    """Raise one ``ValidationError`` holding every problem at its own key path (relative to
+    the model validating, so pydantic prefixes the path of an enclosing file), if any."""
+    if problems:
+        raise ValidationError.from_exception_data(title, [
+            InitErrorDetails(type=PydanticCustomError("site_file", "{reason}", {"reason": msg}),
+                             loc=loc, input=value)
+            for loc, msg, value in problems])
+
 
 class Site(_Strict):
     id: str
@@ -170,9 +241,9 @@ class Site(_Strict):
     @model_validator(mode="after")
     def _unique_ids(self) -> Site:
         spaces = [(("zones", i, *loc), s) for i, z in enumerate(self.zones) for loc, s in z.keyed_spaces()]
-        _refuse("Site", _repeats(((("zones", i, "id"), z.id) for i, z in enumerate(self.zones)), "zone id")
-                + _repeats(((("devices", i, "id"), d.id) for i, d in enumerate(self.devices)), "device id")
-                + _repeats(spaces, f"space id in site {self.id}"))
+        refuse("Site", _repeats(((("zones", i, "id"), z.id) for i, z in enumerate(self.zones)), "zone id")
+               + _repeats(((("devices", i, "id"), d.id) for i, d in enumerate(self.devices)), "device id")
+               + _repeats(spaces, f"space id in site {self.id}"))
         return self
 
     def spaces(self) -> list[tuple[str, SpaceId]]:
@@ -211,28 +282,28 @@ class SiteFile(_Strict):
 
     @model_validator(mode="after")
     def _unique_ids(self) -> SiteFile:
-        _refuse("SiteFile", _repeats(((("sites", i, "id"), s.id) for i, s in enumerate(self.sites)),
-                                     "site id")
-                + _repeats(((("gateways", i, "id"), g.id) for i, g in enumerate(self.gateways)),
-                           "gateway id"))
+        refuse("SiteFile", _repeats(((("sites", i, "id"), s.id) for i, s in enumerate(self.sites)),
+                                    "site id")
+               + _repeats(((("gateways", i, "id"), g.id) for i, g in enumerate(self.gateways)),
+                          "gateway id"))
         return self
 
     @model_validator(mode="after")
     def _bindings_exist(self) -> SiteFile:
         known = {s.id: {sp for _, sp in s.spaces()} for s in self.sites}
-        problems = []
+        problems: list[Problem] = []
         for i, gw in enumerate(self.gateways):
-            problems += [_problem(("gateways", i, "sites", j), f"unknown site {site!r}", site)
+            problems += [(("gateways", i, "sites", j), f"unknown site {site!r}", site)
                          for j, site in enumerate(gw.sites) if site not in known]
             for j, ref in enumerate(gw.spaces):
                 try:
                     r = SpaceRef.parse(ref)
                 except ValueError as exc:
-                    problems.append(_problem(("gateways", i, "spaces", j), f"{exc}", ref))
+                    problems.append((("gateways", i, "spaces", j), f"{exc}", ref))
                     continue
                 if r.space not in known.get(r.site, set()):
-                    problems.append(_problem(("gateways", i, "spaces", j), f"unknown space {ref!r}", ref))
-        _refuse("SiteFile", problems)
+                    problems.append((("gateways", i, "spaces", j), f"unknown space {ref!r}", ref))
+        refuse("SiteFile", problems + lorawan_file_problems(self.sites, known))
         return self
 
     def site(self, site_id: str) -> Site:
@@ -247,6 +318,40 @@ class SiteFile(_Strict):
         refs = [SpaceRef(SiteId(s), sp) for s in gw.sites for _, sp in self.site(s).spaces()]
         refs += [SpaceRef.parse(r) for r in gw.spaces if SpaceRef.parse(r) not in refs]
         return refs
+
+
+def lorawan_file_problems(sites: Sequence[Site], known: Mapping[str, set[SpaceId]]) -> list[Problem]:
+    """What the file's lorawan devices break together (pure): each DevEUI once in the file
+    (in any case), each device's space one of the file's, each space watched by one device."""
+    out: list[Problem] = []
+    euis: dict[str, str] = {}
+    watchers: dict[SpaceRef, str] = {}
+    for i, site in enumerate(sites):
+        for j, d in enumerate(site.devices):
+            at = ("sites", i, "devices", j)
+            if d.dev_eui is not None:
+                first = euis.setdefault(d.dev_eui.lower(), f"{site.id}/{d.id}")
+                if first != f"{site.id}/{d.id}":
+                    out.append(((*at, "dev_eui"), f"DevEUI {d.dev_eui!r} is device {first}'s already "
+                                                  "in this file", d.dev_eui))
+            if d.kind == "lorawan":
+                out += _space_problem(at, site, d, known, watchers)
+    return out
+
+
+def _space_problem(at: tuple[str | int, ...], site: Site, d: Device,
+                   known: Mapping[str, set[SpaceId]], watchers: dict[SpaceRef, str]) -> list[Problem]:
+    name = next(iter(d.spaces))
+    try:
+        ref = SpaceRef.parse(name) if "/" in name else SpaceRef(SiteId(site.id), SpaceId(name))
+    except IdError as exc:
+        return [((*at, "spaces", 0), f"{exc}", name)]
+    if ref.space not in known.get(ref.site, set()):
+        return [((*at, "spaces", 0), f"unknown space {name!r} (not a space of site {ref.site})", name)]
+    first = watchers.setdefault(ref, f"{site.id}/{d.id}")
+    if first != f"{site.id}/{d.id}":
+        return [((*at, "spaces", 0), f"space {ref} is watched by lorawan device {first} already", name)]
+    return []
 
 
 def parse_site_file(data: Any) -> SiteFile:

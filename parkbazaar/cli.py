@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "parkbazaar.lorawan_cli",
     "parkbazaar.simulate_cli",
     "parkbazaar.vision_cli",
+    "parkbazaar.forecast_cli",
 )
 
 

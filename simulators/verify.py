@@ -20,7 +20,10 @@ Four checks, each producing findings that name spaces and times:
    the same database), the counts are computed from this run's stored events
    instead (the same step function), and a note says so;
 4. **delivery** — every event a gateway sent is in ``occupancy_events``
-   (gateway, seq, observed_at), except those a fault was meant to get rejected.
+   (gateway, seq, observed_at), except those a fault was meant to get rejected;
+5. **lorawan** — no reading older than its device's last one reached a
+   gateway's state machine (a late or repeated ChirpStack frame the receiver
+   let through), and every ChirpStack event reached the gateways.
 
 Spaces in a window the truth excuses (flapping, skewed clock, between a
 sensor's last word and its staleness bound) are not counted. Camera-watched
@@ -57,7 +60,7 @@ Counts = dict[SpaceState, int]
 class Finding:
     """One way the chain differs from the truth."""
 
-    check: str  # now, checkpoint, history, delivery, camera
+    check: str  # now, checkpoint, history, delivery, camera, lorawan
     site: str
     what: str
     at: datetime | None = None
@@ -378,6 +381,8 @@ class VerifyInput:
     step: timedelta
     camera_max_error: float
     skewed: dict[GwKey, set[int]] = field(default_factory=dict)
+    lorawan_late: int = 0  # readings older than their device's machine (should be none)
+    lorawan_missing: int = 0  # ChirpStack events the gateways did not receive in time
 
 
 async def verify(inp: VerifyInput, *, api: str, dsn: str) -> Verdict:
@@ -397,7 +402,18 @@ async def verify(inp: VerifyInput, *, api: str, dsn: str) -> Verdict:
     finally:
         await con.close()
     camera_finding(verdict, inp.camera_max_error)
+    lorawan_findings(inp, verdict)
     return verdict
+
+
+def lorawan_findings(inp: VerifyInput, verdict: Verdict) -> None:
+    if inp.lorawan_late:
+        verdict.findings.append(Finding(
+            "lorawan", "*", f"{inp.lorawan_late} readings older than their device's last one reached "
+            "the state machines (late or repeated ChirpStack frames let through)"))
+    if inp.lorawan_missing:
+        verdict.findings.append(Finding(
+            "lorawan", "*", f"{inp.lorawan_missing} ChirpStack events never reached a gateway"))
 
 
 async def _check_site(inp: VerifyInput, site: SiteKey, api: str, con: asyncpg.Connection,

@@ -2,7 +2,8 @@
 
 Create (POST), update (PATCH), retire (DELETE: the row stays with its history,
 marked ``retired_at``, its bindings removed) sites, zones, spaces, gateways and
-devices; gateway credentials shown once; layout import; the audit log.
+devices; gateway credentials shown once; layout import; the audit log. Read a
+site's devices, and a gateway's LoRaWAN bindings in its config's ``sensors`` shape.
 Every write is audited in the same transaction.
 """
 
@@ -15,7 +16,7 @@ import asyncpg
 from fastapi import APIRouter, Body, Query
 from pydantic import BaseModel, ValidationError
 
-from dashboard_api import BadInput, Conflict, ProvisionError, registry
+from dashboard_api import BadInput, Conflict, ProvisionConflict, ProvisionError, devices, registry
 from dashboard_api.bodies import (
     Credentials,
     DeviceIn,
@@ -170,6 +171,29 @@ async def update_device(who: Admin, con: Connection, tenant: TenantPath, site: S
     return {"device": device}
 
 
+@router.get("/sites/{site}/devices", responses=RESPONSES, summary="The site's live devices")
+async def list_devices(_: Admin, con: Connection, tenant: TenantPath, site: SitePath) -> list[dict[str, Any]]:
+    """Each with `kind`, `dev_eui`, `model` or `occupied_path` (lorawan), `gateway`, `spaces`."""
+    return await devices.device_rows(con, site_id=await registry.site_id(con, tenant, site))
+
+
+@router.get("/sites/{site}/devices/{device}", responses=RESPONSES, summary="One live device")
+async def get_device(_: Admin, con: Connection, tenant: TenantPath, site: SitePath,
+                     device: DevicePath) -> dict[str, Any]:
+    rows = await devices.device_rows(con, site_id=await registry.site_id(con, tenant, site), device=device)
+    return rows[0]
+
+
+@router.get("/gateways/{gateway}/lorawan", responses=RESPONSES,
+            summary="The gateway's LoRaWAN bindings, as its config's `chirpstack.sensors`")
+async def gateway_lorawan(_: Admin, con: Connection, tenant: TenantPath,
+                          gateway: GatewayPath) -> dict[str, list[dict[str, str]]]:
+    """`{"sensors": [{"dev_eui", "model" or "occupied_path", "space": "site/space"}]}`: the live
+    lorawan devices watching the spaces bound to the gateway (`curl … > sensors.json`)."""
+    gateway_id = await registry.gateway_id(con, tenant, gateway)
+    return {"sensors": await devices.gateway_sensors(con, gateway_id=gateway_id)}
+
+
 @router.delete("/sites/{site}/devices/{device}", responses=RESPONSES, summary="Retire a device")
 async def retire_device(who: Admin, con: Connection,
                         tenant: TenantPath, site: SitePath, device: DevicePath) -> Done:
@@ -194,6 +218,8 @@ async def import_site_file(who: Admin, con: Connection, tenant: TenantPath,
                        loc=("body", "tenant"))
     try:
         report = await provision(con, site_file)
+    except ProvisionConflict as exc:
+        raise Conflict(str(exc)) from exc
     except ProvisionError as exc:
         if isinstance(exc.__cause__, asyncpg.UniqueViolationError):
             raise Conflict(f"the site file of tenant {tenant!r} conflicts with rows that exist") from exc

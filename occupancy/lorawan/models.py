@@ -16,7 +16,13 @@ from occupancy.lorawan import UnknownModel
 from occupancy.lorawan.frames import Frame, Model, Reading
 
 # Modules whose ``MODELS`` tuple lists the models they decode.
-_MODULES: tuple[str, ...] = ()
+_MODULES: tuple[str, ...] = (
+    "occupancy.lorawan.bosch",
+    "occupancy.lorawan.nwave",
+    "occupancy.lorawan.netvox",
+    "occupancy.lorawan.dingtek",
+    "occupancy.lorawan.tekzitel",
+)
 
 
 @cache

@@ -160,10 +160,12 @@ async def test_conflict_does_not_leak_database_internals(
     r = await c.post(f"/v1/admin/{TENANT}/sites", json={"id": "lot-a", "kind": "parking", "name": "x",
                                                          "lat": 1, "lon": 1}, headers=headers)
     assert r.status_code == 409 and r.json() == {"detail": "site 'lot-a' exists already"}
-    lorawan = {"kind": "lorawan", "dev_eui": "00aa00aa00aa00aa"}
-    await c.post(f"/v1/admin/{TENANT}/sites/lot-a/devices", json={"id": "l1", **lorawan}, headers=headers)
-    r = await c.post(f"/v1/admin/{TENANT}/sites/market/devices",
-                     json={"id": "l2", **lorawan, "dev_eui": "00AA00AA00AA00AA"}, headers=headers)
+    lorawan = {"kind": "lorawan", "dev_eui": "00aa00aa00aa00aa", "occupied_path": "object.occupied"}
+    r = await c.post(f"/v1/admin/{TENANT}/sites/lot-a/devices", headers=headers,
+                     json={"id": "l1", **lorawan, "spaces": ["a1"]})
+    assert r.status_code == 201, r.text
+    r = await c.post(f"/v1/admin/{TENANT}/sites/market/devices", headers=headers,
+                     json={"id": "l2", **lorawan, "dev_eui": "00AA00AA00AA00AA", "spaces": ["stall-001"]})
     assert r.status_code == 409 and not DATABASE_TEXT.search(r.text), r.text
     assert "'l2'" in r.text and "DevEUI" in r.text
 

@@ -76,7 +76,8 @@ async def test_devices_and_camera_polygons(db: asyncpg.Connection, shiraz: dict[
     square = [[0.0, 0.0], [10.0, 0.0], [10.0, 10.0], [0.0, 10.0]]
     data["sites"][0]["devices"] = [
         {"id": "cam-1", "kind": "camera", "spaces": {"A-001": square, "A-002": square}},
-        {"id": "lora-7", "kind": "lorawan", "dev_eui": "70B3D57ED0001234", "spaces": ["B-001"]},
+        {"id": "lora-7", "kind": "lorawan", "dev_eui": "70B3D57ED0001234", "spaces": ["B-001"],
+         "occupied_path": "object.occupied"},
     ]
     report = await provision(db, parse_site_file(data))
     assert report.counts["devices"].created == 2
