@@ -267,12 +267,21 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 
 def describe_validation_error(exc: ValidationError, origin: str) -> str:
-    """One line per problem: ``origin: key.path: message``."""
+    """One line per problem: ``origin: key.path: message``, and the value given when the
+    message does not name it (``got 'garage'``)."""
     lines = []
     for err in exc.errors():
         key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        lines.append(f"{origin}: {key}: {err['msg']}")
+        lines.append(f"{origin}: {key}: {err['msg']}{_got(err['input'], err['msg'])}")
     return "\n".join(lines)
+
+
+def _got(value: object, message: str) -> str:
+    """`` (got VALUE)`` for a plain value the message leaves out; nothing for a mapping or list."""
+    if not isinstance(value, str | int | float | bool) or repr(value) in message:
+        return ""
+    text = repr(value)
+    return f" (got {text[:60]}{'…' if len(text) > 60 else ''})"
 
 
 def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Settings:
