@@ -25,7 +25,7 @@ const TEXT = {
     noframe: "no frame of this camera yet: upload one, or run `parkbazaar layout frame` on the gateway",
     version: "layout version", none: "none yet", unsaved: "unsaved changes", saved: "saved as version",
     loaded: "loaded version {v}: Save makes it the current layout", imported: "imported and saved as version",
-    uploaded: "frame uploaded", load: "Load", points: "points", empty: "a polygon has no space id",
+    uploaded: "frame uploaded", load: "Load", points: "points", spaces: "spaces", empty: "a polygon has no space id",
     duplicate: "space {s} has two polygons", unknown: "{s} is not a space of this site (create it first)",
     nothing: "nothing to save: draw a polygon first", pickfile: "choose a file first",
     leave: "There are unsaved changes. Leave anyway?", drawing: "drawing: click the corners",
@@ -50,7 +50,6 @@ function h(tag, attrs = {}, ...children) {
 }
 
 function say(text, error = false) {
-  $("message").hidden = !text;
   $("message").textContent = text || "";
   $("message").classList.toggle("error", error);
 }
@@ -163,7 +162,7 @@ async function loadFrame() {
 async function loadVersions() {
   const versions = await api("GET", `${cameraBase()}/layouts?limit=50`);
   $("versions").replaceChildren(...versions.map((v) => h("li", {},
-    `v${v.version} · ${new Date(v.at).toLocaleString()} · ${v.actor} · ${v.source} · ${v.spaces} `,
+    `v${v.version} · ${new Date(v.at).toLocaleString()} · ${v.actor} · ${v.source} · ${v.spaces} ${t("spaces")} `,
     button(t("load"), () => loadVersion(v.version)))));
 }
 
@@ -408,16 +407,16 @@ const guarded = (fn) => async (...args) => {
 };
 
 function onKey(e) {
-  if (!state.camera || (e.target.matches("input, select, textarea") && e.key !== "Escape")) return;
+  if (!state.camera) return;
+  if ((e.ctrlKey || e.metaKey) && e.key === "s") { e.preventDefault(); guarded(save)(); return; }
+  if (e.target.matches("input, select, textarea") && e.key !== "Escape") return; // typing
   const step = e.shiftKey ? 10 : 1;
   const moves = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, -step], ArrowDown: [0, step] };
-  if ((e.ctrlKey || e.metaKey) && e.key === "s") { e.preventDefault(); guarded(save)(); }
-  else if (e.key === "n" || e.key === "N") startDraw();
+  if (e.key === "n" || e.key === "N") startDraw();
   else if (e.key === "Enter" && state.drawing) finishDraw();
   else if (e.key === "Escape") { if (state.drawing) cancelDraw(); else select(null); }
   else if ((e.key === "Delete" || e.key === "Backspace") && !state.drawing) deleteSelected();
   else if (moves[e.key] && state.selected != null) { e.preventDefault(); moveSelected(...moves[e.key]); }
-  else return;
 }
 
 function applyLanguage() {

@@ -24,7 +24,8 @@ BAY_2 = [[110, 10], [190, 10], [190, 60], [110, 60]]
 
 
 def reported(sub: Subscriber) -> set[str]:
-    return {str(e.space) for t, p, _ in sub.received() if t.endswith("/events") for e in decode_events(p).events}
+    return {str(e.space) for topic, payload, _ in sub.received() if topic.endswith("/events")
+            for e in decode_events(payload).events}
 
 
 async def test_a_running_gateway_reads_a_changed_layout_file(broker: Mosquitto, topic_prefix: str,
