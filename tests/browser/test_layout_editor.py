@@ -7,6 +7,7 @@ reloads and finds the layout there; the API's refusals are shown as it words the
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -146,8 +147,36 @@ def test_draw_bind_save_reload_and_the_gateway_pulls_it(served: dict[str, Any], 
             page.locator("#reload").click()
             expect(page.locator("#version")).to_have_text("layout version: v3")
             page.locator("#versions li", has_text="v2 ").get_by_role("button").click()
+            expect(page.locator("#message")).to_contain_text("loaded version 2")
             page.locator("#save").click()
             expect(page.locator("#message")).to_have_text("saved as version 4")
+
+            # a frame uploaded from the page, and an Ultralytics file imported through it
+            png = cv2.imencode(".png", np.full((180, 320, 3), 90, np.uint8))[1].tobytes()
+            page.locator("summary", has_text="Upload a frame").click()
+            page.locator("#frame-file").set_input_files(
+                files=[{"name": "f.png", "mimeType": "image/png", "buffer": png}])
+            page.locator("#upload").click()
+            expect(page.locator("#message")).to_have_text("frame uploaded")
+            assert page.get_attribute("#canvas", "viewBox") == "0 0 320 180"
+            boxes = json.dumps([{"points": [[1, 1], [50, 1], [50, 40], [1, 40]]},
+                                {"points": [[60, 1], [99, 1], [99, 40]]}]).encode()
+            page.locator("summary", has_text="Import a layout file").click()
+            page.select_option("#imp-format", "ultralytics")
+            page.fill("#imp-prefix", "a")
+            page.locator("#imp-file").set_input_files(
+                files=[{"name": "bounding_boxes.json", "mimeType": "application/json", "buffer": boxes}])
+            page.locator("#import").click()
+            expect(page.locator("#message")).to_have_text("imported and saved as version 5")
+            expect(page.locator("#list li")).to_have_text(["a1 · 4 points", "a2 · 3 points"])
+            page.locator("#imp-file").set_input_files(
+                files=[{"name": "x.json", "mimeType": "application/json", "buffer": b"[]"}])
+            page.locator("#import").click()
+            expect(page.locator("#message")).to_contain_text("not a ultralytics layout")
+            page.locator("#versions li", has_text="v4 ").get_by_role("button").click()
+            expect(page.locator("#message")).to_contain_text("loaded version 4")
+            page.locator("#save").click()
+            expect(page.locator("#message")).to_have_text("saved as version 6")
             assert not refused, refused
         finally:
             browser.close()
