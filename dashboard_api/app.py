@@ -30,15 +30,15 @@ from dashboard_api.headers import SecurityHeaders, add_docs
 from dashboard_api.http import CachedReadFront, ResponseCache
 from dashboard_api.limits import BodyLimitMiddleware, Bulkhead, RateClass, RateLimitMiddleware
 from dashboard_api.live import ChangeFeed
-from dashboard_api.routes import admin, health, manage, metrics, ngsi, page, sites, tokens
+from dashboard_api.routes import admin, editor, health, layouts, manage, metrics, ngsi, page, sites, tokens
 from occupancy.config import ApiSettings, Settings
 
 log = logging.getLogger(__name__)
 
 POOL_MIN = 1
 PUBLIC_PREFIXES = ("/v1/sites", "/ngsi-ld/")
-# The bodies allowed up to ``api.max_import_bytes``: a whole tenant's site file, a camera layout.
-IMPORT_PATHS = re.compile(r"^/v1/admin/[^/]+/(layout|sites/[^/]+/devices/[^/]+/polygons)$")
+# The bodies allowed up to ``api.max_import_bytes``: a whole tenant's site file, a camera layout or frame.
+IMPORT_PATHS = re.compile(r"^/v1/admin/[^/]+/(layout|sites/[^/]+/devices/[^/]+/(polygons|layout|frame))$")
 DESCRIPTION = """\
 Live occupancy of municipal parking lots and produce bazaars.
 
@@ -105,7 +105,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(SecurityHeaders)
     app.add_middleware(metrics.MetricsMiddleware)
     add_error_handlers(app)
-    for module in (sites, ngsi, manage, admin, tokens, health, metrics, page):
+    for module in (sites, ngsi, manage, admin, layouts, tokens, health, metrics, page, editor):
         app.include_router(module.router)
     if api.docs:
         add_docs(app)

@@ -122,3 +122,9 @@ def _static_page(html: str) -> Callable[[], Awaitable[HTMLResponse]]:
         return HTMLResponse(html, headers=headers)
 
     return show
+
+
+def editor_csp() -> str:
+    """The layout editor's policy (``/admin/layout``): the web page's, without map tiles, and
+    with ``blob:`` images — the camera frame, fetched with the admin token and shown from memory."""
+    return page_csp(None).replace("img-src 'self'", "img-src 'self' blob:")

@@ -171,6 +171,11 @@ class CameraView:
     def spaces(self) -> tuple[SpaceRef, ...]:
         return tuple(self.refs.values())
 
+    def relayout(self, layout: Layout, site: str) -> None:
+        """Read ``layout``'s polygons from the next frame on (its layout file changed)."""
+        self.layout = layout
+        self.refs = {i: SpaceRef(SiteId(site), SpaceId(i)) for i in layout.ids}
+
     def reading(self, frame: Frame) -> dict[SpaceRef, float]:
         """Space → probability of ``occupied`` for one frame."""
         return self.scores(self.detector.detect(frame, self.layout))

@@ -223,9 +223,17 @@ class GatewayService:
                 monitor.consecutive_errors = 0
                 at = self._now()
                 monitor.last_seen = at
+                if adapter.spaces != monitor.spaces:
+                    self._respace(monitor, adapter)
                 if scores:
                     self._enqueue(self._machines.observe(adapter.device, at, scores))
             await asyncio.sleep(max(0.0, monitor.poll_s - (time.monotonic() - started)))
+
+    def _respace(self, monitor: DeviceMonitor, adapter: Adapter) -> None:
+        """A device reads other spaces now (a camera's layout file changed): its machine
+        watches the new ones too; those it no longer reads expire to ``unknown``."""
+        monitor.spaces = tuple(dict.fromkeys((*monitor.spaces, *adapter.spaces)))
+        self._machines.widen(adapter.device, adapter.spaces)
 
     def _read_failed(self, monitor: DeviceMonitor, exc: Exception) -> None:
         monitor.errors += 1

@@ -7,7 +7,10 @@ probability of ``occupied`` for every space it can see
 debounces those readings like any sensor's: the camera's ``debounce``
 section (default ``confirm_readings: 3``, i.e. three frames) is its policy.
 A source that ends or fails raises ``AdapterError``; the spaces go
-``unknown`` after the staleness bound.
+``unknown`` after the staleness bound. Before each frame the layout file is
+looked at (``gateway.adapters.layout_watch``): a changed, usable layout is read
+from that frame on, and ``spaces`` follows it (the service then watches any new
+space too).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gateway.adapters import AdapterError
+from gateway.adapters.layout_watch import LayoutWatch, space_check
 from gateway.camera import CameraError, CameraView, CaptureFrames, Frame, FrameSource, folder_frames
 from occupancy.ids import DeviceId, SpaceRef
 
@@ -38,11 +42,14 @@ class CameraAdapter:
         self.device = DeviceId(device)
         self.spaces = view.spaces
         self._frames: Iterator[tuple[datetime, Frame]] | None = None
+        self.layout_watch: LayoutWatch | None = None  # set by ``camera_adapter``
+        self.site: str | None = None
 
     async def read(self) -> Mapping[SpaceRef, float]:
         return await asyncio.to_thread(self._next)
 
     def _next(self) -> dict[SpaceRef, float]:
+        self._reload()
         try:
             if self._frames is None:
                 self._frames = iter(self.source)
@@ -54,6 +61,13 @@ class CameraAdapter:
         except (CameraError, OSError, ValueError) as exc:
             self._frames = None
             raise AdapterError(f"camera {self.device}: {exc}") from exc
+
+    def _reload(self) -> None:
+        """A changed layout file, if any, from this frame on (``gateway.adapters.layout_watch``)."""
+        layout = self.layout_watch.changed() if self.layout_watch is not None else None
+        if layout is not None and self.site is not None:
+            self.view.relayout(layout, self.site)
+            self.spaces = self.view.spaces
 
     async def close(self) -> None:
         self._frames = None
@@ -69,10 +83,15 @@ def frame_source(config: GatewayConfig, device: CameraDevice) -> FrameSource:
 
 
 def camera_adapter(config: GatewayConfig, device: CameraDevice) -> CameraAdapter:
-    """The camera of a config entry: its source, layout and detector model."""
+    """The camera of a config entry: its source, layout (read again when its file
+    changes) and detector model."""
     from occupancy.vision.detector import Detector
     from occupancy.vision.layout import load_layout
 
     layout = load_layout(config.path(device.layout), device.id)
     detector = Detector.load(config.path(device.model)) if device.model else Detector.load()
-    return CameraAdapter(frame_source(config, device), CameraView(layout, detector, device.site), device.id)
+    view = CameraView(layout, detector, device.site)
+    adapter = CameraAdapter(frame_source(config, device), view, device.id)
+    adapter.layout_watch = LayoutWatch(config.path(device.layout), device.id, space_check(config, device))
+    adapter.site = device.site
+    return adapter
