@@ -28,9 +28,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from dashboard_api.frames import MAX_FRAME_BYTES
+from occupancy.vision.layout import site_file_text
 from parkbazaar.clikit import fail
 
 TOKEN_ENV = "PARKBAZAAR_ADMIN_TOKEN"
@@ -67,15 +66,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     frame.set_defaults(func=cmd_frame)
 
 
-# --- pure ------------------------------------------------------------------------------------------
-
-def site_file_text(site: str, device: str, layout: dict[str, Any], api: str) -> str:
-    """The layout file ``pull`` writes: a site file with this camera and its polygons (pure)."""
-    data = {"sites": [{"id": site, "devices": [
-        {"id": device, "kind": "camera", "spaces": layout["spaces"]}]}]}
-    head = (f"# written by `parkbazaar layout pull` from {api}: camera {device}, "
-            f"layout version {layout.get('version')}\n")
-    return head + yaml.safe_dump(data, sort_keys=False, default_flow_style=None)
 
 
 # --- I/O -------------------------------------------------------------------------------------------

@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
+from occupancy.vision.layout import site_file_text
 from occupancy.wire import decode_events
-from parkbazaar.layout_cli import site_file_text
 from stack.embedded import Mosquitto
 from tests.support.gateways import config_dict, make_config, running_gateway
 from tests.support.mqtt import Subscriber

@@ -20,8 +20,7 @@ from gateway.devices import DeviceMachines
 from occupancy.ids import SpaceRef
 from occupancy.model import Source
 from occupancy.statemachine import Policy
-from occupancy.vision.layout import load_layout
-from parkbazaar.layout_cli import site_file_text
+from occupancy.vision.layout import load_layout, site_file_text
 
 IMAGE = np.zeros((30, 70, 3), np.uint8)
 BAY = [[1.5, 1], [9, 1], [9, 9], [1, 9]]
