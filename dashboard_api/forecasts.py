@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 DEFAULT_HORIZONS = "15,30,60"
 MAX_HORIZON_MIN = 120
 MAX_HORIZONS = 12
+MAX_ARRIVAL_SITES = 20  # `/v1/sites?arrive_in=`: the nearest this many get a forecast (~1-4 ms each)
 LOOKBACK = timedelta(seconds=LOOKBACK_S)
 _NUMBER = re.compile(r"[0-9]{1,4}")  # ASCII digits only: \d would take "٣" too
 NO_MODEL = "no model fitted for this site yet: its current count carried forward"

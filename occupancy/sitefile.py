@@ -394,10 +394,23 @@ class SiteFileError(OccupancyError, ValueError):
     """A site file cannot be read or is not valid; one ``FILE: key.path: message`` line a problem."""
 
 
+class _Loader(yaml.SafeLoader):
+    """Safe YAML whose timestamps stay text: the site file's only dates are holidays, which
+    validate themselves (an unquoted ``2026-13-01`` is then an error naming its key, not a
+    crash of the YAML reader)."""
+
+
+def _timestamp_as_text(loader: _Loader, node: yaml.Node) -> Any:
+    return loader.construct_yaml_str(node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_as_text)
+
+
 def read_site_file(path: Path) -> SiteFile:
     """Read and validate the site file at ``path``; ``SiteFileError`` when it cannot be used."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # a SafeLoader
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise SiteFileError(f"{path}: cannot read site file: {exc}") from exc
     try:

@@ -33,7 +33,14 @@ from dashboard_api.deps import (
     parse_step,
 )
 from dashboard_api.fairness import SingleFlight
-from dashboard_api.forecasts import LOOKBACK, ForecastInput, ModelCache, arrival, site_forecast
+from dashboard_api.forecasts import (
+    LOOKBACK,
+    MAX_ARRIVAL_SITES,
+    ForecastInput,
+    ModelCache,
+    arrival,
+    site_forecast,
+)
 from dashboard_api.http import cache_key, cached, encode
 from dashboard_api.live import ChangeFeed, SiteKey, changes_since, current_xmin, sse
 from dashboard_api.schemas import (
@@ -70,23 +77,33 @@ async def list_sites(
     With `arrive_in` (needs `near`): each site also has `forecast`, its free spaces
     expected `arrive_in` minutes from now with the 80 % interval, and the sites are
     ranked by it (most expected free first, then nearest; sites with no forecast last).
+    Only the 20 nearest sites get a forecast (`forecast` is null on the others); a
+    miss of the cache is an expensive read (limited in time and concurrency, per client
+    too: 503).
     With an `ETag`; `If-None-Match` answers 304 when nothing changed."""
     if arrive_in is not None and near is None:
         raise BadInput("`arrive_in` needs `near` (the point the driver is heading to)",
                        loc=("query", "arrive_in"))
-    models: ModelCache = request.app.state.forecast_models
 
     async def load() -> bytes:
         async with acquire(pool) as con:
+            return encode(await queries.sites(con, now=now, near=near, radius_m=radius_m, kind=kind,
+                                              min_free=min_free))
+
+    async def load_arrival(minutes: int) -> bytes:
+        # an expensive read (a forecast per site): a bulkhead slot for the query and the CPU
+        async with expensive(request) as con:
             found = await queries.sites(con, now=now, near=near, radius_m=radius_m, kind=kind,
                                         min_free=min_free)
-            if arrive_in is None:
-                return encode(found)
-            inputs = await queries.forecast_inputs(con, now=now, sites=[(s.tenant, s.site) for s in found],
-                                                   since=now - LOOKBACK)
-        return encode(rank_by_arrival(found, inputs, now=now, minutes=arrive_in, models=models))
+            nearest = [(s.tenant, s.site) for s in found[:MAX_ARRIVAL_SITES]]
+            inputs = await queries.forecast_inputs(con, now=now, sites=nearest, since=now - LOOKBACK)
+            return encode(rank_by_arrival(found, inputs, now=now, minutes=minutes,
+                                          models=request.app.state.forecast_models))
 
-    return await cached(request, load)
+    if arrive_in is None:
+        return await cached(request, load)
+    async with request.app.state.gates.gate(client_of(request), cache_key(request.scope)):
+        return await cached(request, lambda: load_arrival(arrive_in))
 
 
 def rank_by_arrival(found: list[SiteSummary], inputs: Mapping[tuple[str, str], ForecastInput], *,

@@ -38,8 +38,8 @@ def site_file(tenant: str = TENANT, timezone: str = "Asia/Tehran") -> dict[str, 
     return {
         "tenant": {"id": tenant, "name": tenant, "timezone": timezone,
                    "holidays": [HOLIDAY, {"date": "2026-03-21", "name": "Nowruz", "name_fa": "نوروز"}]},
-        "sites": [{"id": name, "kind": "parking", "name": name, "lat": lat, "lon": lon, "stale_after_s": 86400,
-                   "zones": [{"id": "z", "spaces": {"prefix": "s", "count": n}}]}
+        "sites": [{"id": name, "kind": "parking", "name": name, "lat": lat, "lon": lon,
+                   "stale_after_s": 86400, "zones": [{"id": "z", "spaces": {"prefix": "s", "count": n}}]}
                   for name, (n, lat, lon) in SITES.items()],
         "gateways": [{"id": "gw-1", "sites": list(SITES)}],
     }
