@@ -9,14 +9,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import asyncpg
+import pytest
 from prometheus_client import REGISTRY
 
 from dashboard_api.provision import provision
 from ingest.forecasting import run_forecasts
 from ingest.site_counts import STEP
 from occupancy.sitefile import parse_site_file
+from stack.embedded import Mosquitto
 from tests.support.api import app_for, asgi_client
 from tests.support.forecast import HOLIDAY, TENANT, seed_history, site_file
+from tests.support.ingest import running_ingest, settings_for
+from tests.support.waiting import wait_until
 
 DAYS = 21
 
@@ -54,6 +58,17 @@ async def test_maintenance_fits_the_sites_with_history_and_contains_bad_data(db:
     assert again.counts.rows <= 4 * 13  # only the last hour of the sites with data is recounted
     assert "Mars/Olympus_Mons" in await db.fetchval("SELECT error FROM forecast_failures")
     assert await db.fetchval("SELECT max(fitted_at) FROM site_forecasts") == now
+
+
+@pytest.mark.mosquitto
+async def test_a_running_ingest_refits_in_its_maintenance(database: str, db: asyncpg.Connection,
+                                                         broker: Mosquitto, topic_prefix: str) -> None:
+    await seed_history(db, days=DAYS, now=datetime.now(UTC))
+    settings = settings_for(database, broker.url, topic_prefix, forecast_history_days=DAYS)
+    async with running_ingest(settings):
+        async def fitted() -> bool:
+            return await db.fetchval("SELECT count(*) FROM site_forecasts") == 2
+        await wait_until(fitted, 30, "the maintenance of a running ingest fitted both sites")
 
 
 async def test_provision_keeps_the_files_holidays(db: asyncpg.Connection) -> None:
