@@ -32,10 +32,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from occupancy.forecast import SiteModel, fit_many, predict  # noqa: E402
-from occupancy.forecast.evaluate import SiteRows, forecast_all, read_csv, score  # noqa: E402
+from occupancy.forecast.evaluate import SiteRows, forecast_all, print_scores, read_csv, score, score_json  # noqa: E402  # noqa: E402
 from occupancy.forecast.localtime import day_number  # noqa: E402
 from occupancy.forecast.synthetic import LONDON, TEHRAN, City, make_city  # noqa: E402
-from parkbazaar.forecast_cli import print_scores, score_json  # noqa: E402
 
 BIRMINGHAM = REPO.parent / "shared" / "datasets" / "birmingham-parking" / "birmingham.csv"
 HORIZONS = (15.0, 30.0, 60.0)

@@ -157,7 +157,10 @@ async def schema_version(con: asyncpg.Connection) -> int | None:
 # (observed_at + stale_after_s), whichever is first; the last event before the
 # first step is carried in. Every interval emits the grid points it covers, so
 # the work is proportional to events + covered points, not events × steps.
-# $1 tenant, $2 site, $3 from, $4 to, $5 step.
+# With $6, `to` itself is a point too (when off the grid): the series ends with
+# the counts at `to` — by default now, the live counts — so that a site that
+# started reporting after the last grid point is not all unknown.
+# $1 tenant, $2 site, $3 from, $4 to, $5 step, $6 a point at `to`.
 # Exact step function from the events (last observation carried forward).
 # The 5-minute rollup of migration 007 (``site_history``) is faster on long
 # ranges, but shows a backfilled (late) event only after the next refresh, so
@@ -169,7 +172,8 @@ WITH site AS (
 ),
 sp AS (SELECT id, coalesce(retired_at, 'infinity') AS gone FROM spaces WHERE site_id = (SELECT id FROM site)),
 g0 AS (SELECT time_bucket($5::interval, $3::timestamptz) AS t0),
-grid AS (SELECT generate_series((SELECT t0 FROM g0), $4::timestamptz, $5::interval) AS t),
+grid AS (SELECT generate_series((SELECT t0 FROM g0), $4::timestamptz, $5::interval) AS t
+         UNION SELECT $4::timestamptz WHERE $6::boolean),
 ev AS (
     SELECT e.* FROM sp CROSS JOIN LATERAL (
         SELECT ev.space_id, ev.state, ev.observed_at, ev.seq FROM occupancy_events ev
@@ -195,6 +199,10 @@ pts AS (
                                                 / extract(epoch FROM $5::interval))),
         iv.b - interval '1 microsecond', $5::interval) AS p(t)
     WHERE iv.state IN ('free', 'occupied') AND iv.b > iv.a
+    UNION ALL  -- the point at `to` itself, when it is off the grid
+    SELECT $4::timestamptz, iv.state FROM iv
+    WHERE $6::boolean AND time_bucket($5::interval, $4::timestamptz) <> $4::timestamptz
+      AND iv.state IN ('free', 'occupied') AND iv.a <= $4::timestamptz AND iv.b > $4::timestamptz
 )
 SELECT g.t AS at,
        count(p.state) FILTER (WHERE p.state = 'free')::int AS free,
@@ -208,14 +216,16 @@ GROUP BY g.t ORDER BY g.t
 
 async def history(
     con: asyncpg.Connection, *, tenant: str, site: str, start: datetime, end: datetime, step: timedelta,
+    end_point: bool = True,
 ) -> list[HistoryPoint] | None:
-    """Counts at every step from ``start`` (aligned down to the step) to ``end``; None: no such site.
+    """Counts at every step from ``start`` (aligned down to the step) to ``end``, and at ``end``
+    itself (``end_point``) when it is off the grid; None: no such site.
 
     The one function behind ``/history``: a maintained rollup can replace its SQL alone.
     """
     if await con.fetchval(_SITE_EXISTS_SQL, tenant, site) is None:
         return None
-    rows = await con.fetch(_HISTORY_SQL, tenant, site, start, end, step)
+    rows = await con.fetch(_HISTORY_SQL, tenant, site, start, end, step, end_point)
     return [HistoryPoint(at=r["at"], free=r["free"], occupied=r["occupied"], total=r["total"],
                          unknown=r["total"] - r["free"] - r["occupied"]) for r in rows]
 

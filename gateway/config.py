@@ -28,6 +28,7 @@ Shape (abridged)::
         sensors:
           - {dev_eui: 70B3D5E75E000001, model: nwave-nps405, space: central-lot/B-001}
           - {dev_eui: 70B3D5E75E000002, occupied_path: object.occupied, space: central-lot/B-002}
+        sensors_file: sensors.json          # and/or the admin API's bindings, saved (docs/gateway.md)
         site_file: ../shiraz.yaml           # and the site file's lorawan devices of our spaces
 
 A ``chirpstack`` entry is a connection to the network server's broker, not a
@@ -332,6 +333,8 @@ class ChirpstackDevice(_Device):
     stale_after_s: float | None = Field(default=LORAWAN_STALE_AFTER_S, gt=0)
     session_expiry_s: int = Field(default=86_400, ge=0, le=30 * 86_400)
     sensors: list[SensorBinding] = Field(default_factory=list)
+    sensors_file: Path | None = None
+    file_sensors: list[SensorBinding] = Field(default_factory=list, description="filled from sensors_file")
     site_file: Path | None = None
     site_sensors: list[SensorBinding] = Field(default_factory=list, description="filled from site_file")
 
@@ -362,9 +365,15 @@ class ChirpstackDevice(_Device):
         return [self.application_id] if isinstance(self.application_id, str) else list(self.application_id)
 
     def all_sensors(self) -> list[SensorBinding]:
-        """The config's sensors, then the site file's (a DevEUI in both: the config's wins)."""
-        mine = {s.dev_eui for s in self.sensors}
-        return self.sensors + [s for s in self.site_sensors if s.dev_eui not in mine]
+        """The config's sensors, then the sensors file's, then the site file's (a DevEUI in
+        several: the first one wins)."""
+        out: list[SensorBinding] = []
+        seen: set[str] = set()
+        for s in self.sensors + self.file_sensors + self.site_sensors:
+            if s.dev_eui not in seen:
+                seen.add(s.dev_eui)
+                out.append(s)
+        return out
 
     def space_refs(self) -> list[SpaceRef]:
         return [s.ref() for s in self.all_sensors()]
@@ -487,7 +496,7 @@ def parse_gateway_config(data: Any, base_dir: Path, origin: str = "config") -> G
     """Validate parsed YAML; ``base_dir`` resolves relative paths. Raises GatewayConfigError."""
     if not isinstance(data, dict):
         raise GatewayConfigError(f"{origin}: the gateway config must be a mapping of keys")
-    data = _with_layouts(data, base_dir, origin)
+    data = _with_sensor_files(_with_layouts(data, base_dir, origin), base_dir, origin)
     config = _validate(data, origin, {})
     config._base_dir = base_dir
     if any(isinstance(d, ChirpstackDevice) and d.site_file for d in config.devices):
@@ -518,6 +527,8 @@ def _describe(exc: ValidationError, origin: str, where: dict[tuple[int, int], st
         if len(loc) > 2 and loc[0] == "devices" and loc[2] in _KINDS:
             del loc[2]
         key = ".".join(str(p) for p in loc) or "(top level)"
+        if len(loc) > 3 and loc[2] == "file_sensors":
+            key = f"devices.{loc[1]}.sensors_file: sensors.{'.'.join(str(p) for p in loc[3:])}"
         site = (loc[1], loc[3]) if len(loc) > 3 and loc[2] == "site_sensors" else None
         if site is not None and isinstance(site[0], int) and isinstance(site[1], int) \
                 and (site[0], site[1]) in where:
@@ -610,6 +621,34 @@ def _with_layouts(data: dict[str, Any], base_dir: Path, origin: str) -> dict[str
             d = {**d, "layout_spaces": list(layout.ids)}
         out.append(d)
     return {**data, "devices": out}
+
+
+def _with_sensor_files(data: dict[str, Any], base_dir: Path, origin: str) -> dict[str, Any]:
+    """Fill each chirpstack connection's ``file_sensors`` from its ``sensors_file``: the answer
+    of ``GET /v1/admin/{tenant}/gateways/{gw}/lorawan`` saved as is (``{"sensors": [...]}``,
+    JSON or YAML) or a bare list of the same entries."""
+    devices = data.get("devices")
+    if not isinstance(devices, list):
+        return data
+    out = []
+    for i, d in enumerate(devices):
+        if isinstance(d, dict) and d.get("kind") == "chirpstack" and isinstance(d.get("sensors_file"), str):
+            path = Path(d["sensors_file"])
+            path = path if path.is_absolute() else base_dir / path
+            d = {**d, "file_sensors": _read_sensors_file(path, f"{origin}: devices.{i}.sensors_file")}
+        out.append(d)
+    return {**data, "devices": out}
+
+
+def _read_sensors_file(path: Path, where: str) -> list[Any]:
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise GatewayConfigError(f"{where}: cannot read {path}: {exc}") from exc
+    found = loaded.get("sensors") if isinstance(loaded, dict) else loaded
+    if not isinstance(found, list):
+        raise GatewayConfigError(f"{where}: {path} holds neither {{\"sensors\": [...]}} nor a list")
+    return found
 
 
 def _check_files(config: GatewayConfig, origin: str) -> None:

@@ -29,7 +29,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -38,11 +38,11 @@ from ingest import metrics
 from ingest.site_counts import CountsReport, refresh_counts
 from occupancy.forecast import Series, SiteModel, fit_many
 from occupancy.forecast.counts import series_of_counts
+from occupancy.forecast.localtime import day_number
 
 log = logging.getLogger(__name__)
 
 _LOCK_KEY = 0x70A2_B0A8
-_EPOCH_DAY = date(1970, 1, 1)
 
 _SITES_SQL = """
 SELECT s.id, s.tenant_id, f.fitted_at, f.trained_to,
@@ -167,7 +167,7 @@ async def refit_tenant(con: asyncpg.Connection, tenant_id: int, site_ids: Sequen
     the fit failed: logged and counted, the previous models kept)."""
     tenant = await con.fetchrow(_TENANT_SQL, tenant_id)
     counts = await _tenant_counts(con, tenant_id, now - timedelta(days=history_days))
-    holidays = [(d - _EPOCH_DAY).days for d in tenant["holidays"]]
+    holidays = [day_number(d.isoformat()) for d in tenant["holidays"]]
     started = time.perf_counter()
     try:
         models, _ = await asyncio.to_thread(

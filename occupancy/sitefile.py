@@ -4,7 +4,12 @@
 the camera layouts read it too. ``parse_site_file`` validates parsed YAML
 (pure); ``read_site_file`` is the one place a site file is read from disk
 (the one function of this module that does I/O), raising ``SiteFileError``
-with a line ``FILE: key.path: message`` per problem.
+with a line ``FILE: key.path: message`` per problem, naming the value (a YAML
+syntax error: ``FILE: cannot read site file: line L, column C: problem``).
+Ids must be unique where the database keys them: sites and gateways within
+the file, zones, devices and spaces within their site; a repeat is refused at
+its own key, naming the value and where it first appeared. Every key is
+described in docs/site-file.md.
 
 Shape::
 
@@ -64,8 +69,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -82,12 +86,26 @@ from occupancy.lorawan import models as lorawan_models
 # ``object.occupied``, ``object.status.parked``: where ChirpStack's own decoder puts occupancy.
 OCCUPIED_PATH = re.compile(r"^object(\.[A-Za-z0-9_-]{1,64}){1,8}$")
 
+Loc = tuple[str | int, ...]
 # One problem: (key path, message naming the value, the value).
-Problem = tuple[tuple[str | int, ...], str, Any]
+Problem = tuple[Loc, str, Any]
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _repeats(keyed: Iterable[tuple[Loc, str]], what: str) -> list[Problem]:
+    """A problem at every repeat of a value, naming it and the key it first appeared at."""
+    first: dict[str, Loc] = {}
+    found: list[Problem] = []
+    for loc, value in keyed:
+        if value in first:
+            where = ".".join(str(p) for p in first[value])
+            found.append((loc, f"duplicate {what} {value!r} (first at {where})", value))
+        else:
+            first[value] = loc
+    return found
 
 
 class SpaceRange(_Strict):
@@ -113,10 +131,16 @@ class Zone(_Strict):
 
     @model_validator(mode="after")
     def _attributes_name_spaces(self) -> Zone:
-        unknown = set(self.attributes) - set(self.space_ids())
-        if unknown:
-            raise ValueError(f"attributes for spaces not in zone {self.id}: {sorted(unknown)}")
+        known = set(self.space_ids())
+        refuse("Zone", [(("attributes", name), f"no space {name!r} in zone {self.id}", name)
+                        for name in self.attributes if name not in known])
         return self
+
+    def keyed_spaces(self) -> list[tuple[Loc, str]]:
+        """Each space id with the key that makes it (a range makes all at ``spaces``)."""
+        if isinstance(self.spaces, SpaceRange):
+            return [(("spaces",), s) for s in self.spaces.ids()]
+        return [(("spaces", i), s) for i, s in enumerate(self.spaces)]
 
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -229,10 +253,11 @@ class Site(_Strict):
         return SiteId(v)
 
     @model_validator(mode="after")
-    def _unique_spaces(self) -> Site:
-        ids = [s for z in self.zones for s in z.space_ids()]
-        if len(ids) != len(set(ids)):
-            raise ValueError(f"site {self.id}: a space id appears twice")
+    def _unique_ids(self) -> Site:
+        spaces = [(("zones", i, *loc), s) for i, z in enumerate(self.zones) for loc, s in z.keyed_spaces()]
+        refuse("Site", _repeats(((("zones", i, "id"), z.id) for i, z in enumerate(self.zones)), "zone id")
+               + _repeats(((("devices", i, "id"), d.id) for i, d in enumerate(self.devices)), "device id")
+               + _repeats(spaces, f"space id in site {self.id}"))
         return self
 
     def spaces(self) -> list[tuple[str, SpaceId]]:
@@ -308,14 +333,11 @@ class Tenant(_Strict):
             return [h if isinstance(h, (Mapping, Holiday)) else {"date": h} for h in v]
         return v
 
-    @field_validator("holidays")
-    @classmethod
-    def _each_date_once(cls, v: list[Holiday]) -> list[Holiday]:
-        counts = Counter(h.date for h in v)
-        twice = sorted(d.isoformat() for d, n in counts.items() if n > 1)
-        if twice:
-            raise ValueError(f"holidays listed more than once: {', '.join(twice)}")
-        return v
+    @model_validator(mode="after")
+    def _each_date_once(self) -> Tenant:
+        refuse("Tenant", _repeats(((("holidays", i, "date"), h.date.isoformat())
+                                   for i, h in enumerate(self.holidays)), "holiday"))
+        return self
 
 
 class SiteFile(_Strict):
@@ -324,17 +346,29 @@ class SiteFile(_Strict):
     gateways: list[Gateway] = Field(default_factory=list)
 
     @model_validator(mode="after")
+    def _unique_ids(self) -> SiteFile:
+        refuse("SiteFile", _repeats(((("sites", i, "id"), s.id) for i, s in enumerate(self.sites)),
+                                    "site id")
+               + _repeats(((("gateways", i, "id"), g.id) for i, g in enumerate(self.gateways)),
+                          "gateway id"))
+        return self
+
+    @model_validator(mode="after")
     def _bindings_exist(self) -> SiteFile:
         known = {s.id: {sp for _, sp in s.spaces()} for s in self.sites}
-        for gw in self.gateways:
-            for site in gw.sites:
-                if site not in known:
-                    raise ValueError(f"gateway {gw.id}: unknown site {site!r}")
-            for ref in gw.spaces:
-                r = SpaceRef.parse(ref)
+        problems: list[Problem] = []
+        for i, gw in enumerate(self.gateways):
+            problems += [(("gateways", i, "sites", j), f"unknown site {site!r}", site)
+                         for j, site in enumerate(gw.sites) if site not in known]
+            for j, ref in enumerate(gw.spaces):
+                try:
+                    r = SpaceRef.parse(ref)
+                except ValueError as exc:
+                    problems.append((("gateways", i, "spaces", j), f"{exc}", ref))
+                    continue
                 if r.space not in known.get(r.site, set()):
-                    raise ValueError(f"gateway {gw.id}: unknown space {ref!r}")
-        refuse("SiteFile", lorawan_file_problems(self.sites, known))
+                    problems.append((("gateways", i, "spaces", j), f"unknown space {ref!r}", ref))
+        refuse("SiteFile", problems + lorawan_file_problems(self.sites, known))
         return self
 
     def site(self, site_id: str) -> Site:
@@ -407,12 +441,22 @@ def _timestamp_as_text(loader: _Loader, node: yaml.Node) -> Any:
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_as_text)
 
 
+def yaml_problem(exc: Exception) -> str:
+    """A YAML error as ``line L, column C: problem`` (PyYAML's own text names ``<unicode string>``)."""
+    if not isinstance(exc, yaml.MarkedYAMLError) or exc.problem_mark is None:
+        return str(exc)
+    mark = exc.problem_mark
+    context = f" ({exc.context} at line {exc.context_mark.line + 1})" if (
+        exc.context and exc.context_mark is not None) else ""
+    return f"line {mark.line + 1}, column {mark.column + 1}: {exc.problem}{context}"
+
+
 def read_site_file(path: Path) -> SiteFile:
     """Read and validate the site file at ``path``; ``SiteFileError`` when it cannot be used."""
     try:
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # a SafeLoader
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise SiteFileError(f"{path}: cannot read site file: {exc}") from exc
+        raise SiteFileError(f"{path}: cannot read site file: {yaml_problem(exc)}") from exc
     try:
         return parse_site_file(data)
     except ValidationError as exc:

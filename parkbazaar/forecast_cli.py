@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from collections import Counter
 from pathlib import Path
@@ -33,14 +32,16 @@ from typing import TextIO
 from occupancy.forecast import ForecastError
 from occupancy.forecast.evaluate import (
     Predictions,
-    Score,
     SiteRows,
     forecast_all,
+    parse_holidays,
     parse_time,
+    print_scores,
     read_csv,
     score,
+    score_json,
 )
-from occupancy.forecast.localtime import day_number, zone
+from occupancy.forecast.localtime import zone
 from parkbazaar.clikit import fail
 
 OUT_COLUMNS = ("site", "at", "horizon_min", "free", "lo80", "hi80")
@@ -82,16 +83,6 @@ def parse_horizons(text: str) -> tuple[float, ...]:
     if len(set(out)) != len(out):
         raise ValueError("--horizons: a horizon is repeated")
     return tuple(out)
-
-
-def parse_holidays(text: str) -> tuple[int, ...]:
-    """Dates from a comma list or a file (commas, blanks or lines; ``#`` comments)."""
-    if not text.strip():
-        return ()
-    path = Path(text)
-    if path.is_file():
-        text = "\n".join(line.split("#", 1)[0] for line in path.read_text(encoding="utf-8").splitlines())
-    return tuple(day_number(d) for d in re.split(r"[\s,]+", text) if d)
 
 
 def _arguments(args: argparse.Namespace) -> tuple[tuple[float, ...], float, tuple[int, ...]]:
@@ -170,25 +161,3 @@ def cmd_eval(args: argparse.Namespace) -> int:
     else:
         print_scores(scores, sys.stdout)
     return 0
-
-
-def score_json(s: Score) -> dict[str, object]:
-    """One horizon's figures as a JSON object."""
-    return {"horizon_min": s.horizon_min, "points": s.points,
-            "mae": {k: round(v, 3) for k, v in s.mae.items()},
-            "mae_share": {k: round(v, 5) for k, v in s.mae_share.items()},
-            "ratio_to_profile_delta": round(s.mae["forecaster"] / s.mae["profile_delta"], 4)
-            if s.mae["profile_delta"] else None,
-            "coverage80": round(s.coverage80, 4), "width80_share": round(s.width80_share, 4)}
-
-
-def print_scores(scores: list[Score], out: TextIO) -> None:
-    """The table ``eval`` prints: MAE in spaces (and % of capacity) per horizon and method."""
-    out.write(f"{'horizon':>7} {'points':>7} {'forecaster':>16} {'persistence':>16} {'profile delta':>16} "
-              f"{'ratio':>6} {'cover80':>7}\n")
-    for s in scores:
-        cells = [f"{s.mae[m]:8.2f} ({100 * s.mae_share[m]:4.1f}%)"
-                 for m in ("forecaster", "persistence", "profile_delta")]
-        ratio = s.mae["forecaster"] / s.mae["profile_delta"] if s.mae["profile_delta"] else float("nan")
-        out.write(f"{s.horizon_min:>5g}m {s.points:>7} {cells[0]:>16} {cells[1]:>16} {cells[2]:>16} "
-                  f"{ratio:6.3f} {100 * s.coverage80:6.1f}%\n")

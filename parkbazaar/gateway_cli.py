@@ -74,12 +74,15 @@ def describe_chirpstack(config: GatewayConfig, d: ChirpstackDevice) -> list[str]
              f"as {url.username or '(anonymous)'}, application {apps}, topics "
              f"{d.topic_prefix}/{{application}}/device/+/event/{{up,join,status,ack,txack,log}}",
              f"    stale after {config.policy(d).stale_after_s:g}s, session expiry {d.session_expiry_s}s"
+             + (f", sensors file {config.path(d.sensors_file)}" if d.sensors_file else "")
              + (f", site file {config.path(d.site_file)}" if d.site_file else "")]
     mine = {s.dev_eui for s in d.sensors}
+    from_file = {s.dev_eui for s in d.file_sensors} - mine
     for s in d.all_sensors():
         how = f"model {s.model}" if s.model else f"path {s.occupied_path}"
         named = f" (id {s.id})" if s.id and s.id != s.dev_eui else ""
-        origin = "" if s.dev_eui in mine else "  [site file]"
+        origin = ("" if s.dev_eui in mine else "  [sensors file]" if s.dev_eui in from_file
+                  else "  [site file]")
         lines.append(f"    {s.dev_eui}{named} → {how} → {s.space}{origin}")
     return lines
 

@@ -200,7 +200,7 @@ async def settle(dsn: str, play: PlayResult, limit_s: float) -> float:
         while time.monotonic() - started < limit_s:
             have = 0
             for gw, events in play.sent.items():
-                have += len(await stored_seqs(con, gw, [e.seq for e in events]))
+                have += len(await stored_seqs(con, gw, events))
             if have >= play.events:
                 break
             if have != last:

@@ -160,7 +160,8 @@ async def history(
     end: Annotated[datetime | None, Query(alias="to", description="ISO 8601; default: now")] = None,
 ) -> Response:
     """Free / occupied / unknown / total at every `step` from `from` (aligned down to the
-    step) to `to`. A space keeps the state of its last observation until the next one,
+    step) to `to`, and at `to` itself when it is off the step grid (so the last point is
+    the counts at `to`, by default now). A space keeps the state of its last observation until the next one,
     or until that observation is older than the site's `stale_after_s` (then unknown),
     so steps with no events carry the counts forward. At most `api.max_history_points`
     points (5000) a request; an expensive read (limited in time and concurrency, per

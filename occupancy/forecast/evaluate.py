@@ -23,16 +23,18 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 
 from occupancy.forecast.errors import ForecastError
 from occupancy.forecast.fit import Prior, fit_many
-from occupancy.forecast.localtime import DAY_S, local_parts, zone
+from occupancy.forecast.localtime import DAY_S, day_number, local_parts, zone
 from occupancy.forecast.model import SiteModel, predict_many
 from occupancy.forecast.series import Series, cadence_s, max_gap_s, observed_at
 
@@ -71,6 +73,16 @@ def parse_time(text: str) -> float:
     if d.tzinfo is None:
         d = d.replace(tzinfo=UTC)
     return d.timestamp()
+
+
+def parse_holidays(text: str) -> tuple[int, ...]:
+    """Dates from a comma list or a file (commas, blanks or lines; ``#`` comments)."""
+    if not text.strip():
+        return ()
+    path = Path(text)
+    if path.is_file():
+        text = "\n".join(line.split("#", 1)[0] for line in path.read_text(encoding="utf-8").splitlines())
+    return tuple(day_number(d) for d in re.split(r"[\s,]+", text) if d)
 
 
 def _number(text: str, line: int, column: str, path: str) -> float:
@@ -226,3 +238,25 @@ def _score(h: float, a: dict[str, np.ndarray]) -> Score:
     inside = (a["lo"] <= actual + 1e-9) & (actual <= a["hi"] + 1e-9) if n else np.zeros(0, dtype=bool)
     width = float(((a["hi"] - a["lo"]) / cap).mean()) if n else math.nan
     return Score(h, n, mae, share, float(inside.mean()) if n else math.nan, width)
+
+
+def score_json(s: Score) -> dict[str, object]:
+    """One horizon's figures as a JSON object."""
+    return {"horizon_min": s.horizon_min, "points": s.points,
+            "mae": {k: round(v, 3) for k, v in s.mae.items()},
+            "mae_share": {k: round(v, 5) for k, v in s.mae_share.items()},
+            "ratio_to_profile_delta": round(s.mae["forecaster"] / s.mae["profile_delta"], 4)
+            if s.mae["profile_delta"] else None,
+            "coverage80": round(s.coverage80, 4), "width80_share": round(s.width80_share, 4)}
+
+
+def print_scores(scores: list[Score], out: TextIO) -> None:
+    """The table ``eval`` prints: MAE in spaces (and % of capacity) per horizon and method."""
+    out.write(f"{'horizon':>7} {'points':>7} {'forecaster':>16} {'persistence':>16} {'profile delta':>16} "
+              f"{'ratio':>6} {'cover80':>7}\n")
+    for s in scores:
+        cells = [f"{s.mae[m]:8.2f} ({100 * s.mae_share[m]:4.1f}%)"
+                 for m in ("forecaster", "persistence", "profile_delta")]
+        ratio = s.mae["forecaster"] / s.mae["profile_delta"] if s.mae["profile_delta"] else float("nan")
+        out.write(f"{s.horizon_min:>5g}m {s.points:>7} {cells[0]:>16} {cells[1]:>16} {cells[2]:>16} "
+                  f"{ratio:6.3f} {100 * s.coverage80:6.1f}%\n")

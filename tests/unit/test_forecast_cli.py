@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from occupancy.forecast.evaluate import parse_holidays
 from occupancy.forecast.synthetic import LONDON, make_city, to_csv
 from parkbazaar.cli import main
-from parkbazaar.forecast_cli import parse_holidays
 
 CITY = replace(LONDON, sites=2, days=21, start=date(2024, 8, 5), cadence_min=15, seed=3)
 TEST_FROM = "2024-08-19T00:00:00Z"

@@ -3,6 +3,7 @@ and what ``gateway check`` shows."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -151,3 +152,24 @@ def test_the_check_shows_the_connection(tmp_path: Path, capsys: pytest.CaptureFi
     assert "application app-1" in text and "stale after 90000s" in text
 
 
+
+
+def test_a_sensors_file_binds_its_entries_and_names_them_in_errors(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "sensors.json").write_text(json.dumps({"sensors": [
+        {"dev_eui": EUI3, "model": BOSCH, "space": "lot/B-003"},
+        {"dev_eui": EUI1, "model": BOSCH, "space": "lot/B-009"}]}), encoding="utf-8")  # EUI1: config wins
+    d = config(tmp_path, chirpstack(sensors_file="sensors.json")).devices[0]
+    assert isinstance(d, ChirpstackDevice)
+    assert [(s.dev_eui, s.space) for s in d.all_sensors()] == [
+        (EUI1.lower(), "lot/B-001"), (EUI2.lower(), "lot/B-002"), (EUI3.lower(), "lot/B-003")]
+    assert f"{EUI3.lower()} → model bosch-tpl110 → lot/B-003  [sensors file]" in check(
+        tmp_path, chirpstack(sensors_file="sensors.json"), capsys)
+    (tmp_path / "bad.json").write_text(json.dumps([{"dev_eui": EUI3, "model": "gone", "space": "lot/B-3"}]),
+                                       encoding="utf-8")
+    with pytest.raises(GatewayConfigError,
+                       match=r"gw.yaml: devices\.0\.sensors_file: sensors\.0\.model: .*'gone'"):
+        config(tmp_path, chirpstack(sensors_file="bad.json"))
+    (tmp_path / "odd.json").write_text('{"nothing": 1}', encoding="utf-8")
+    with pytest.raises(GatewayConfigError, match=r"devices\.0\.sensors_file: .*odd.json holds neither"):
+        config(tmp_path, chirpstack(sensors_file="odd.json"))
