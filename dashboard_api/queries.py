@@ -22,10 +22,11 @@ from typing import Any
 
 import asyncpg
 
+from dashboard_api.forecasts import ForecastInput
 from dashboard_api.schemas import HistoryPoint, SiteDetail, SiteSummary, SpaceStatus, ZoneSummary
 
 # The schema version this API needs (the newest migration it reads from).
-REQUIRED_SCHEMA_VERSION = 11  # 011: a device's model and occupied_path (admin reads and writes)
+REQUIRED_SCHEMA_VERSION = 13  # 013: camera layout versions and frames (the layout editor)
 EARTH_RADIUS_M = 6_371_008.8  # mean Earth radius (IUGG)
 
 # $1 is always ``now``.
@@ -261,3 +262,40 @@ async def space_rows(
     """Spaces of every (or one) site with their effective state, site location and devices."""
     rows = await con.fetch(_ALL_SPACES_SQL, now, tenant, site, space, limit, offset)
     return [dict(r) for r in rows]
+
+
+# Forecasts: each named site's live counts, its stored model, and its 5-minute counts
+# from $4 on (the last week and an hour: what a prediction reads), arrays per site.
+_FORECAST_SQL = f"""
+WITH site AS (
+    SELECT si.*, t.slug AS tenant, t.timezone
+    FROM unnest($2::text[], $3::text[]) AS k(tenant, slug)
+    JOIN tenants t ON t.slug = k.tenant
+    JOIN sites si ON si.tenant_id = t.id AND si.slug = k.slug AND si.retired_at IS NULL
+), {_EFF},
+counts AS (SELECT e.site_id, {_COUNTS} FROM eff e GROUP BY e.site_id),
+recent AS (
+    SELECT c.site_id, array_agg(extract(epoch FROM c.at)::float8 ORDER BY c.at) AS t,
+           array_agg(c.free ORDER BY c.at) AS free, array_agg(c.occupied ORDER BY c.at) AS occupied,
+           array_agg(c.total ORDER BY c.at) AS total
+    FROM site s JOIN site_counts_5m c ON c.site_id = s.id AND c.at >= $4 AND c.at <= $1
+    GROUP BY c.site_id
+)
+SELECT s.tenant, s.slug AS site, s.timezone, coalesce(c.free, 0) AS free,
+       coalesce(c.occupied, 0) AS occupied, coalesce(c.total, 0) AS total,
+       f.fitted_at, f.model, r.t, r.free AS r_free, r.occupied AS r_occupied, r.total AS r_total
+FROM site s LEFT JOIN counts c ON c.site_id = s.id LEFT JOIN site_forecasts f ON f.site_id = s.id
+LEFT JOIN recent r ON r.site_id = s.id
+"""
+
+
+async def forecast_inputs(
+    con: asyncpg.Connection, *, now: datetime, sites: list[tuple[str, str]], since: datetime,
+) -> dict[tuple[str, str], ForecastInput]:
+    """What forecasting each (tenant, site) needs, by (tenant, site); missing sites are absent."""
+    rows = await con.fetch(_FORECAST_SQL, now, [t for t, _ in sites], [s for _, s in sites], since)
+    return {(r["tenant"], r["site"]): ForecastInput(
+        timezone=r["timezone"], free=r["free"], occupied=r["occupied"], total=r["total"],
+        fitted_at=r["fitted_at"], model=None if r["model"] is None else _json(r["model"]),
+        t=r["t"] or [], r_free=r["r_free"] or [], r_occupied=r["r_occupied"] or [],
+        r_total=r["r_total"] or []) for r in rows}

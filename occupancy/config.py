@@ -120,6 +120,13 @@ class IngestSettings(BaseModel):
     # also the accepted window: events older than this are refused (too_old)
     retention_days: int | None = Field(default=400, ge=1)
     maintenance_interval_s: float = Field(default=300.0, ge=1)
+    # free-space forecasts (docs/forecast.md), in the same maintenance runs: a site's model is
+    # refitted when older than this and it has new counts (None: no counts, no refits); the
+    # counts and the refits each get forecast_budget_s a run; the models learn from this many
+    # days of counts, and older counts are deleted
+    forecast_refit_s: float | None = Field(default=86400.0, ge=60)
+    forecast_budget_s: float = Field(default=60.0, gt=0, le=3600)
+    forecast_history_days: int = Field(default=56, ge=8, le=400)
     # dead letters: kept this many days, payload cut to this many bytes (its length
     # and SHA-256 kept), at most burst then rate_per_s stored per gateway and worker
     dead_letter_retention_days: int | None = Field(default=14, ge=1)

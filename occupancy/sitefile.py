@@ -13,7 +13,14 @@ described in docs/site-file.md.
 
 Shape::
 
-    tenant: {id: shiraz, name: Shiraz, name_fa: شیراز, timezone: Asia/Tehran}
+    tenant:
+      id: shiraz
+      name: Shiraz
+      name_fa: شیراز
+      timezone: Asia/Tehran
+      holidays:                              # local dates the forecaster treats as rest days
+        - 2026-03-20                         # a date alone (YYYY-MM-DD, quoted or not)
+        - {date: 2026-03-21, name: Nowruz, name_fa: نوروز}
     sites:
       - id: central-lot
         kind: parking            # or market
@@ -50,10 +57,17 @@ exactly one of ``model`` (a known decoder) or ``occupied_path`` (a dotted path
 starting ``object.`` into the network server's decoded ``object``). Only lorawan
 devices have either. ``device_problems`` holds these rules for one device; the
 admin API applies the same function to the device row a request would leave.
+
+The tenant's ``holidays`` are the official holidays and Nowruz of the
+municipality, as local calendar dates (``YYYY-MM-DD``, Gregorian, ASCII digits,
+years ``HOLIDAY_YEARS``), each at most once, at most ``MAX_HOLIDAYS`` of them.
+Provisioning stores them (the file is the truth: a date it no longer lists is
+removed) and ingest's forecaster treats them as rest days (docs/forecast.md).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -263,16 +277,67 @@ class Gateway(_Strict):
         return GatewayId(v)
 
 
+HOLIDAY_YEARS = (2000, 2100)
+MAX_HOLIDAYS = 1000
+_ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")  # ASCII digits: \d would take "۱۴۰۵" too
+
+
+class Holiday(_Strict):
+    """A local date the tenant's sites keep as a holiday, with an optional name."""
+
+    date: dt.date
+    name: str | None = Field(default=None, max_length=100)
+    name_fa: str | None = Field(default=None, max_length=100)
+
+    @field_validator("date", mode="before")
+    @classmethod
+    def _iso_date(cls, v: Any) -> dt.date:
+        return holiday_date(v)
+
+
+def holiday_date(v: Any) -> dt.date:
+    """A holiday's date from YAML: a date (YAML reads an unquoted 2026-03-20 as one) or a
+    ``YYYY-MM-DD`` string; ``ValueError`` naming the value otherwise (pure)."""
+    if isinstance(v, dt.date) and not isinstance(v, dt.datetime):
+        d = v
+    elif isinstance(v, str) and _ISO_DATE.match(v):
+        try:
+            d = dt.date.fromisoformat(v)
+        except ValueError:
+            raise ValueError(f"holiday {v!r} is not a real date") from None
+    else:
+        raise ValueError(f"a holiday is a local date YYYY-MM-DD, got {v!r}")
+    if not HOLIDAY_YEARS[0] <= d.year <= HOLIDAY_YEARS[1]:
+        first, last = HOLIDAY_YEARS
+        raise ValueError(f"holiday {d.isoformat()} is outside the years {first}-{last}")
+    return d
+
+
 class Tenant(_Strict):
     id: str
     name: str
     name_fa: str | None = None
     timezone: str = "Asia/Tehran"
+    holidays: list[Holiday] = Field(default_factory=list, max_length=MAX_HOLIDAYS)
 
     @field_validator("id")
     @classmethod
     def _tenant_id(cls, v: str) -> str:
         return TenantId(v)
+
+    @field_validator("holidays", mode="before")
+    @classmethod
+    def _dates_alone(cls, v: Any) -> Any:
+        """A bare date stands for ``{date: …}`` (anything but a mapping is read as a date)."""
+        if isinstance(v, list):
+            return [h if isinstance(h, (Mapping, Holiday)) else {"date": h} for h in v]
+        return v
+
+    @model_validator(mode="after")
+    def _each_date_once(self) -> Tenant:
+        refuse("Tenant", _repeats(((("holidays", i, "date"), h.date.isoformat())
+                                   for i, h in enumerate(self.holidays)), "holiday"))
+        return self
 
 
 class SiteFile(_Strict):
@@ -363,6 +428,19 @@ class SiteFileError(OccupancyError, ValueError):
     """A site file cannot be read or is not valid; one ``FILE: key.path: message`` line a problem."""
 
 
+class _Loader(yaml.SafeLoader):
+    """Safe YAML whose timestamps stay text: the site file's only dates are holidays, which
+    validate themselves (an unquoted ``2026-13-01`` is then an error naming its key, not a
+    crash of the YAML reader)."""
+
+
+def _timestamp_as_text(loader: _Loader, node: yaml.Node) -> Any:
+    return loader.construct_yaml_str(node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_as_text)
+
+
 def yaml_problem(exc: Exception) -> str:
     """A YAML error as ``line L, column C: problem`` (PyYAML's own text names ``<unicode string>``)."""
     if not isinstance(exc, yaml.MarkedYAMLError) or exc.problem_mark is None:
@@ -376,7 +454,7 @@ def yaml_problem(exc: Exception) -> str:
 def read_site_file(path: Path) -> SiteFile:
     """Read and validate the site file at ``path``; ``SiteFileError`` when it cannot be used."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # a SafeLoader
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise SiteFileError(f"{path}: cannot read site file: {yaml_problem(exc)}") from exc
     try:

@@ -9,6 +9,8 @@ Pure (numpy only, no I/O but ``evaluate.read_csv``). The pieces:
 - ``model``: ``SiteModel`` (the fitted state, JSON-serialisable), ``predict``
   and ``predict_many``;
 - ``fit``: ``fit`` one site, ``fit_many`` a city with pooling (``Prior``);
+- ``counts``: a site's live counts (free / occupied / total) as rows, the rule
+  ingest's maintenance and the API share;
 - ``evaluate``: the CSV backtest behind ``parkbazaar forecast predict|eval``
   and ``bench/forecast.py``.
 
