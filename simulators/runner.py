@@ -131,14 +131,14 @@ class _Run:
         """Play the model from ``sim_start`` to now, each reading stamped with its simulated
         time; afterwards the simulated clock is the wall clock."""
         self.model.initial_states(spaces, self.sim_start)
-        at = self.sim_start
+        at = began = self.sim_start
         while not stop.is_set() and at < datetime.now(UTC):
             self.model.advance(at)
             await self.read(at)
             at += CATCH_UP_STEP
         self.sim_start, self.mono_start = datetime.now(UTC), time.monotonic()
-        log.info("%s caught up to now, %d changes and %d heartbeats since %s", self.site,
-                 self.changes, self.heartbeats, f"{at - CATCH_UP_STEP:%H:%M}")
+        log.info("%s caught up to now, %d changes and %d heartbeats from %s to %s", self.site,
+                 self.changes, self.heartbeats, f"{began:%H:%M}", f"{at - CATCH_UP_STEP:%H:%M}")
 
     async def loop(self, spaces: list[SpaceId], stop: asyncio.Event, duration_s: float | None,
                    tick_s: float, *, started: bool = False) -> None:
