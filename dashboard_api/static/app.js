@@ -2,6 +2,11 @@
 // unchanged lists cost a 304), on a map (map.js) and in a list, and the selected site's
 // plan live over Server-Sent Events (/v1/sites/{tenant}/{site}/live: a snapshot, then
 // `space` and `counts` events; the browser resumes with Last-Event-ID by itself).
+// Forecasts: the selected site's free spaces 15, 30 and 60 minutes ahead with their 80 %
+// interval (/v1/sites/{tenant}/{site}/forecast, every minute), and, after "Near me", an
+// arrival time: the list then comes ranked by the free spaces expected on arrival
+// (/v1/sites?near=…&arrive_in=N, fetched once a minute; the 5 s refreshes in between
+// update the counts in that order). "now" is the plain list, nearest first.
 // Managers: a token (kept for the tab only) opens attendance, utilization and alerts.
 // Offline: the service worker (/sw.js) answers the page and the last list it saw, marked
 // with the time it was saved, and the status line says how old those counts are.
@@ -9,11 +14,14 @@
 // Plain DOM, no framework; every text goes through textContent, never innerHTML.
 import {
   LANGS, age, clock, dateTime, fromJalali, jalaliMonthDays, jalaliMonths, longDate, num, percent,
-  text, toJalali,
+  likelyFree, text, toJalali,
 } from "./i18n.js";
 import { SiteMap } from "./map.js";
 
 const REFRESH_MS = 5000;
+const FORECAST_MS = 60000; // forecasts move slowly: the site's and the ranking, once a minute
+const HORIZONS = [15, 30, 60];
+const MODELS = ["weekly-profile+ar", "daily-profile+ar"]; // forecast methods that are models
 const SAVED_HEADER = "X-Parkbazaar-Saved-At"; // set by sw.js on a list answered from its cache
 
 const query = new URLSearchParams(location.search);
@@ -21,6 +29,8 @@ const pickLang = (...options) => options.find((l) => LANGS.includes(l)) || "en";
 const state = {
   lang: pickLang(query.get("lang"), localStorage.getItem("lang")),
   sites: [], near: null, config: {}, map: null,
+  arrive: 0, rankedAt: 0, // minutes to arrival (0: now), when the list was last ranked for it
+  forecast: null, // the selected site's forecast answer (method "failed": none could be had)
   selected: siteKey(location.hash), // #tenant/site
   source: null, site: null, spaces: new Map(),
   status: { kind: "loading" }, // live (at) | offline | saved (savedAt) | nearfail
@@ -82,12 +92,32 @@ function siteItem(site) {
       h("div", {}, link, alt ? h("div", { class: "alt" }, alt) : null),
       h("div", { class: "count" }, h("span", { class: "big" }, n(site.free)),
         ` ${t("of")} ${n(site.total)} `, h("span", { class: "kind" }, t(site.kind)))),
-    bar(site), h("p", { class: "meta" }, counts(site),
+    bar(site), arrivalLine(site), h("p", { class: "meta" }, counts(site),
       site.distance_m != null ? `${t("sep")}${n(Math.round(site.distance_m))} ${t("metres")}` : null,
       h("br"), updated(site)));
   if (state.selected === key) link.setAttribute("aria-current", "true");
   li.addEventListener("click", () => select(key));
   return li;
+}
+
+/** The site's free spaces expected on arrival, from a ranked list (null: not ranked). */
+function arrivalLine(site) {
+  if (site.forecast === undefined) return null;
+  if (site.forecast === null) return h("p", { class: "fc" }, t("fc_nofc"));
+  const f = site.forecast;
+  return h("p", { class: "fc" }, likelyFree(state.lang, f),
+    f.method === "persistence" ? ` (${t("fc_carried")})` : null);
+}
+
+const keyOf = (s) => `${s.tenant}/${s.site}`;
+
+/** The fresh counts in the order, and with the forecasts, of the last ranked list. */
+function keepRanking(ranked, fresh) {
+  const byKey = new Map(fresh.map((s) => [keyOf(s), s]));
+  const kept = ranked.filter((s) => byKey.has(keyOf(s)))
+    .map((s) => ({ ...byKey.get(keyOf(s)), forecast: s.forecast }));
+  const seen = new Set(kept.map(keyOf));
+  return kept.concat(fresh.filter((s) => !seen.has(keyOf(s))));
 }
 
 function renderSites() {
@@ -138,6 +168,46 @@ function renderDetail() {
   $("zones").replaceChildren(...zoned);
 }
 
+// --- drivers: the selected site's forecast ---
+const horizons = () => [...new Set([...HORIZONS, state.arrive])].filter((m) => m > 0).sort((a, b) => a - b);
+
+async function loadForecast() {
+  const key = state.selected;
+  if (!key) return;
+  let answer;
+  try {
+    answer = await getJSON(`/v1/sites/${key}/forecast?horizons=${horizons().join(",")}`);
+  } catch (err) {
+    console.warn(err);
+    answer = { method: "failed", horizons: [] };
+  }
+  if (key !== state.selected) return;
+  state.forecast = answer;
+  renderForecast();
+}
+
+/** The interval over the site's capacity, a band with a mark at the expected count (the
+ * text says the same: hidden from screen readers). */
+function rangeBar(hz, capacity) {
+  const pct = (x) => `${(100 * Math.min(Math.max(x, 0), capacity)) / (capacity || 1)}%`;
+  return h("span", { class: "range", "aria-hidden": "true" },
+    h("span", { class: "band",
+                style: `inset-inline-start:${pct(hz.lo80)};width:calc(${pct(hz.hi80)} - ${pct(hz.lo80)})` }),
+    h("span", { class: "mark", style: `inset-inline-start:${pct(hz.free)}` }));
+}
+
+function renderForecast() {
+  const f = state.forecast;
+  $("forecast").hidden = !f;
+  if (!f) return;
+  $("fc-method").textContent = t(`fc_${f.method}`);
+  $("fc-method").classList.toggle("carried", !MODELS.includes(f.method)); // marked: not a forecast
+  $("fc-list").replaceChildren(...f.horizons.map((hz) =>
+    h("li", { class: hz.minutes === state.arrive ? "mine" : "" },
+      h("span", {}, likelyFree(state.lang, hz)), rangeBar(hz, f.capacity))));
+  $("fc-range").textContent = f.horizons.some((hz) => hz.lo80 !== hz.hi80) ? t("fc_range") : "";
+}
+
 function mergeSite(site) {
   state.site = site;
   const i = state.sites.findIndex((s) => s.tenant === site.tenant && s.site === site.site);
@@ -170,6 +240,9 @@ function select(key) {
   history.replaceState(null, "", `${location.pathname}${location.search}#${key}`);
   renderSites();
   follow(key);
+  state.forecast = null;
+  renderForecast();
+  loadForecast();
 }
 
 async function fetchJSON(path, auth) {
@@ -183,10 +256,19 @@ async function fetchJSON(path, auth) {
 const getJSON = async (path, auth) => (await fetchJSON(path, auth)).data;
 
 async function refresh() {
+  const { near, arrive } = state;
+  const rank = Boolean(near && arrive) && Date.now() - state.rankedAt >= FORECAST_MS;
   try {
-    const params = state.near ? `?near=${state.near}&radius_m=50000` : "";
+    const params = (near ? `?near=${near}&radius_m=50000` : "") + (rank ? `&arrive_in=${arrive}` : "");
     const { data, savedAt } = await fetchJSON(`/v1/sites${params}`);
-    state.sites = data;
+    if (near !== state.near || arrive !== state.arrive) return; // asked for another list since
+    if (savedAt) { // offline: the counts, with their age; forecasts of then would mislead
+      state.sites = data.map(({ forecast, ...s }) => s);
+      state.rankedAt = 0;
+    } else if (rank) {
+      state.sites = data;
+      state.rankedAt = Date.now();
+    } else state.sites = near && arrive ? keepRanking(state.sites, data) : data;
     renderSites();
     if (savedAt) setStatus({ kind: "saved", savedAt });
     else if (!state.source || state.status.kind !== "live") {
@@ -330,10 +412,19 @@ function applyLanguage() {
   for (const el of document.querySelectorAll("[data-i18n-label]")) {
     el.setAttribute("aria-label", t(el.dataset.i18nLabel));
   }
+  renderArrival();
   $("lang").textContent = t("other");
   $("lang").setAttribute("lang", state.lang === "fa" ? "en" : "fa");
   state.map?.setLabels(t("zoomin"), t("zoomout"));
   localStorage.setItem("lang", state.lang);
+}
+
+function renderArrival() {
+  $("arrival").hidden = !state.near;
+  for (const o of $("arrive").options) {
+    const m = Number(o.value);
+    o.textContent = m ? t("arrive_in", { min: n(m) }) : t("arrive_now");
+  }
 }
 
 function switchLanguage() {
@@ -346,6 +437,7 @@ function switchLanguage() {
   applyLanguage();
   renderSites();
   renderDetail();
+  renderForecast();
   renderStatus();
   renderWho();
   renderReport();
@@ -358,8 +450,16 @@ function bind() {
     if (!navigator.geolocation) { setStatus({ kind: "nearfail" }); return; }
     navigator.geolocation.getCurrentPosition((p) => {
       state.near = `${p.coords.latitude.toFixed(5)},${p.coords.longitude.toFixed(5)}`;
+      state.rankedAt = 0;
+      renderArrival();
       refresh();
     }, () => setStatus({ kind: "nearfail" }));
+  });
+  $("arrive").addEventListener("change", () => {
+    state.arrive = Number($("arrive").value);
+    state.rankedAt = 0;
+    refresh();
+    loadForecast(); // with the arrival time among its horizons
   });
   $("manager").addEventListener("click", () => {
     $("manage").hidden = !$("manage").hidden;
@@ -392,9 +492,10 @@ async function start() {
   applyLanguage();
   renderDay(null);
   await refresh();
-  if (state.selected) follow(state.selected);
+  if (state.selected) { follow(state.selected); loadForecast(); }
   if (state.token) { $("manage").hidden = false; login(state.token); }
   setInterval(refresh, REFRESH_MS);
+  setInterval(loadForecast, FORECAST_MS);
   // installable and usable offline: the worker keeps the page and the last list it saw
   navigator.serviceWorker?.register("/sw.js").catch((err) => console.warn("service worker:", err));
 }

@@ -33,7 +33,17 @@ const TEXT = {
     stall_absent: "stall absent", since: "since", loadfail: "could not load the report",
     zoomin: "Zoom in", zoomout: "Zoom out", marker: "{name}: {free} free of {total}",
     hour: "{h}:00", sep: " · ",
-    footer: "Open data of the municipalities, live.",
+    footer: "Open data of the municipalities, live.", editor: "Camera layout editor (operators)",
+    fc_title: "When you arrive", fc_line: "likely {free} free ({lo}–{hi}) if you arrive in {min} min",
+    fc_line1: "likely {free} free if you arrive in {min} min",
+    fc_range: "In brackets: where the count falls 8 times in 10.",
+    "fc_weekly-profile+ar": "Forecast from this site's usual week, its holidays and today's trend.",
+    "fc_daily-profile+ar": "Forecast from this site's usual day and today's trend (little history yet).",
+    fc_persistence: "Not a forecast: the current count carried forward (this site has no forecast model yet).",
+    fc_none: "No forecast: nothing is known of this site in the last week.",
+    fc_failed: "The forecast is not available right now.", fc_nofc: "no forecast for this site",
+    fc_carried: "current count carried forward",
+    arrive: "I arrive", arrive_now: "now (live counts)", arrive_in: "in {min} min",
   },
   fa: {
     doctitle: "پارک‌بازار — جای خالی، همین حالا", title: "جای خالی، همین حالا",
@@ -55,7 +65,17 @@ const TEXT = {
     stall_absent: "غرفه خالی", since: "از", loadfail: "گزارش بارگیری نشد",
     zoomin: "بزرگ‌نمایی", zoomout: "کوچک‌نمایی", marker: "{name}: {free} خالی از {total}",
     hour: "ساعت {h}", sep: "، ",
-    footer: "داده‌های باز شهرداری‌ها، زنده.",
+    footer: "داده‌های باز شهرداری‌ها، زنده.", editor: "ویرایشگر چیدمان دوربین‌ها (ویژهٔ گردانندگان)",
+    fc_title: "هنگام رسیدن شما", fc_line: "احتمالاً {free} جای خالی ({lo} تا {hi}) اگر {min} دقیقهٔ دیگر برسید",
+    fc_line1: "احتمالاً {free} جای خالی اگر {min} دقیقهٔ دیگر برسید",
+    fc_range: "داخل پرانتز: بازه‌ای که شمار جای خالی از هر ۱۰ بار ۸ بار در آن است.",
+    "fc_weekly-profile+ar": "پیش‌بینی از روی هفتهٔ معمول این محل، تعطیلاتش و روند امروز.",
+    "fc_daily-profile+ar": "پیش‌بینی از روی روز معمول این محل و روند امروز (هنوز سابقهٔ کمی دارد).",
+    fc_persistence: "پیش‌بینی نیست: همان شمار کنونی برای بعد فرض شده است (این محل هنوز مدل پیش‌بینی ندارد).",
+    fc_none: "پیش‌بینی‌ای نیست: از هفتهٔ گذشتهٔ این محل داده‌ای در دست نیست.",
+    fc_failed: "پیش‌بینی اکنون در دسترس نیست.", fc_nofc: "بدون پیش‌بینی برای این محل",
+    fc_carried: "همان شمار کنونی",
+    arrive: "زمان رسیدن من", arrive_now: "همین حالا (شمار زنده)", arrive_in: "{min} دقیقهٔ دیگر",
   },
 };
 
@@ -63,6 +83,15 @@ const TEXT = {
 export function text(lang, key, vars = {}) {
   const s = TEXT[lang][key] ?? TEXT.en[key] ?? key;
   return s.replace(/\{(\w+)\}/g, (_, k) => vars[k] ?? "");
+}
+
+/** "likely 41 free (33–49) if you arrive in 30 min" of one horizon of a forecast
+ * ({minutes, free, lo80, hi80}): the expected count rounded, the 80 % interval in
+ * brackets unless it is a single number. */
+export function likelyFree(lang, h) {
+  const vars = { free: num(lang, Math.round(h.free)), lo: num(lang, h.lo80), hi: num(lang, h.hi80),
+                 min: num(lang, h.minutes) };
+  return text(lang, h.lo80 === h.hi80 ? "fc_line1" : "fc_line", vars);
 }
 
 /** Both tables have the same keys (checked by the browser tests). */

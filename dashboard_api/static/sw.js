@@ -7,6 +7,11 @@
 // (milliseconds since the epoch): answered from the cache, the page knows it is
 // offline and says how old the counts are. The live stream, the managers' reports
 // (a token's data stays out of caches) and map tiles are never cached.
+// Forecasts are not kept: a forecast counts its minutes from the time it was made, so
+// one read back later would put the arrival at the wrong time. The site's forecast
+// (/v1/sites/{tenant}/{site}/forecast) is left to the network (offline the page says it
+// is not available); a ranked list (/v1/sites?…&arrive_in=N) is saved like any list,
+// for its counts only: the page drops the forecasts of an answer marked as saved.
 const VERSION = "v1";
 const SHELL = `parkbazaar-shell-${VERSION}`;
 const DATA = `parkbazaar-data-${VERSION}`;

@@ -4,17 +4,14 @@ shared by a module's tests (each test opens its own browser context)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ingest.migrate import migrate_dsn
 from tests.support.api import seed_city
-from tests.support.browser import ARGS, CHROMIUM, api_process, in_thread, tile_server
-from tests.support.database import scratch_database
+from tests.support.browser import ARGS, CHROMIUM, api_process, seeded_database, tile_server
 from tests.support.npm import need_npm, npm_ci
 
 HERE = Path(__file__).resolve().parent
@@ -37,14 +34,8 @@ def browser() -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def city_dsn(pg_admin_dsn: str) -> Iterator[str]:
     """A migrated database of this module's own holding the test city."""
-    database = scratch_database(pg_admin_dsn)
-    dsn = in_thread(database.__enter__)  # Playwright may be running in this thread already
-    try:
-        in_thread(lambda: asyncio.run(migrate_dsn(dsn, "plain")))
-        in_thread(lambda: asyncio.run(seed_city(dsn)))
+    with seeded_database(pg_admin_dsn, seed_city) as dsn:
         yield dsn
-    finally:
-        in_thread(lambda: database.__exit__(None, None, None))
 
 
 @pytest.fixture(scope="module")

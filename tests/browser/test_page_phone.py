@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.support.api import token
-from tests.support.browser import in_thread, set_state
+from tests.support.browser import AXE_SERIOUS, in_thread, set_state
 
 pytestmark = [pytest.mark.slow]
 expect: Any = pytest.importorskip("playwright.sync_api", reason="playwright (pip) is not installed").expect
@@ -26,10 +26,6 @@ SITES = {"testcity/lot-a", "testcity/market", "othercity/lot-z"}
 LATIN, PERSIAN = re.compile("[0-9]"), re.compile("[۰-۹]")
 TITLES = {"fa": "پارک‌بازار — جای خالی، همین حالا", "en": "parkbazaar — free spaces, live"}
 WORDS = {"fa": ("جای خالی، همین حالا", "زنده", "rtl"), "en": ("Free spaces, live", "live", "ltr")}
-# axe-core: every rule, the serious and critical findings fail the test
-AXE = """async () => (await axe.run(document)).violations
-  .filter((v) => ["serious", "critical"].includes(v.impact))
-  .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`)"""
 
 
 @pytest.fixture
@@ -93,7 +89,7 @@ def test_page_fits_speaks_the_language_and_passes_axe(
         en_keys, fa_keys = page.evaluate("async () => (await import('/static/i18n.js')).keys()")
         assert en_keys == fa_keys
 
-        assert page.evaluate(AXE) == []
+        assert page.evaluate(AXE_SERIOUS) == []  # every rule: serious and critical fail
     finally:
         context.close()
 

@@ -11,19 +11,21 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import asyncpg
 import cv2
 import numpy as np
 
+from ingest.migrate import migrate_dsn
 from stack.embedded import free_port
 from tests.support.api import observe
+from tests.support.database import scratch_database
 from tests.support.waiting import wait_http
 
 T = TypeVar("T")
@@ -95,6 +97,26 @@ def in_thread(fn: Callable[[], T]) -> T:
     loop is the thread's, so ``asyncio.run`` (and what calls it) must run elsewhere."""
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(fn).result()
+
+
+@contextlib.contextmanager
+def seeded_database(admin_dsn: str, seed: Callable[[str], Coroutine[Any, Any, object]]) -> Iterator[str]:
+    """A migrated database of its own, ``seed(dsn)`` run on it; dropped on exit. Usable
+    where Playwright's synchronous API already runs (every step in a thread)."""
+    database = scratch_database(admin_dsn)
+    dsn = in_thread(database.__enter__)
+    try:
+        in_thread(lambda: asyncio.run(migrate_dsn(dsn, "plain")))
+        in_thread(lambda: asyncio.run(seed(dsn)))
+        yield dsn
+    finally:
+        in_thread(lambda: database.__exit__(None, None, None))
+
+
+# axe-core (injected before the page's scripts): the serious and critical findings of every rule
+AXE_SERIOUS = """async (context) => (await axe.run(context || document)).violations
+  .filter((v) => ["serious", "critical"].includes(v.impact))
+  .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`)"""
 
 
 def set_state(dsn: str, site: str, space: str, state: str, at: datetime, seq: int) -> None:
