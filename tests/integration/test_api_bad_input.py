@@ -16,7 +16,7 @@ from tests.support.api import TENANT, app_for, asgi_client, seed_city, token
 
 PATH_VALUES = {"tenant": TENANT, "site": "market", "zone": "hall", "space": "stall-001", "gateway": "gw-1",
                "device": "s-a1", "entity_id": f"urn:ngsi-ld:OffStreetParking:{TENANT}:lot-a",
-               "token_id": "1"}
+               "token_id": "1", "version": "1"}
 DATABASE_TEXT = re.compile(r"asyncpg|postgres|Key \(|violates|constraint|invalid byte|SQL|relation ",
                            re.IGNORECASE)
 JSON = {"Content-Type": "application/json"}
