@@ -158,13 +158,18 @@ class CaptureFrames:
 class CameraView:
     """What one camera sees: a frame in, the reading of its spaces out.
 
-    Spaces the detector calls ``unknown`` (polygon off the frame) are left
-    out of the reading: no reading, not a vote.
+    Spaces the detector calls ``unknown`` (unsure, or polygon off the frame)
+    are left out of the reading: no reading, not a vote. The others' scores
+    are put on the state machine's scale (:func:`machine_score`), so that
+    the machine votes as the detector's operating point decided: ``band``
+    is the machine policy's ``(leave, enter)``.
     """
 
-    def __init__(self, layout: Layout, detector: Detector, site: str) -> None:
+    def __init__(self, layout: Layout, detector: Detector, site: str,
+                 band: tuple[float, float] = (CAMERA_POLICY.leave, CAMERA_POLICY.enter)) -> None:
         self.layout = layout
         self.detector = detector
+        self.band = band
         self.refs = {i: SpaceRef(SiteId(site), SpaceId(i)) for i in layout.ids}
 
     @property
@@ -172,12 +177,36 @@ class CameraView:
         return tuple(self.refs.values())
 
     def reading(self, frame: Frame) -> dict[SpaceRef, float]:
-        """Space → probability of ``occupied`` for one frame."""
+        """Space → score of ``occupied`` for one frame (on the machine's scale)."""
         return self.scores(self.detector.detect(frame, self.layout))
 
     def scores(self, results: Iterable[SpaceResult]) -> dict[SpaceRef, float]:
         """The reading of results the detector already gave."""
-        return {self.refs[r.space_id]: r.probability for r in results if r.state != "unknown"}
+        point = self.detector.operating
+        return {
+            self.refs[r.space_id]: machine_score(r, point.free_below, point.occupied_from, self.band)
+            for r in results
+            if r.state != "unknown"
+        }
+
+
+def machine_score(result: SpaceResult, free_below: float, occupied_from: float,
+                  band: tuple[float, float]) -> float:
+    """The detector's probability moved onto the machine's scale, monotone and piecewise linear.
+
+    ``[0, free_below)`` maps onto ``[0, leave)`` and ``[occupied_from, 1]``
+    onto ``[enter, 1]``: a ``free`` answer votes free, an ``occupied`` one
+    votes occupied, whatever the operating point (the machine's own dead
+    band would otherwise drop answers the detector made, e.g. an occupied
+    bay at p = 0.45 with the band starting at 0.4).
+    """
+    leave, enter = band
+    p = result.probability
+    if result.state == "occupied":
+        if occupied_from >= 1.0:
+            return enter
+        return enter + (1.0 - enter) * (p - occupied_from) / (1.0 - occupied_from)
+    return 0.0 if free_below <= 0.0 else leave * min(p, free_below) / free_below
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,7 +241,8 @@ class CameraLoop:
                  policy: Policy = CAMERA_POLICY, device: str = "camera",
                  site: str | None = None) -> None:
         self.source = source
-        self.view = CameraView(layout, detector, site or layout.site_id or OFFLINE_SITE)
+        self.view = CameraView(layout, detector, site or layout.site_id or OFFLINE_SITE,
+                               (policy.leave, policy.enter))
         self.device = device
         self.machine: Machine = new_machine(self.view.spaces, policy)
 

@@ -70,9 +70,13 @@ def frame_source(config: GatewayConfig, device: CameraDevice) -> FrameSource:
 
 def camera_adapter(config: GatewayConfig, device: CameraDevice) -> CameraAdapter:
     """The camera of a config entry: its source, layout and detector model."""
-    from occupancy.vision.detector import Detector
+    from occupancy.vision.detector import DEFAULT_DETECTOR, Detector, OperatingPoint
     from occupancy.vision.layout import load_layout
 
     layout = load_layout(config.path(device.layout), device.id)
-    detector = Detector.load(config.path(device.model)) if device.model else Detector.load()
-    return CameraAdapter(frame_source(config, device), CameraView(layout, detector, device.site), device.id)
+    point = (OperatingPoint.threshold(device.threshold) if device.threshold is not None
+             else OperatingPoint(*device.unknown_band) if device.unknown_band is not None else None)
+    detector = Detector.load(config.path(device.model) if device.model else DEFAULT_DETECTOR, point)
+    policy = config.policy(device)
+    view = CameraView(layout, detector, device.site, (policy.leave, policy.enter))
+    return CameraAdapter(frame_source(config, device), view, device.id)
