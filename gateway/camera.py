@@ -37,6 +37,7 @@ from gateway.devices import CAMERA_CONFIRM_READINGS
 from occupancy.ids import SiteId, SpaceId, SpaceRef
 from occupancy.model import SpaceState
 from occupancy.statemachine import Machine, Observe, Output, Policy, new_machine, step
+from occupancy.vision.adapt import Adaptation, observe_frame
 from occupancy.vision.detector import Detector, SpaceResult
 from occupancy.vision.layout import Layout
 
@@ -45,6 +46,7 @@ Clock = Callable[[], datetime]
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 OFFLINE_SITE = "camera"  # the site of a layout that names none (PKLot XML), off-line only
 CAMERA_POLICY = Policy(confirm_readings=CAMERA_CONFIRM_READINGS)
+ADAPT_REFRESH = 10  # frames between recomputing a camera's adaptation offsets
 _STAMP = re.compile(r"(\d{4})-(\d\d)-(\d\d)[_T ](\d\d)[_:.-](\d\d)[_:.-](\d\d)")
 
 
@@ -166,19 +168,38 @@ class CameraView:
     """
 
     def __init__(self, layout: Layout, detector: Detector, site: str,
-                 band: tuple[float, float] = (CAMERA_POLICY.leave, CAMERA_POLICY.enter)) -> None:
+                 band: tuple[float, float] = (CAMERA_POLICY.leave, CAMERA_POLICY.enter),
+                 adaptation: Adaptation | None = None) -> None:
         self.layout = layout
         self.detector = detector
         self.band = band
+        self.adaptation = adaptation
         self.refs = {i: SpaceRef(SiteId(site), SpaceId(i)) for i in layout.ids}
+        if adaptation is not None:
+            detector.offsets = adaptation.offsets(layout.ids)
 
     @property
     def spaces(self) -> tuple[SpaceRef, ...]:
         return tuple(self.refs.values())
 
     def reading(self, frame: Frame) -> dict[SpaceRef, float]:
-        """Space → score of ``occupied`` for one frame (on the machine's scale)."""
-        return self.scores(self.detector.detect(frame, self.layout))
+        """Space → score of ``occupied`` for one frame (on the machine's scale).
+
+        With an adaptation, the frame is also counted into it, and the
+        offsets it teaches are refreshed every :data:`ADAPT_REFRESH` frames.
+        """
+        if self.adaptation is None:
+            return self.scores(self.detector.detect(frame, self.layout))
+        model = observe_frame(self.adaptation, self.detector, frame, self.layout)
+        if self.adaptation.frames % ADAPT_REFRESH == 0:
+            self.detector.offsets = self.adaptation.offsets(self.layout.ids)
+        p = self.detector.adjusted(self.layout, model)
+        return self.scores(self.detector.results(self.layout, p, frame.shape[1], frame.shape[0]))
+
+    @property
+    def adapted(self) -> float | None:
+        """The share of spaces adapted on their own (``None`` without adaptation)."""
+        return None if self.adaptation is None else self.adaptation.progress(self.layout.ids)
 
     def scores(self, results: Iterable[SpaceResult]) -> dict[SpaceRef, float]:
         """The reading of results the detector already gave."""

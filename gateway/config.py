@@ -245,6 +245,7 @@ class CameraDevice(_Device):
     unknown_band: tuple[float, float] | None = Field(
         default=None, description="[free below, occupied from]; unknown between (default: the model's)"
     )
+    adapt: bool = Field(default=True, description="learn per-space calibration from the stream")
     poll_s: float = Field(default=0.0, ge=0, le=3600)
     layout_spaces: list[str] = Field(default_factory=list, description="filled from the layout")
 

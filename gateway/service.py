@@ -256,7 +256,7 @@ class GatewayService:
             id=device, kind=m.adapter.kind, ok=m.consecutive_errors == 0 and m.last_seen is not None,
             last_seen=m.last_seen, errors=m.errors, consecutive_errors=m.consecutive_errors,
             last_error=m.last_error, battery=m.adapter.battery, spaces=len(m.adapter.spaces),
-            unknown=unknown)
+            unknown=unknown, adapted=getattr(m.adapter, "adapted", None))
 
     def _command_arrived(self, payload: bytes) -> None:
         """On paho's thread: hand the payload to the event loop."""

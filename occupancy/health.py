@@ -11,6 +11,9 @@
                   "consecutive_errors": 0, "last_error": null, "battery": null,
                   "spaces": 48, "unknown": 0}]}
 
+(a camera that adapts adds ``"adapted": 0.4``, the share of its spaces
+calibrated on their own stream; see docs/vision.md.)
+
 ``cmd`` (QoS 1, retained), configuration pushed down to one gateway::
 
     {"v": 1, "version": "7", "heartbeat_s": 120, "health_s": 60, "stale_after_s": 90}
@@ -58,6 +61,7 @@ class DeviceHealth:
     battery: float | None
     spaces: int
     unknown: int
+    adapted: float | None = None  # a camera's adaptation progress, 0..1 (optional key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +106,8 @@ def encode_health(h: GatewayHealth) -> bytes:
     devices = [{"id": str(d.id), "kind": d.kind, "ok": d.ok, "last_seen": _time(d.last_seen),
                 "errors": d.errors, "consecutive_errors": d.consecutive_errors,
                 "last_error": d.last_error, "battery": d.battery, "spaces": d.spaces,
-                "unknown": d.unknown} for d in h.devices]
+                "unknown": d.unknown} | ({} if d.adapted is None else {"adapted": d.adapted})
+               for d in h.devices]
     o = h.outbox
     return dumps_canonical({
         "v": VERSION, "gateway": str(h.gateway), "boot": h.boot, "at": format_time(h.at),
@@ -169,7 +174,7 @@ def _seconds(obj: Mapping[str, Any], key: str, where: str) -> float | None:
 
 
 _DEVICE_KEYS = frozenset({"id", "kind", "ok", "last_seen", "errors", "consecutive_errors",
-                          "last_error", "battery", "spaces", "unknown"})
+                          "last_error", "battery", "spaces", "unknown", "adapted"})
 
 
 def _device(raw: Any, where: str) -> DeviceHealth:
@@ -183,6 +188,9 @@ def _device(raw: Any, where: str) -> DeviceHealth:
         raise WireError(Reason.BAD_FIELD, f"{where}: {exc}") from exc
     seen = raw.get("last_seen")
     battery = _get(raw, "battery", (int, float), where, optional=True)
+    adapted = _get(raw, "adapted", (int, float), where, optional=True)
+    if adapted is not None and not 0 <= adapted <= 1:
+        raise WireError(Reason.BAD_FIELD, f"{where}.adapted={adapted!r}: want 0..1")
     return DeviceHealth(
         id=device, kind=_get(raw, "kind", str, where), ok=_get(raw, "ok", bool, where),
         last_seen=None if seen is None else parse_time(seen, f"{where}.last_seen"),
@@ -191,6 +199,7 @@ def _device(raw: Any, where: str) -> DeviceHealth:
         last_error=_get(raw, "last_error", str, where, optional=True),
         battery=None if battery is None else float(battery),
         spaces=_count(raw, "spaces", where), unknown=_count(raw, "unknown", where),
+        adapted=None if adapted is None else float(adapted),
     )
 
 

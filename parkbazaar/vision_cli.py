@@ -1,6 +1,7 @@
 """``parkbazaar vision``: evaluate, draw and replay the camera occupancy detector.
 
     parkbazaar vision eval PATH [--json] [--model FILE] [--threshold P | --unknown-band LO,HI]
+                               [--adapt DIR]
     parkbazaar vision overlay FRAME LAYOUT OUT.png [--device CAM] [--model FILE]
     parkbazaar vision replay DIR LAYOUT [--device CAM] [--enter P] [--leave P]
                                         [--confirm N] [--min-seconds S] [--json]
@@ -15,7 +16,11 @@ same stem); how ``unknown`` answers are scored is in
 ``occupancy.vision.evaluate``. The operating point: ``--threshold P`` is a
 plain split (occupied when ``p >= P``, never unknown), ``--unknown-band
 LO,HI`` answers free below LO, occupied from HI, unknown between; the
-default is the one the model file recommends. LAYOUT is a PKLot XML, an Ultralytics ``bounding_boxes.json`` or
+default is the one the model file recommends. ``--adapt DIR`` first counts
+the (unlabelled) frames under DIR into a camera adaptation
+(``occupancy.vision.adapt``) and scores PATH with the offsets it teaches.
+
+LAYOUT is a PKLot XML, an Ultralytics ``bounding_boxes.json`` or
 a site YAML (with ``--device``, the camera's id).
 """
 
@@ -26,17 +31,19 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import cv2
 
 from gateway.camera import CAMERA_POLICY, CameraChange, CameraError, CameraLoop, folder_frames
 from occupancy import OccupancyError
 from occupancy.statemachine import Policy
+from occupancy.vision.adapt import Adaptation
 from occupancy.vision.detector import DEFAULT_DETECTOR, Detector, OperatingPoint
 from occupancy.vision.errors import VisionError
 from occupancy.vision.evaluate import Confusion
 from occupancy.vision.layout import load_layout
-from occupancy.vision.loading import evaluate_folder, read_frame
+from occupancy.vision.loading import adapt_folder, evaluate_folder, first_layout, read_frame
 from occupancy.vision.overlay import draw_overlay
 
 
@@ -91,6 +98,7 @@ def _add_eval(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("eval", help="accuracy on a PKLot-format folder (image + XML pairs)")
     parser.add_argument("path", type=Path, help="folder searched recursively")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--adapt", type=Path, metavar="DIR", help="adapt on unlabelled frames in DIR first")
     _model_option(parser)
     parser.set_defaults(func=run_eval)
 
@@ -136,9 +144,13 @@ def run_eval(args: argparse.Namespace) -> int:
     """``vision eval``: score the detector on every labelled frame under a folder."""
     if not args.path.is_dir():
         return _fail(f"not a folder: {args.path}")
+    if args.adapt is not None and not args.adapt.is_dir():
+        return _fail(f"not a folder: {args.adapt}")
     notes: list[str] = []
     try:
-        result = evaluate_folder(load_detector(args), args.path, notes.append)
+        detector = load_detector(args)
+        adapted = _adapt(detector, args.path, args.adapt, notes) if args.adapt is not None else None
+        result = evaluate_folder(detector, args.path, notes.append)
     except (VisionError, ValueError) as exc:
         return _fail(str(exc))
     for note in notes[:_NOTES_SHOWN]:
@@ -147,15 +159,38 @@ def run_eval(args: argparse.Namespace) -> int:
         print(f"parkbazaar vision: … and {len(notes) - _NOTES_SHOWN} more notes", file=sys.stderr)
     if result.frames == 0:
         return _fail(f"no image + PKLot XML pairs (usable) under {args.path}")
-    print(json.dumps(result.summary()) if args.json else format_summary(result))
+    summary = result.summary() | ({"adaptation": adapted} if adapted is not None else {})
+    print(json.dumps(summary) if args.json else format_summary(result, adapted))
     return 0
 
 
-def format_summary(result: Confusion) -> str:
+def _adapt(detector: Detector, path: Path, folder: Path, notes: list[str]) -> dict[str, Any]:
+    """Count the frames of ``folder`` into a fresh adaptation; set the detector's offsets."""
+    layout = first_layout(path)
+    if layout is None:
+        raise VisionError(f"no PKLot XML under {path} to take the camera's layout from")
+    adaptation = Adaptation(detector.operating)
+    frames = adapt_folder(detector, adaptation, folder, layout, notes.append)
+    detector.offsets = adaptation.offsets(layout.ids)
+    camera = adaptation.camera_offset()
+    return {
+        "frames": frames,
+        "spaces_adapted": adaptation.progress(layout.ids),
+        "camera_offset": camera,
+        "mean_offset": round(sum(detector.offsets.values()) / len(layout.ids), 4),
+    }
+
+
+def format_summary(result: Confusion, adapted: dict[str, Any] | None = None) -> str:
     """A human-readable evaluation report."""
     s = result.summary()
+    lines = [] if adapted is None else [
+        f"adapted    on {adapted['frames']} frames: {adapted['spaces_adapted']:.0%} of spaces on their own, "
+        f"camera offset {adapted['camera_offset']}"
+    ]
     return "\n".join(
         [
+            *lines,
             f"frames     {s['frames']}  (skipped {s['skipped_frames']})",
             f"spaces     {s['spaces']}  labelled (answered {s['answered']}, unlabelled {s['unlabelled']})",
             f"accuracy   {s['accuracy']:.4f}  (unknown = wrong; answered {s['accuracy_answered']:.4f})",

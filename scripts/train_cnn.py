@@ -40,6 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
+import augment  # noqa: E402
 import torch  # noqa: E402
 import train_detector as td  # noqa: E402
 from torch import nn  # noqa: E402
@@ -74,6 +75,7 @@ class Config:
     hidden: int = 32
     seed: int = 0
     flips: bool = False  # average with the 180°-turned patch at run time (2× the cost)
+    strong: bool = True  # the stronger other-camera augmentation (strong_camera) and patch occlusion
 
     @property
     def spec(self) -> PatchSpec:
@@ -96,14 +98,39 @@ def patches_of(image: td.Image, layout: Layout, spec: PatchSpec) -> Patches:
     return rectify(image, plan_warps(layout, spec))
 
 
+def strong_camera(image: td.Image, layout: Layout, rng: np.random.Generator) -> tuple[td.Image, Layout]:
+    """A random other camera, wider than ``train_detector.random_camera``: rolled up to 35°,
+    tilted, 12-100 % scale (far-row spaces of 15-20 px), boxes instead of quads, night,
+    glare, rain, shadows, colour; polygons shifted and jittered (another hand, off-centre cars)."""
+    layout = augment.jitter(augment.shift(layout, 0.12, rng), 0.05, rng)
+    if rng.random() < 0.4:
+        image, layout = augment.rotate(image, layout, float(rng.uniform(-35, 35)))
+    if rng.random() < 0.35:
+        image, layout = augment.tilt(image, layout, 0.15, rng)
+    if rng.random() < 0.7:
+        image, layout = augment.rescale(image, layout, float(np.exp(rng.uniform(np.log(0.12), 0.0))))
+    if rng.random() < 0.25:
+        layout = augment.axis_aligned(layout)
+    if rng.random() < td.SHADOWS:
+        image = augment.cast_shadows(image, rng)
+    if rng.random() < 0.1:
+        image = augment.glare(image, rng)
+    if rng.random() < 0.1:
+        image = augment.rain(image, rng)
+    if rng.random() < 0.2:
+        return augment.night(image, rng), layout
+    return augment.random_photometric(rng).apply(image, rng), layout
+
+
 def augmented_set(frames: Sequence[td.Frame], config: Config) -> PatchSet:
     """Each frame as is plus ``variants`` random other-camera versions (frame-level transforms)."""
     td.SHADOWS = config.shadows
     rng = np.random.default_rng(config.seed)
+    camera = strong_camera if config.strong else td.random_camera
     xs, ys, idx = [], [], []
     for index, frame in enumerate(frames):
         versions = [(frame.image, frame.layout)]
-        versions += [td.random_camera(frame.image, frame.layout, rng) for _ in range(config.variants)]
+        versions += [camera(frame.image, frame.layout, rng) for _ in range(config.variants)]
         for image, layout in versions:
             xs.append(patches_of(image, layout, config.spec))
             ys.append(frame.labels)
@@ -148,6 +175,22 @@ def _flip_batch(x: NDArray[np.float32], rng: np.random.Generator) -> NDArray[np.
     return x
 
 
+def occlude_batch(
+    x: NDArray[np.float32], rng: np.random.Generator, share: float = 0.15
+) -> NDArray[np.float32]:
+    """A neighbour's car over one end: in ``share`` of the patches, a band of 10-30 % of the width
+    at the left or right end is copied from another patch of the batch (the label stays)."""
+    x = x.copy()
+    width = x.shape[3]
+    for i in np.flatnonzero(rng.random(len(x)) < share):
+        band = int(width * rng.uniform(0.1, 0.3))
+        donor = int(rng.integers(len(x)))
+        ends = (slice(0, band), slice(width - band, width))
+        cut = ends[int(rng.integers(2))]
+        x[i, :, :, cut] = x[donor, :, :, cut]
+    return x
+
+
 def train(data: PatchSet, config: Config, log: bool = False) -> Net:
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
@@ -163,7 +206,10 @@ def train(data: PatchSet, config: Config, log: bool = False) -> Net:
         total = 0.0
         for start in range(0, len(order), config.batch):
             pick = order[start : start + config.batch]
-            x = torch.from_numpy(np.ascontiguousarray(_flip_batch(standardise(data.x[pick]), rng)))
+            batch = _flip_batch(standardise(data.x[pick]), rng)
+            if config.strong:
+                batch = occlude_batch(batch, rng)
+            x = torch.from_numpy(np.ascontiguousarray(batch))
             target = torch.from_numpy(target_all[pick])[:, None]
             optimiser.zero_grad()
             loss = loss_fn(net(x), target)
@@ -280,6 +326,35 @@ def evaluate(frames: list[td.Frame], config: Config, only: Sequence[str] = ()) -
         print(f"  {name:42s} {np.mean(values):.4f}  (min {np.min(values):.4f})")
 
 
+PROXY_FOLDS = (("sequence0", "sequence2", "sequence4"), ("sequence1", "sequence3", "sequence5"))
+
+
+def proxy(frames: list[td.Frame], config: Config, out: Path) -> None:
+    """Two folds (three sequences trained, three held out and seen through ``augment.UNSEEN``):
+    writes every held-out probability and label per transform to ``out`` (npz) for the
+    operating-point sweep (``scripts/operating_point.py``), and each fold's network beside it
+    (``<out>_fold0.json`` trained without sequences 0, 2, 4; ``_fold1`` without 1, 3, 5)."""
+    started = time.perf_counter()
+    rng = np.random.default_rng(config.seed + 1)
+    store: dict[str, list[NDArray[np.float64]]] = {}
+    for fold, held in enumerate(PROXY_FOLDS):
+        trained = [f for f in frames if f.sequence not in held]
+        net = train(augmented_set(trained, config), config)
+        export(net, config, out.with_name(f"{out.stem}_fold{fold}.json"))
+        for name, transform in augment.UNSEEN.items():
+            for f in frames:
+                if f.sequence in held:
+                    image, layout = transform(f.image, f.layout, rng)
+                    z = logits(net, patches_of(image, layout, config.spec))
+                    store.setdefault(f"{name}|p", []).append(1.0 / (1.0 + np.exp(-z)))
+                    store.setdefault(f"{name}|y", []).append(f.labels.astype(np.float64))
+        acc = {n: float(((np.concatenate(store[f"{n}|p"]) >= 0.5) == np.concatenate(store[f"{n}|y"])).mean())
+               for n in augment.UNSEEN}
+        print(f"  held out {held}: {acc}  ({time.perf_counter() - started:.0f} s)", flush=True)
+    np.savez_compressed(out, **{k: np.concatenate(v) for k, v in store.items()})
+    print(f"wrote {out}")
+
+
 def unseen_spaces(frames: list[td.Frame], config: Config) -> None:
     """Train on the spaces of one half of the image (all sequences), test on the other half."""
     data = augmented_set(frames, config)
@@ -314,6 +389,8 @@ def main() -> int:
     parser.add_argument("--margin", type=float, nargs=2, default=Config.margin)
     parser.add_argument("--seed", type=int, default=Config.seed)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--weak", action="store_true", help="the previous augmentation (random_camera only)")
+    parser.add_argument("--proxy", type=Path, help="two-fold unseen-camera proxy: probabilities to this npz")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if not args.data.exists():
@@ -325,10 +402,14 @@ def main() -> int:
         shadows=args.shadows,
         epochs=args.epochs,
         seed=args.seed,
+        strong=not args.weak,
     )
     td.DATA = args.data
     frames = td.load_frames(args.data)
     print(f"{len(frames)} frames, {sum(len(f.labels) for f in frames)} labelled spaces; {config}")
+    if args.proxy:
+        proxy(frames, config, args.proxy)
+        return 0
     if args.evaluate:
         evaluate(frames, config, args.hold)
         if args.halves:

@@ -133,7 +133,11 @@ class SpaceResult:
         return max(self.probability, 1.0 - self.probability)
 
 
-def _inside_fraction(layout: Layout, width: int, height: int) -> NDArray[np.float64]:
+VISIBLE = 0.75  # share of a polygon's corners inside the frame for the space to get an answer
+
+
+def inside_fraction(layout: Layout, width: int, height: int) -> NDArray[np.float64]:
+    """The share of each space's polygon corners inside a ``width × height`` frame."""
     fractions = []
     for space in layout.spaces:
         points = np.asarray(space.polygon, dtype=np.float64)
@@ -202,11 +206,14 @@ class Detector:
 
     def probabilities(self, frame: NDArray[np.uint8], layout: Layout) -> NDArray[np.float64]:
         """Occupancy probability of each space, in layout order (per-space offsets applied)."""
-        p = self.model_probabilities(frame, layout)
+        return self.adjusted(layout, self.model_probabilities(frame, layout))
+
+    def adjusted(self, layout: Layout, model: NDArray[np.float64]) -> NDArray[np.float64]:
+        """The model's probabilities of ``layout``'s spaces with the per-space offsets applied."""
         if not self.offsets:
-            return p
+            return model
         shift = np.array([self.offsets.get(i, 0.0) for i in layout.ids], dtype=np.float64)
-        return shift_probabilities(p, shift)
+        return shift_probabilities(model, shift)
 
     def detect(self, frame: NDArray[np.uint8], layout: Layout) -> tuple[SpaceResult, ...]:
         """One :class:`SpaceResult` per space of ``layout``, in layout order."""
@@ -215,9 +222,9 @@ class Detector:
     def results(self, layout: Layout, probabilities: NDArray[np.float64], width: int,
                 height: int) -> tuple[SpaceResult, ...]:
         """The results of probabilities already computed for a ``width × height`` frame."""
-        inside = _inside_fraction(layout, width, height)
+        inside = inside_fraction(layout, width, height)
         return tuple(
-            SpaceResult(space.id, float(p), "unknown" if f < 0.75 else self.operating.state(float(p)))
+            SpaceResult(space.id, float(p), "unknown" if f < VISIBLE else self.operating.state(float(p)))
             for space, p, f in zip(layout.spaces, probabilities, inside, strict=True)
         )
 

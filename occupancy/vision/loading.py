@@ -19,10 +19,11 @@ from typing import Any
 
 import cv2
 
+from occupancy.vision.adapt import Adaptation, observe_frame
 from occupancy.vision.detector import Detector
 from occupancy.vision.errors import FrameError, LayoutError
 from occupancy.vision.evaluate import Confusion, confusion
-from occupancy.vision.layout import PklotAnnotation, parse_pklot_xml
+from occupancy.vision.layout import Layout, PklotAnnotation, parse_pklot_xml
 
 Notes = Callable[[str], None]
 
@@ -88,3 +89,35 @@ def evaluate_folder(detector: Detector, root: Path, notes: Notes = _ignore) -> C
         results = detector.detect(frame, annotation.layout)
         total += confusion(results, annotation.labels, time.perf_counter() - start)
     return total
+
+
+def first_layout(root: Path) -> Layout | None:
+    """The layout of the first usable PKLot XML under ``root`` (``None`` if there is none)."""
+    for _, xml in labelled_frames(root):
+        try:
+            return read_annotation(xml, lenient=True).layout
+        except LayoutError:
+            continue
+    return None
+
+
+def adapt_folder(detector: Detector, adaptation: Adaptation, root: Path, layout: Layout,
+                 notes: Notes = _ignore) -> int:
+    """Count every image under ``root`` (sorted by path) into ``adaptation``; returns how many.
+
+    An image beside a PKLot XML uses that file's layout (its labels are not
+    read: the frames are unlabelled as far as adaptation goes); the others use
+    ``layout`` (the camera's, e.g. from the frames to be scored).
+    """
+    used = 0
+    for image in sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES):
+        xml = image.with_suffix(".xml")
+        try:
+            frame = read_frame(image)
+            own = read_annotation(xml, lenient=True).layout if xml.exists() else layout
+        except (LayoutError, FrameError) as exc:
+            notes(f"adaptation skipped {image}: {exc}")
+            continue
+        observe_frame(adaptation, detector, frame, own)
+        used += 1
+    return used

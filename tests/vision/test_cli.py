@@ -148,3 +148,19 @@ def test_eval_operating_point_options(pklot_tree: Path, capsys: pytest.CaptureFi
         run(["eval", str(pklot_tree), "--threshold", "0.5", "--unknown-band", "0.2,0.6"])
     with pytest.raises(SystemExit):
         run(["eval", str(pklot_tree), "--unknown-band", "0.7,0.2"])
+
+
+def test_eval_adapt_counts_the_unlabelled_frames_first(
+    pklot: Path, pklot_tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stream = tmp_path / "stream"
+    stream.mkdir()
+    for frame in sorted((pklot / "stream-2013-02-24").glob("*.jpg"))[:4]:
+        shutil.copy(frame, stream)
+    assert run(["eval", str(pklot_tree), "--json", "--adapt", str(stream)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    # an empty lot all morning: one state only, so no space learns anything
+    assert report["adaptation"]["frames"] == 4
+    assert report["adaptation"]["spaces_adapted"] == 0.0
+    assert report["accuracy"] >= 0.95
+    assert run(["eval", str(pklot_tree), "--adapt", str(tmp_path / "missing")]) == 2
