@@ -111,3 +111,10 @@ def test_operating_point_and_confidence() -> None:
     assert SpaceResult("a", 0.9, "occupied").confidence == pytest.approx(0.9)
     assert SpaceResult("a", 0.1, "free").confidence == pytest.approx(0.9)
     assert SpaceResult("a", 0.4, "unknown").confidence == pytest.approx(0.6)
+
+
+def test_the_model_file_carries_its_operating_point() -> None:
+    # the shipped CNN recommends its calibrated unknown band; a model file without one splits at 0.5
+    assert Detector.load().operating == OperatingPoint(0.1, 0.15)
+    assert Detector.load(DEFAULT_MODEL).operating == OperatingPoint.threshold(0.5)
+    assert Detector.load(operating=OperatingPoint.threshold(0.3)).threshold == 0.3
