@@ -26,12 +26,15 @@ Safeguards (an unlabelled stream can teach wrong things):
   teach nothing. The new boundary sits ``spread`` standard deviations
   beyond the known cluster (so the error it makes is an empty bay called
   occupied, not the reverse), put on the middle of the band;
-- **a bounded, asymmetric shift**: the offset is at most ``max_raise``
-  towards ``occupied`` and ``max_lower`` towards ``free`` (the dangerous
-  error, an occupied bay reported free, is what a bad lesson towards free
-  would make, so that way is kept small);
+- **a bounded, one-way shift**: the offset is at most ``max_raise``
+  towards ``occupied`` and ``max_lower`` towards ``free``, 0 by default:
+  adaptation can make the detector see more cars, never fewer (the
+  dangerous error, an occupied bay reported free, is what a lesson towards
+  free would make; on the proxy the one camera that learnt to lower lost
+  recall);
 - a camera-wide offset learnt the same way from all spaces' histograms
-  together (with its own share) serves spaces that do not qualify yet.
+  together (its own minimum share, 5 %, and frames, 5: each frame holds
+  every space) serves spaces that do not qualify yet.
 
 The state is a few hundred integers per camera (:meth:`Adaptation.to_json`),
 stored by the gateway in its state folder; it only grows by counting, so a
@@ -71,8 +74,9 @@ class AdaptSettings:
     min_share: float = 0.1
     min_gap: float = 3.0
     max_raise: float = 4.0
-    max_lower: float = 1.0
+    max_lower: float = 0.0  # measured: lowering cost recall on the proxy (docs/vision.md)
     camera_min_share: float = 0.05
+    camera_min_frames: int = 5  # the pooled histogram holds every space of each frame
     confident: float = 2.0  # |logit| beyond which (and beyond the band) a cluster is confident
     spread: float = 3.0  # the boundary's distance from the known cluster, in its standard deviations
     min_std: float = 1.0  # a cluster's spread is taken as at least this (few frames underestimate it)
@@ -178,9 +182,10 @@ class Adaptation:
             return None
         pooled = np.sum(list(self.histograms.values()), axis=0)
         split = otsu(pooled)
-        if split is not None:  # the pooled split needs the frames of one space, not of all
+        if split is not None:  # counted in frames of the camera, each holding every space
             split = replace(split, frames=self.frames)
-        return learnt_offset(split, self.point, self.settings, self.settings.camera_min_share)
+        settings = replace(self.settings, min_frames=self.settings.camera_min_frames)
+        return learnt_offset(split, self.point, settings, self.settings.camera_min_share)
 
     def space_offsets(self) -> dict[str, float]:
         """The offsets of the spaces that qualify on their own."""

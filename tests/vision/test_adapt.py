@@ -58,8 +58,11 @@ def test_the_boundary_goes_just_above_what_empty_looks_like_within_bounds() -> N
     assert learnt is not None and 0.0 <= learnt < 1.0
     assert offset((-9.0, 30), (-5.5, 20)) is None  # shadows on an empty bay: both confidently free
     assert offset((2.0, 30), (9.0, 20)) is None  # both confidently occupied: two cars, or glare
-    # empty bays unsure, cars confident: towards free, but only a little (a blind spot costs most)
-    assert offset((-0.7, 30), (8.0, 20)) == pytest.approx(-SETTINGS.max_lower)
+    # empty bays unsure, cars confident: it would move towards free, but by default that way is
+    # closed (a blind spot costs most); a camera may open it
+    assert offset((-0.7, 30), (8.0, 20)) == 0.0
+    opened = AdaptSettings(max_lower=1.0)
+    assert learnt_offset(otsu(histogram((-0.7, 30), (8.0, 20))), POINT, opened, 0.1) == pytest.approx(-1.0)
 
 
 def test_state_round_trip_and_refusals() -> None:
