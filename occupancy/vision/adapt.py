@@ -151,7 +151,7 @@ def learnt_offset(split: Split | None, point: OperatingPoint, settings: AdaptSet
     else:
         return None  # both on one side (shadows on an empty bay; two cars), or neither confident
     target = 0.5 * (_logit(point.free_below) + _logit(point.occupied_from))
-    return float(np.clip(target - boundary, -settings.max_lower, settings.max_raise))
+    return float(np.clip(target - boundary, -settings.max_lower, settings.max_raise)) + 0.0  # no -0.0
 
 
 def _side(logit: float, free_edge: float, occupied_edge: float) -> str:
