@@ -26,19 +26,32 @@ from fastapi.staticfiles import StaticFiles
 from dashboard_api import DatabaseUnavailable
 from dashboard_api.errors import add_error_handlers
 from dashboard_api.fairness import ClientGates, SingleFlight
+from dashboard_api.forecasts import ModelCache
 from dashboard_api.headers import SecurityHeaders, add_docs
 from dashboard_api.http import CachedReadFront, ResponseCache
 from dashboard_api.limits import BodyLimitMiddleware, Bulkhead, RateClass, RateLimitMiddleware
 from dashboard_api.live import ChangeFeed
-from dashboard_api.routes import admin, health, manage, metrics, ngsi, page, sites, tokens
+from dashboard_api.routes import (
+    admin,
+    editor,
+    forecast,
+    health,
+    layouts,
+    manage,
+    metrics,
+    ngsi,
+    page,
+    sites,
+    tokens,
+)
 from occupancy.config import ApiSettings, Settings
 
 log = logging.getLogger(__name__)
 
 POOL_MIN = 1
 PUBLIC_PREFIXES = ("/v1/sites", "/ngsi-ld/")
-# The bodies allowed up to ``api.max_import_bytes``: a whole tenant's site file, a camera layout.
-IMPORT_PATHS = re.compile(r"^/v1/admin/[^/]+/(layout|sites/[^/]+/devices/[^/]+/polygons)$")
+# The bodies allowed up to ``api.max_import_bytes``: a whole tenant's site file, a camera layout or frame.
+IMPORT_PATHS = re.compile(r"^/v1/admin/[^/]+/(layout|sites/[^/]+/devices/[^/]+/(polygons|layout|frame))$")
 DESCRIPTION = """\
 Live occupancy of municipal parking lots and produce bazaars.
 
@@ -95,6 +108,7 @@ def create_app(settings: Settings) -> FastAPI:
                   docs_url=None, redoc_url=None)
     app.state.settings = settings
     app.state.cache = ResponseCache(api.cache_ttl_s)
+    app.state.forecast_models = ModelCache()
     # Added innermost first: the cache front, the body limit, the rate limits, headers, metrics.
     app.add_middleware(CachedReadFront, cache=app.state.cache, prefixes=PUBLIC_PREFIXES)
     app.add_middleware(BodyLimitMiddleware, max_bytes=api.max_body_bytes, large_bytes=api.max_import_bytes,
@@ -105,7 +119,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(SecurityHeaders)
     app.add_middleware(metrics.MetricsMiddleware)
     add_error_handlers(app)
-    for module in (sites, ngsi, manage, admin, tokens, health, metrics, page):
+    for module in (sites, forecast, ngsi, manage, admin, layouts, tokens, health, metrics, page, editor):
         app.include_router(module.router)
     if api.docs:
         add_docs(app)

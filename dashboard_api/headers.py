@@ -6,8 +6,10 @@ nosniff``, ``X-Frame-Options: DENY`` and ``Referrer-Policy: no-referrer`` to eve
 response, and a Content-Security-Policy that allows nothing (``default-src
 'none'; frame-ancestors 'none'``) to any response that does not bring its own:
 JSON needs no script, style or frame. The pages bring their own: the web page's
-(``page_csp``) allows its own script, stylesheet and API, and images from the
-configured tile server; the docs pages' (``docs_csp``) allow the exact inline
+(``page_csp``) allows its own script, stylesheet and API, its manifest and service
+worker (both from ``default-src 'self'``), and images from the configured tile
+server, added only when one is configured; the worker's own (``WORKER_CSP``) only
+fetches from this origin; the docs pages' (``docs_csp``) allow the exact inline
 script FastAPI writes into them, by its hash. A manager's token lives in the
 page's ``sessionStorage``, so no script from anywhere else may run on this origin
 — which is why the docs' assets come from the ``fastapi-offline`` package (Swagger
@@ -33,6 +35,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 ALWAYS = ((b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
           (b"referrer-policy", b"no-referrer"))
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
+# the page's service worker: it fetches the page, its files and the site list of this origin
+WORKER_CSP = "default-src 'none'; connect-src 'self'"
 _CSP = b"content-security-policy"
 _API_CSP = (_CSP, API_CSP.encode())
 DOCS_ASSETS = "/docs-assets"
@@ -72,8 +76,9 @@ def source_of(url: str) -> str:
 
 
 def page_csp(tile_url: str | None) -> str:
-    """The web page's policy: its own script, styles and API; map tiles from ``tile_url``."""
-    images = "'self'" + (f" {source_of(tile_url)}" if tile_url else "")
+    """The web page's policy: its own script, styles and API; map tiles from ``tile_url``
+    (and ``data:``, the blank image Leaflet puts in place of a tile it stops loading)."""
+    images = "'self'" + (f" data: {source_of(tile_url)}" if tile_url else "")
     return ("default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; "
             f"img-src {images}; object-src 'none'; base-uri 'none'; form-action 'self'; "
             "frame-ancestors 'none'")
@@ -117,3 +122,9 @@ def _static_page(html: str) -> Callable[[], Awaitable[HTMLResponse]]:
         return HTMLResponse(html, headers=headers)
 
     return show
+
+
+def editor_csp() -> str:
+    """The layout editor's policy (``/admin/layout``): the web page's, without map tiles, and
+    with ``blob:`` images — the camera frame, fetched with the admin token and shown from memory."""
+    return page_csp(None).replace("img-src 'self'", "img-src 'self' blob:")

@@ -14,6 +14,9 @@ the ones the file no longer names are listed in the report for an operator to
 act on. Rows whose state and history other tables hold are not dropped behind
 anyone's back.
 
+The tenant's holidays are the file's too: dates it no longer lists are removed
+(they hold nothing but a name).
+
 Devices carry their LoRaWAN binding (``dev_eui``, ``model`` or
 ``occupied_path``), checked by the site file itself. A DevEUI that another
 device holds — one the file names with another DevEUI or not at all, or a
@@ -35,7 +38,8 @@ from dashboard_api import ProvisionConflict, ProvisionError
 from occupancy.ids import IdError, SiteId, SpaceId, SpaceRef
 from occupancy.sitefile import Device, Site, SiteFile
 
-KINDS = ("tenants", "sites", "zones", "spaces", "gateways", "bindings", "devices", "device_spaces")
+KINDS = ("tenants", "holidays", "sites", "zones", "spaces", "gateways", "bindings", "devices",
+         "device_spaces")
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +119,7 @@ async def provision(con: asyncpg.Connection, site_file: SiteFile) -> ProvisionRe
 async def _provision(con: asyncpg.Connection, sf: SiteFile) -> ProvisionReport:
     tally = _Tally()
     tenant_id = await _upsert_tenant(con, sf, tally)
+    await _sync_holidays(con, tenant_id, sf, tally)
     spaces: dict[SpaceRef, int] = {}
     site_ids: dict[str, int] = {}
     for site in sf.sites:
@@ -174,6 +179,23 @@ async def _upsert_one(con: asyncpg.Connection, sql: str, kind: str, tally: _Tall
 async def _upsert_tenant(con: asyncpg.Connection, sf: SiteFile, tally: _Tally) -> int:
     t = sf.tenant
     return await _upsert_one(con, _TENANT_SQL, "tenants", tally, t.id, t.name, t.name_fa, t.timezone)
+
+
+async def _sync_holidays(con: asyncpg.Connection, tenant_id: int, sf: SiteFile, tally: _Tally) -> None:
+    """The tenant's holidays become the file's: listed dates upserted, the others removed."""
+    days = sf.tenant.holidays
+    removed = await con.fetch(
+        "DELETE FROM tenant_holidays WHERE tenant_id = $1 AND NOT day = ANY($2::date[]) RETURNING 1",
+        tenant_id, [h.date for h in days])
+    rows = await con.fetch(
+        """INSERT INTO tenant_holidays (tenant_id, day, name, name_fa)
+           SELECT $1, * FROM unnest($2::date[], $3::text[], $4::text[])
+           ON CONFLICT (tenant_id, day) DO UPDATE SET name = EXCLUDED.name, name_fa = EXCLUDED.name_fa
+           WHERE (tenant_holidays.name, tenant_holidays.name_fa)
+                 IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.name_fa)
+           RETURNING xmax = 0 AS inserted""",
+        tenant_id, [h.date for h in days], [h.name for h in days], [h.name_fa for h in days])
+    tally.add("holidays", _counted(rows) + Counts(removed=len(removed)))
 
 
 async def _upsert_site(con: asyncpg.Connection, tenant_id: int, s: Site, tally: _Tally) -> int:

@@ -22,10 +22,11 @@ from typing import Any
 
 import asyncpg
 
+from dashboard_api.forecasts import ForecastInput
 from dashboard_api.schemas import HistoryPoint, SiteDetail, SiteSummary, SpaceStatus, ZoneSummary
 
 # The schema version this API needs (the newest migration it reads from).
-REQUIRED_SCHEMA_VERSION = 11  # 011: a device's model and occupied_path (admin reads and writes)
+REQUIRED_SCHEMA_VERSION = 13  # 013: camera layout versions and frames (the layout editor)
 EARTH_RADIUS_M = 6_371_008.8  # mean Earth radius (IUGG)
 
 # $1 is always ``now``.
@@ -156,7 +157,10 @@ async def schema_version(con: asyncpg.Connection) -> int | None:
 # (observed_at + stale_after_s), whichever is first; the last event before the
 # first step is carried in. Every interval emits the grid points it covers, so
 # the work is proportional to events + covered points, not events × steps.
-# $1 tenant, $2 site, $3 from, $4 to, $5 step.
+# With $6, `to` itself is a point too (when off the grid): the series ends with
+# the counts at `to` — by default now, the live counts — so that a site that
+# started reporting after the last grid point is not all unknown.
+# $1 tenant, $2 site, $3 from, $4 to, $5 step, $6 a point at `to`.
 # Exact step function from the events (last observation carried forward).
 # The 5-minute rollup of migration 007 (``site_history``) is faster on long
 # ranges, but shows a backfilled (late) event only after the next refresh, so
@@ -168,7 +172,8 @@ WITH site AS (
 ),
 sp AS (SELECT id, coalesce(retired_at, 'infinity') AS gone FROM spaces WHERE site_id = (SELECT id FROM site)),
 g0 AS (SELECT time_bucket($5::interval, $3::timestamptz) AS t0),
-grid AS (SELECT generate_series((SELECT t0 FROM g0), $4::timestamptz, $5::interval) AS t),
+grid AS (SELECT generate_series((SELECT t0 FROM g0), $4::timestamptz, $5::interval) AS t
+         UNION SELECT $4::timestamptz WHERE $6::boolean),
 ev AS (
     SELECT e.* FROM sp CROSS JOIN LATERAL (
         SELECT ev.space_id, ev.state, ev.observed_at, ev.seq FROM occupancy_events ev
@@ -194,6 +199,10 @@ pts AS (
                                                 / extract(epoch FROM $5::interval))),
         iv.b - interval '1 microsecond', $5::interval) AS p(t)
     WHERE iv.state IN ('free', 'occupied') AND iv.b > iv.a
+    UNION ALL  -- the point at `to` itself, when it is off the grid
+    SELECT $4::timestamptz, iv.state FROM iv
+    WHERE $6::boolean AND time_bucket($5::interval, $4::timestamptz) <> $4::timestamptz
+      AND iv.state IN ('free', 'occupied') AND iv.a <= $4::timestamptz AND iv.b > $4::timestamptz
 )
 SELECT g.t AS at,
        count(p.state) FILTER (WHERE p.state = 'free')::int AS free,
@@ -207,14 +216,16 @@ GROUP BY g.t ORDER BY g.t
 
 async def history(
     con: asyncpg.Connection, *, tenant: str, site: str, start: datetime, end: datetime, step: timedelta,
+    end_point: bool = True,
 ) -> list[HistoryPoint] | None:
-    """Counts at every step from ``start`` (aligned down to the step) to ``end``; None: no such site.
+    """Counts at every step from ``start`` (aligned down to the step) to ``end``, and at ``end``
+    itself (``end_point``) when it is off the grid; None: no such site.
 
     The one function behind ``/history``: a maintained rollup can replace its SQL alone.
     """
     if await con.fetchval(_SITE_EXISTS_SQL, tenant, site) is None:
         return None
-    rows = await con.fetch(_HISTORY_SQL, tenant, site, start, end, step)
+    rows = await con.fetch(_HISTORY_SQL, tenant, site, start, end, step, end_point)
     return [HistoryPoint(at=r["at"], free=r["free"], occupied=r["occupied"], total=r["total"],
                          unknown=r["total"] - r["free"] - r["occupied"]) for r in rows]
 
@@ -251,3 +262,40 @@ async def space_rows(
     """Spaces of every (or one) site with their effective state, site location and devices."""
     rows = await con.fetch(_ALL_SPACES_SQL, now, tenant, site, space, limit, offset)
     return [dict(r) for r in rows]
+
+
+# Forecasts: each named site's live counts, its stored model, and its 5-minute counts
+# from $4 on (the last week and an hour: what a prediction reads), arrays per site.
+_FORECAST_SQL = f"""
+WITH site AS (
+    SELECT si.*, t.slug AS tenant, t.timezone
+    FROM unnest($2::text[], $3::text[]) AS k(tenant, slug)
+    JOIN tenants t ON t.slug = k.tenant
+    JOIN sites si ON si.tenant_id = t.id AND si.slug = k.slug AND si.retired_at IS NULL
+), {_EFF},
+counts AS (SELECT e.site_id, {_COUNTS} FROM eff e GROUP BY e.site_id),
+recent AS (
+    SELECT c.site_id, array_agg(extract(epoch FROM c.at)::float8 ORDER BY c.at) AS t,
+           array_agg(c.free ORDER BY c.at) AS free, array_agg(c.occupied ORDER BY c.at) AS occupied,
+           array_agg(c.total ORDER BY c.at) AS total
+    FROM site s JOIN site_counts_5m c ON c.site_id = s.id AND c.at >= $4 AND c.at <= $1
+    GROUP BY c.site_id
+)
+SELECT s.tenant, s.slug AS site, s.timezone, coalesce(c.free, 0) AS free,
+       coalesce(c.occupied, 0) AS occupied, coalesce(c.total, 0) AS total,
+       f.fitted_at, f.model, r.t, r.free AS r_free, r.occupied AS r_occupied, r.total AS r_total
+FROM site s LEFT JOIN counts c ON c.site_id = s.id LEFT JOIN site_forecasts f ON f.site_id = s.id
+LEFT JOIN recent r ON r.site_id = s.id
+"""
+
+
+async def forecast_inputs(
+    con: asyncpg.Connection, *, now: datetime, sites: list[tuple[str, str]], since: datetime,
+) -> dict[tuple[str, str], ForecastInput]:
+    """What forecasting each (tenant, site) needs, by (tenant, site); missing sites are absent."""
+    rows = await con.fetch(_FORECAST_SQL, now, [t for t, _ in sites], [s for _, s in sites], since)
+    return {(r["tenant"], r["site"]): ForecastInput(
+        timezone=r["timezone"], free=r["free"], occupied=r["occupied"], total=r["total"],
+        fitted_at=r["fitted_at"], model=None if r["model"] is None else _json(r["model"]),
+        t=r["t"] or [], r_free=r["r_free"] or [], r_occupied=r["r_occupied"] or [],
+        r_total=r["r_total"] or []) for r in rows}

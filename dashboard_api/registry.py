@@ -17,7 +17,7 @@ from typing import Any
 
 import asyncpg
 
-from dashboard_api import BadInput, Conflict, NotFound
+from dashboard_api import BadInput, Conflict, NotFound, layouts
 from dashboard_api.auth import Principal, hash_secret, new_secret
 from dashboard_api.devices import check_device
 
@@ -309,12 +309,16 @@ async def create_device(con: asyncpg.Connection, who: Principal, tenant: str, si
         row = await _gateway_ref(con, tenant, dict(values))
         watched = _watched(row.pop("spaces", None)) or {}
         await _insert(con, "devices", {"site_id": sid, "slug": slug, **row})
-        await _watch(con, sid, await _row_id(con, _DEVICE_ID, sid, slug, what=slug), watched)
-        await audit(con, who, tenant, "device.create", f"{site}/{slug}", values)
+        device = await _row_id(con, _DEVICE_ID, sid, slug, what=slug)
+        await _watch(con, sid, device, watched)
+        version = await layouts.record(con, device, who.actor, "api", watched)
+        await audit(con, who, tenant, "device.create", f"{site}/{slug}", _with_version(values, version))
 
 
 async def update_device(con: asyncpg.Connection, who: Principal, tenant: str, site: str, slug: str,
-                        values: Mapping[str, Any]) -> None:
+                        values: Mapping[str, Any], *, layout_source: str = "api") -> int | None:
+    """Update a device; a camera's new polygons are also a new layout version (returned;
+    ``layout_source`` says what they came from: ``editor``, ``pklot``, …)."""
     async with con.transaction():
         sid = await site_id(con, tenant, site)
         device = await _row_id(con, _DEVICE_ID, sid, slug, what=f"no device {slug!r} of site {site!r}")
@@ -322,9 +326,16 @@ async def update_device(con: asyncpg.Connection, who: Principal, tenant: str, si
         row = await _gateway_ref(con, tenant, dict(values))
         watched = _watched(row.pop("spaces", None))
         await _update(con, "devices", device, row)
+        version = None
         if watched is not None:
             await _watch(con, sid, device, watched)
-        await audit(con, who, tenant, "device.update", f"{site}/{slug}", values)
+            version = await layouts.record(con, device, who.actor, layout_source, watched)
+        await audit(con, who, tenant, "device.update", f"{site}/{slug}", _with_version(values, version))
+        return version
+
+
+def _with_version(values: Mapping[str, Any], version: int | None) -> Mapping[str, Any]:
+    return values if version is None else {**values, "layout_version": version}
 
 
 async def retire_device(con: asyncpg.Connection, who: Principal, tenant: str, site: str, slug: str) -> None:

@@ -126,6 +126,54 @@ class History(_Frozen):
     points: list[HistoryPoint]
 
 
+ForecastMethod = Literal["weekly-profile+ar", "daily-profile+ar", "persistence", "none"]
+
+
+class HorizonForecast(_Frozen):
+    """Free spaces expected ``minutes`` after ``at``, with an 80 % interval."""
+
+    minutes: int = Field(ge=0, le=120, examples=[30])
+    free: float = Field(description="expected free spaces (one decimal)", examples=[41.2])
+    lo80: int = Field(description="10th percentile: at least this many free 9 times in 10", examples=[33])
+    hi80: int = Field(description="90th percentile", examples=[49])
+
+
+class SiteForecast(_Frozen):
+    """A site's free spaces ahead (docs/forecast.md): `method` says what the forecast rests on."""
+
+    tenant: str
+    site: str
+    at: datetime = Field(description="the instant the horizons count from (the request's time)")
+    method: ForecastMethod = Field(description=(
+        "`weekly-profile+ar` (weekday × time of day and the recent trend), `daily-profile+ar` "
+        "(one profile for all days: under 10 days of history), `persistence` (the current count "
+        "carried forward: a site under 2 days of history or not fitted yet), `none` (nothing "
+        "known in the last week: no horizons)"))
+    capacity: int = Field(description="the site's spaces now")
+    observed_at: datetime | None = Field(
+        description="the newest counts the forecast starts from (null with method `none`)")
+    fitted_at: datetime | None = Field(description="when the site's model was fitted (null: none yet)")
+    note: str | None = Field(description="why the forecast is simpler than the site's model, if it is")
+    horizons: list[HorizonForecast]
+
+
+class ArrivalForecast(_Frozen):
+    """A site's expected free spaces on arrival (``/v1/sites?near=…&arrive_in=N``)."""
+
+    minutes: int = Field(ge=0, le=120)
+    free: float
+    lo80: int
+    hi80: int
+    method: ForecastMethod
+
+
+class SiteArrival(SiteSummary):
+    """A site near the point, with its forecast on arrival (present with `arrive_in`; null when
+    nothing is known of the site in the last week)."""
+
+    forecast: ArrivalForecast | None = None
+
+
 class StallDay(_Frozen):
     """One stall's attendance on a market day, within the opening hours (local time)."""
 

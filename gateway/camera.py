@@ -182,6 +182,16 @@ class CameraView:
     def spaces(self) -> tuple[SpaceRef, ...]:
         return tuple(self.refs.values())
 
+    def relayout(self, layout: Layout, site: str) -> None:
+        """Read ``layout``'s polygons from the next frame on (its layout file changed).
+
+        An adaptation keeps what it learnt per space id; a moved polygon keeps
+        its bay's histogram (the bay is the same, its outline was redrawn)."""
+        self.layout = layout
+        self.refs = {i: SpaceRef(SiteId(site), SpaceId(i)) for i in layout.ids}
+        if self.adaptation is not None:
+            self.detector.offsets = self.adaptation.offsets(layout.ids)
+
     def reading(self, frame: Frame) -> dict[SpaceRef, float]:
         """Space → score of ``occupied`` for one frame (on the machine's scale).
 

@@ -26,7 +26,17 @@ from datetime import datetime, timedelta
 
 from occupancy.ids import DeviceId, SpaceRef
 from occupancy.model import EventKind, Source, SpaceState
-from occupancy.statemachine import Machine, Observe, Output, Policy, Tick, new_machine, step, with_policy
+from occupancy.statemachine import (
+    Machine,
+    Observe,
+    Output,
+    Policy,
+    Tick,
+    new_machine,
+    step,
+    with_policy,
+    with_spaces,
+)
 
 # A camera's default debounce: this many consecutive frames confirm a change
 # (a person walking through a bay, a passing shadow, last one or two frames).
@@ -91,6 +101,11 @@ class DeviceMachines:
     def tick_each(self, at: datetime) -> dict[str, list[EventDraft]]:
         """``tick``, with what each device produced under its key."""
         return {key: self._step(key, Tick(at)) for key in self._devices}
+
+    def widen(self, key: str, spaces: Iterable[SpaceRef]) -> None:
+        """Device ``key`` watches ``spaces`` too (a camera whose layout file changed)."""
+        dev = self._devices[key]
+        self._devices[key] = replace(dev, machine=with_spaces(dev.machine, spaces))
 
     def retune(self, heartbeat_s: float | None, stale_after_s: float | None) -> None:
         """New periods for every device (a pushed-down ``cmd``); ``None`` keeps one."""

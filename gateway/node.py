@@ -139,6 +139,7 @@ class GatewayNode:
         self._high_water = 0
         self._sent = self._acked = self._resent = self._rejected = self._messages = 0
         self._hold_until = 0.0  # after a message the broker did not accept
+        self._refused_streak = 0  # messages refused since the last accepted one (logged once)
         self._final: NodeStats | None = None  # the counters at stop, once the outbox is closed
 
     # ---- public surface ----------------------------------------------------
@@ -307,13 +308,21 @@ class GatewayNode:
             seqs = self._in_flight.pop(mid, ())
             if seqs and not accepted:
                 self._rejected += len(seqs)
-                log.warning("broker did not accept message %d (seqs %d..%d): resent in %.1fs",
-                            mid, seqs[0], seqs[-1], REJECTED_RETRY_S)
+                self._refused_streak += 1
+                # the first of a streak is a warning; the rest wait for its end (no flood)
+                log.log(logging.WARNING if self._refused_streak == 1 else logging.DEBUG,
+                        "broker did not accept message %d (seqs %d..%d) of gateway %s: resent in "
+                        "%.1fs, until it does (its ACL? its login?)", mid, seqs[0], seqs[-1],
+                        self.gateway, REJECTED_RETRY_S)
                 # send it again from the outbox after a pause (same seqs)
                 self._cursor = min(self._cursor, seqs[0] - 1)
                 self._hold_until = time.monotonic() + REJECTED_RETRY_S
             elif seqs:
                 done.extend(seqs)
+        if done and self._refused_streak:
+            log.warning("broker accepts messages of gateway %s again, after refusing %d",
+                        self.gateway, self._refused_streak)
+            self._refused_streak = 0
         if done:
             self._acked += self._outbox.remove(done)
             with self._drained:

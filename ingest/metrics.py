@@ -30,3 +30,16 @@ COMMIT_SECONDS = Histogram("parkbazaar_ingest_commit_seconds", "Write and commit
                            buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
 LAST_COMMIT = Gauge("parkbazaar_ingest_last_commit_timestamp_seconds", "Unix time of the last commit")
 MAINTENANCE = Counter("parkbazaar_ingest_maintenance_total", "Maintenance runs", ["outcome"])
+FORECAST_REFITS = Counter("parkbazaar_ingest_forecast_refits_total",
+                          "Site forecast models refitted by maintenance, by outcome (ok, failed)",
+                          ["outcome"])
+FORECAST_REFIT_SECONDS = Histogram("parkbazaar_ingest_forecast_refit_seconds",
+                                   "Fitting the forecast models of one tenant (CPU in a worker thread)",
+                                   buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
+FORECAST_RUN_SECONDS = Histogram("parkbazaar_ingest_forecast_run_seconds",
+                                 "A maintenance run of the forecasts: counts and refits",
+                                 buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300))
+FORECAST_DUE = Gauge("parkbazaar_ingest_forecast_due_sites",
+                     "Sites due for a refit that the last run left for the next (its time budget ran out)")
+FORECAST_COUNT_ROWS = Counter("parkbazaar_ingest_forecast_count_rows_total",
+                              "Rows written to site_counts_5m (5-minute site counts the forecasts use)")

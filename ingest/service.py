@@ -43,6 +43,7 @@ import asyncpg
 from prometheus_client import start_http_server
 
 from ingest import BrokerUnavailable, DatabaseUnavailable, metrics
+from ingest.forecasting import run_forecasts
 from ingest.maintenance import run_maintenance
 from ingest.mqtt import IngestClient
 from ingest.plan import Plan, Received
@@ -213,5 +214,28 @@ async def _maintain(worker: Ingest, stop: asyncio.Event) -> None:
             metrics.MAINTENANCE.labels("failed").inc()
             log.warning("maintenance failed (%s); next try in %.0fs", exc,
                         cfg.maintenance_interval_s)
+        if cfg.forecast_refit_s is not None and not stop.is_set():
+            await _forecast(worker)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), cfg.maintenance_interval_s)
+
+
+async def _forecast(worker: Ingest) -> None:
+    """The forecasts' part of maintenance (``ingest.forecasting``): its failure is logged and
+    counted, and never stops the rest."""
+    cfg = worker.settings.ingest
+    started = time.perf_counter()
+    try:
+        async with worker.pool.acquire() as con:
+            report = await run_forecasts(
+                con, now=datetime.now(UTC), history_days=cfg.forecast_history_days,
+                refit_s=cfg.forecast_refit_s or 0.0, budget_s=cfg.forecast_budget_s)
+    except (asyncpg.PostgresError, *TRANSIENT) as exc:
+        metrics.MAINTENANCE.labels("forecast_failed").inc()
+        log.warning("forecast maintenance failed (%s); next try in %.0fs", exc, cfg.maintenance_interval_s)
+        return
+    if report.ran:
+        metrics.FORECAST_RUN_SECONDS.observe(time.perf_counter() - started)
+        metrics.FORECAST_COUNT_ROWS.inc(report.counts.rows)
+    if report.refitted or report.failed or report.due_left or report.counts.behind:
+        log.info("forecast maintenance: %s", report)

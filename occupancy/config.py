@@ -120,6 +120,13 @@ class IngestSettings(BaseModel):
     # also the accepted window: events older than this are refused (too_old)
     retention_days: int | None = Field(default=400, ge=1)
     maintenance_interval_s: float = Field(default=300.0, ge=1)
+    # free-space forecasts (docs/forecast.md), in the same maintenance runs: a site's model is
+    # refitted when older than this and it has new counts (None: no counts, no refits); the
+    # counts and the refits each get forecast_budget_s a run; the models learn from this many
+    # days of counts, and older counts are deleted
+    forecast_refit_s: float | None = Field(default=86400.0, ge=60)
+    forecast_budget_s: float = Field(default=60.0, gt=0, le=3600)
+    forecast_history_days: int = Field(default=56, ge=8, le=400)
     # dead letters: kept this many days, payload cut to this many bytes (its length
     # and SHA-256 kept), at most burst then rate_per_s stored per gateway and worker
     dead_letter_retention_days: int | None = Field(default=14, ge=1)
@@ -194,7 +201,22 @@ class ApiSettings(BaseModel):
     # hot reads are cached in-process this long (cleared on every change the live feed sees)
     cache_ttl_s: float = Field(default=1.0, ge=0, le=60)
     # a map tile URL template for the web page, e.g. https://tile.example/{z}/{x}/{y}.png
+    # ({s} allowed in the host); unset: the map draws the sites on a plain background
     tile_url: str | None = None
+
+    @field_validator("tile_url")
+    @classmethod
+    def _tile_template(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        parts = urlsplit(v)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"{v!r} is not an http(s) URL")
+        missing = [p for p in ("{z}", "{x}", "{y}") if p not in parts.path + parts.query]
+        if missing:
+            raise ValueError(f"{v!r} has no {', '.join(missing)}: a tile URL template "
+                             "looks like https://tile.example/{z}/{x}/{y}.png")
+        return v
 
     @model_validator(mode="after")
     def _bulkhead_fits_pool(self) -> ApiSettings:
@@ -252,12 +274,21 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 
 def describe_validation_error(exc: ValidationError, origin: str) -> str:
-    """One line per problem: ``origin: key.path: message``."""
+    """One line per problem: ``origin: key.path: message``, and the value given when the
+    message does not name it (``got 'garage'``)."""
     lines = []
     for err in exc.errors():
         key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        lines.append(f"{origin}: {key}: {err['msg']}")
+        lines.append(f"{origin}: {key}: {err['msg']}{_got(err['input'], err['msg'])}")
     return "\n".join(lines)
+
+
+def _got(value: object, message: str) -> str:
+    """`` (got VALUE)`` for a plain value the message leaves out; nothing for a mapping or list."""
+    if not isinstance(value, str | int | float | bool) or repr(value) in message:
+        return ""
+    text = repr(value)
+    return f" (got {text[:60]}{'…' if len(text) > 60 else ''})"
 
 
 def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Settings:

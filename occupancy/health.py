@@ -11,8 +11,16 @@
                   "consecutive_errors": 0, "last_error": null, "battery": null,
                   "spaces": 48, "unknown": 0}]}
 
-(a camera that adapts adds ``"adapted": 0.4``, the share of its spaces
-calibrated on their own stream; see docs/vision.md.)
+A LoRaWAN sensor's entry may carry what its radio and frames told, each key
+only when known: ``temperature_c``, ``rssi_dbm`` and ``snr_db`` (the best
+receiving LoRa gateway of its last uplink), ``f_cnt`` (its frame counter)
+and ``clock`` (``network``: its last reading is stamped with the network
+server's time; ``gateway``: with the gateway's clock, the server gave none).
+A gateway with a ChirpStack connection adds ``lorawan``, the counters of
+what its receivers did with the events (``LorawanCounts``). A camera that
+adapts adds ``adapted`` (0..1), the share of its spaces calibrated on their
+own stream (docs/vision.md). All are optional, so a payload without them
+decodes as before.
 
 ``cmd`` (QoS 1, retained), configuration pushed down to one gateway::
 
@@ -28,7 +36,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -61,7 +69,32 @@ class DeviceHealth:
     battery: float | None
     spaces: int
     unknown: int
-    adapted: float | None = None  # a camera's adaptation progress, 0..1 (optional key)
+    temperature_c: float | None = None
+    rssi_dbm: float | None = None
+    snr_db: float | None = None
+    f_cnt: int | None = None
+    clock: str | None = None  # "network" or "gateway": whose time the last reading carries
+    adapted: float | None = None  # a camera's adaptation progress, 0..1 (docs/vision.md)
+
+
+@dataclass(frozen=True, slots=True)
+class LorawanCounts:
+    """What a gateway's ChirpStack receivers did with the events they got (totals since start)."""
+
+    uplinks: int = 0  # uplinks applied (a new frame of a bound device)
+    duplicates: int = 0  # the same uplink again (deduplicationId, or an fCnt already applied)
+    late: int = 0  # an older frame after a newer one: ignored
+    fcnt_resets: int = 0  # the frame counter restarted (rejoin, reset): applied
+    joins: int = 0
+    unknown_devices: int = 0  # events of a DevEUI bound to no space
+    undecodable: int = 0  # frames the device's model (or occupied_path) cannot read
+    malformed: int = 0  # not a ChirpStack event: wrong topic, bad JSON, a field of a wrong type
+
+    def __add__(self, other: LorawanCounts) -> LorawanCounts:
+        return LorawanCounts(*(getattr(self, k) + getattr(other, k) for k in LORAWAN_COUNTS))
+
+
+LORAWAN_COUNTS = tuple(f.name for f in fields(LorawanCounts))
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +119,7 @@ class GatewayHealth:
     connects: int
     reconnect_attempts: int
     devices: tuple[DeviceHealth, ...]
+    lorawan: LorawanCounts | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,13 +136,24 @@ def _time(at: datetime | None) -> str | None:
     return None if at is None else format_time(at)
 
 
+_RADIO_KEYS = ("temperature_c", "rssi_dbm", "snr_db", "f_cnt", "clock")
+_CAMERA_KEYS = ("adapted",)
+
+
+def _device_json(d: DeviceHealth) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": str(d.id), "kind": d.kind, "ok": d.ok, "last_seen": _time(d.last_seen),
+        "errors": d.errors, "consecutive_errors": d.consecutive_errors,
+        "last_error": d.last_error, "battery": d.battery, "spaces": d.spaces, "unknown": d.unknown}
+    out.update({k: getattr(d, k) for k in (*_RADIO_KEYS, *_CAMERA_KEYS) if getattr(d, k) is not None})
+    return out
+
+
 def encode_health(h: GatewayHealth) -> bytes:
-    devices = [{"id": str(d.id), "kind": d.kind, "ok": d.ok, "last_seen": _time(d.last_seen),
-                "errors": d.errors, "consecutive_errors": d.consecutive_errors,
-                "last_error": d.last_error, "battery": d.battery, "spaces": d.spaces,
-                "unknown": d.unknown} | ({} if d.adapted is None else {"adapted": d.adapted})
-               for d in h.devices]
+    devices = [_device_json(d) for d in h.devices]
     o = h.outbox
+    extra = {} if h.lorawan is None else {
+        "lorawan": {k: getattr(h.lorawan, k) for k in LORAWAN_COUNTS}}
     return dumps_canonical({
         "v": VERSION, "gateway": str(h.gateway), "boot": h.boot, "at": format_time(h.at),
         "uptime_s": round(h.uptime_s, 3), "config_version": h.config_version,
@@ -116,7 +161,7 @@ def encode_health(h: GatewayHealth) -> bytes:
         "outbox": {"depth": o.depth, "limit": o.limit, "dropped_heartbeats": o.dropped_heartbeats,
                    "dropped_changes": o.dropped_changes},
         "mqtt": {"connects": h.connects, "reconnect_attempts": h.reconnect_attempts},
-        "devices": devices,
+        "devices": devices, **extra,
     })
 
 
@@ -174,7 +219,24 @@ def _seconds(obj: Mapping[str, Any], key: str, where: str) -> float | None:
 
 
 _DEVICE_KEYS = frozenset({"id", "kind", "ok", "last_seen", "errors", "consecutive_errors",
-                          "last_error", "battery", "spaces", "unknown", "adapted"})
+                          "last_error", "battery", "spaces", "unknown", *_RADIO_KEYS, *_CAMERA_KEYS})
+_CLOCKS = frozenset({"network", "gateway"})
+
+
+def _radio(raw: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """The optional LoRaWAN keys of a device entry."""
+    out: dict[str, Any] = {}
+    for key in ("temperature_c", "rssi_dbm", "snr_db"):
+        value = _get(raw, key, (int, float), where, optional=True)
+        if value is not None and not math.isfinite(value):
+            raise WireError(Reason.BAD_FIELD, f"{where}.{key}={value!r}")
+        out[key] = None if value is None else float(value)
+    out["f_cnt"] = _count(raw, "f_cnt", where) if raw.get("f_cnt") is not None else None
+    clock = _get(raw, "clock", str, where, optional=True)
+    if clock is not None and clock not in _CLOCKS:
+        raise WireError(Reason.BAD_FIELD, f"{where}.clock={clock!r}: want network or gateway")
+    out["clock"] = clock
+    return out
 
 
 def _device(raw: Any, where: str) -> DeviceHealth:
@@ -199,12 +261,23 @@ def _device(raw: Any, where: str) -> DeviceHealth:
         last_error=_get(raw, "last_error", str, where, optional=True),
         battery=None if battery is None else float(battery),
         spaces=_count(raw, "spaces", where), unknown=_count(raw, "unknown", where),
+        **_radio(raw, where),
         adapted=None if adapted is None else float(adapted),
     )
 
 
 _HEALTH_KEYS = frozenset({"v", "gateway", "boot", "at", "uptime_s", "config_version", "connected",
-                          "outbox", "mqtt", "devices"})
+                          "outbox", "mqtt", "devices", "lorawan"})
+
+
+def _lorawan(obj: Mapping[str, Any]) -> LorawanCounts | None:
+    raw = _get(obj, "lorawan", dict, "health", optional=True)
+    if raw is None:
+        return None
+    extra = set(raw) - set(LORAWAN_COUNTS)
+    if extra:
+        raise WireError(Reason.UNKNOWN_FIELD, f"health.lorawan: {sorted(extra)}")
+    return LorawanCounts(*(_count(raw, k, "health.lorawan") for k in LORAWAN_COUNTS))
 
 
 def decode_health(payload: bytes) -> GatewayHealth:
@@ -228,6 +301,7 @@ def decode_health(payload: bytes) -> GatewayHealth:
         connects=_count(mqtt, "connects", "health.mqtt"),
         reconnect_attempts=_count(mqtt, "reconnect_attempts", "health.mqtt"),
         devices=tuple(_device(d, f"health.devices[{i}]") for i, d in enumerate(devices)),
+        lorawan=_lorawan(obj),
     )
 
 

@@ -4,11 +4,23 @@
 the camera layouts read it too. ``parse_site_file`` validates parsed YAML
 (pure); ``read_site_file`` is the one place a site file is read from disk
 (the one function of this module that does I/O), raising ``SiteFileError``
-with a line ``FILE: key.path: message`` per problem.
+with a line ``FILE: key.path: message`` per problem, naming the value (a YAML
+syntax error: ``FILE: cannot read site file: line L, column C: problem``).
+Ids must be unique where the database keys them: sites and gateways within
+the file, zones, devices and spaces within their site; a repeat is refused at
+its own key, naming the value and where it first appeared. Every key is
+described in docs/site-file.md.
 
 Shape::
 
-    tenant: {id: shiraz, name: Shiraz, name_fa: شیراز, timezone: Asia/Tehran}
+    tenant:
+      id: shiraz
+      name: Shiraz
+      name_fa: شیراز
+      timezone: Asia/Tehran
+      holidays:                              # local dates the forecaster treats as rest days
+        - 2026-03-20                         # a date alone (YYYY-MM-DD, quoted or not)
+        - {date: 2026-03-21, name: Nowruz, name_fa: نوروز}
     sites:
       - id: central-lot
         kind: parking            # or market
@@ -45,12 +57,19 @@ exactly one of ``model`` (a known decoder) or ``occupied_path`` (a dotted path
 starting ``object.`` into the network server's decoded ``object``). Only lorawan
 devices have either. ``device_problems`` holds these rules for one device; the
 admin API applies the same function to the device row a request would leave.
+
+The tenant's ``holidays`` are the official holidays and Nowruz of the
+municipality, as local calendar dates (``YYYY-MM-DD``, Gregorian, ASCII digits,
+years ``HOLIDAY_YEARS``), each at most once, at most ``MAX_HOLIDAYS`` of them.
+Provisioning stores them (the file is the truth: a date it no longer lists is
+removed) and ingest's forecaster treats them as rest days (docs/forecast.md).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -67,12 +86,26 @@ from occupancy.lorawan import models as lorawan_models
 # ``object.occupied``, ``object.status.parked``: where ChirpStack's own decoder puts occupancy.
 OCCUPIED_PATH = re.compile(r"^object(\.[A-Za-z0-9_-]{1,64}){1,8}$")
 
+Loc = tuple[str | int, ...]
 # One problem: (key path, message naming the value, the value).
-Problem = tuple[tuple[str | int, ...], str, Any]
+Problem = tuple[Loc, str, Any]
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _repeats(keyed: Iterable[tuple[Loc, str]], what: str) -> list[Problem]:
+    """A problem at every repeat of a value, naming it and the key it first appeared at."""
+    first: dict[str, Loc] = {}
+    found: list[Problem] = []
+    for loc, value in keyed:
+        if value in first:
+            where = ".".join(str(p) for p in first[value])
+            found.append((loc, f"duplicate {what} {value!r} (first at {where})", value))
+        else:
+            first[value] = loc
+    return found
 
 
 class SpaceRange(_Strict):
@@ -98,10 +131,16 @@ class Zone(_Strict):
 
     @model_validator(mode="after")
     def _attributes_name_spaces(self) -> Zone:
-        unknown = set(self.attributes) - set(self.space_ids())
-        if unknown:
-            raise ValueError(f"attributes for spaces not in zone {self.id}: {sorted(unknown)}")
+        known = set(self.space_ids())
+        refuse("Zone", [(("attributes", name), f"no space {name!r} in zone {self.id}", name)
+                        for name in self.attributes if name not in known])
         return self
+
+    def keyed_spaces(self) -> list[tuple[Loc, str]]:
+        """Each space id with the key that makes it (a range makes all at ``spaces``)."""
+        if isinstance(self.spaces, SpaceRange):
+            return [(("spaces",), s) for s in self.spaces.ids()]
+        return [(("spaces", i), s) for i, s in enumerate(self.spaces)]
 
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -214,10 +253,11 @@ class Site(_Strict):
         return SiteId(v)
 
     @model_validator(mode="after")
-    def _unique_spaces(self) -> Site:
-        ids = [s for z in self.zones for s in z.space_ids()]
-        if len(ids) != len(set(ids)):
-            raise ValueError(f"site {self.id}: a space id appears twice")
+    def _unique_ids(self) -> Site:
+        spaces = [(("zones", i, *loc), s) for i, z in enumerate(self.zones) for loc, s in z.keyed_spaces()]
+        refuse("Site", _repeats(((("zones", i, "id"), z.id) for i, z in enumerate(self.zones)), "zone id")
+               + _repeats(((("devices", i, "id"), d.id) for i, d in enumerate(self.devices)), "device id")
+               + _repeats(spaces, f"space id in site {self.id}"))
         return self
 
     def spaces(self) -> list[tuple[str, SpaceId]]:
@@ -237,16 +277,67 @@ class Gateway(_Strict):
         return GatewayId(v)
 
 
+HOLIDAY_YEARS = (2000, 2100)
+MAX_HOLIDAYS = 1000
+_ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")  # ASCII digits: \d would take "۱۴۰۵" too
+
+
+class Holiday(_Strict):
+    """A local date the tenant's sites keep as a holiday, with an optional name."""
+
+    date: dt.date
+    name: str | None = Field(default=None, max_length=100)
+    name_fa: str | None = Field(default=None, max_length=100)
+
+    @field_validator("date", mode="before")
+    @classmethod
+    def _iso_date(cls, v: Any) -> dt.date:
+        return holiday_date(v)
+
+
+def holiday_date(v: Any) -> dt.date:
+    """A holiday's date from YAML: a date (YAML reads an unquoted 2026-03-20 as one) or a
+    ``YYYY-MM-DD`` string; ``ValueError`` naming the value otherwise (pure)."""
+    if isinstance(v, dt.date) and not isinstance(v, dt.datetime):
+        d = v
+    elif isinstance(v, str) and _ISO_DATE.match(v):
+        try:
+            d = dt.date.fromisoformat(v)
+        except ValueError:
+            raise ValueError(f"holiday {v!r} is not a real date") from None
+    else:
+        raise ValueError(f"a holiday is a local date YYYY-MM-DD, got {v!r}")
+    if not HOLIDAY_YEARS[0] <= d.year <= HOLIDAY_YEARS[1]:
+        first, last = HOLIDAY_YEARS
+        raise ValueError(f"holiday {d.isoformat()} is outside the years {first}-{last}")
+    return d
+
+
 class Tenant(_Strict):
     id: str
     name: str
     name_fa: str | None = None
     timezone: str = "Asia/Tehran"
+    holidays: list[Holiday] = Field(default_factory=list, max_length=MAX_HOLIDAYS)
 
     @field_validator("id")
     @classmethod
     def _tenant_id(cls, v: str) -> str:
         return TenantId(v)
+
+    @field_validator("holidays", mode="before")
+    @classmethod
+    def _dates_alone(cls, v: Any) -> Any:
+        """A bare date stands for ``{date: …}`` (anything but a mapping is read as a date)."""
+        if isinstance(v, list):
+            return [h if isinstance(h, (Mapping, Holiday)) else {"date": h} for h in v]
+        return v
+
+    @model_validator(mode="after")
+    def _each_date_once(self) -> Tenant:
+        refuse("Tenant", _repeats(((("holidays", i, "date"), h.date.isoformat())
+                                   for i, h in enumerate(self.holidays)), "holiday"))
+        return self
 
 
 class SiteFile(_Strict):
@@ -255,17 +346,29 @@ class SiteFile(_Strict):
     gateways: list[Gateway] = Field(default_factory=list)
 
     @model_validator(mode="after")
+    def _unique_ids(self) -> SiteFile:
+        refuse("SiteFile", _repeats(((("sites", i, "id"), s.id) for i, s in enumerate(self.sites)),
+                                    "site id")
+               + _repeats(((("gateways", i, "id"), g.id) for i, g in enumerate(self.gateways)),
+                          "gateway id"))
+        return self
+
+    @model_validator(mode="after")
     def _bindings_exist(self) -> SiteFile:
         known = {s.id: {sp for _, sp in s.spaces()} for s in self.sites}
-        for gw in self.gateways:
-            for site in gw.sites:
-                if site not in known:
-                    raise ValueError(f"gateway {gw.id}: unknown site {site!r}")
-            for ref in gw.spaces:
-                r = SpaceRef.parse(ref)
+        problems: list[Problem] = []
+        for i, gw in enumerate(self.gateways):
+            problems += [(("gateways", i, "sites", j), f"unknown site {site!r}", site)
+                         for j, site in enumerate(gw.sites) if site not in known]
+            for j, ref in enumerate(gw.spaces):
+                try:
+                    r = SpaceRef.parse(ref)
+                except ValueError as exc:
+                    problems.append((("gateways", i, "spaces", j), f"{exc}", ref))
+                    continue
                 if r.space not in known.get(r.site, set()):
-                    raise ValueError(f"gateway {gw.id}: unknown space {ref!r}")
-        refuse("SiteFile", lorawan_file_problems(self.sites, known))
+                    problems.append((("gateways", i, "spaces", j), f"unknown space {ref!r}", ref))
+        refuse("SiteFile", problems + lorawan_file_problems(self.sites, known))
         return self
 
     def site(self, site_id: str) -> Site:
@@ -325,12 +428,35 @@ class SiteFileError(OccupancyError, ValueError):
     """A site file cannot be read or is not valid; one ``FILE: key.path: message`` line a problem."""
 
 
+class _Loader(yaml.SafeLoader):
+    """Safe YAML whose timestamps stay text: the site file's only dates are holidays, which
+    validate themselves (an unquoted ``2026-13-01`` is then an error naming its key, not a
+    crash of the YAML reader)."""
+
+
+def _timestamp_as_text(loader: _Loader, node: yaml.Node) -> Any:
+    return loader.construct_yaml_str(node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_as_text)
+
+
+def yaml_problem(exc: Exception) -> str:
+    """A YAML error as ``line L, column C: problem`` (PyYAML's own text names ``<unicode string>``)."""
+    if not isinstance(exc, yaml.MarkedYAMLError) or exc.problem_mark is None:
+        return str(exc)
+    mark = exc.problem_mark
+    context = f" ({exc.context} at line {exc.context_mark.line + 1})" if (
+        exc.context and exc.context_mark is not None) else ""
+    return f"line {mark.line + 1}, column {mark.column + 1}: {exc.problem}{context}"
+
+
 def read_site_file(path: Path) -> SiteFile:
     """Read and validate the site file at ``path``; ``SiteFileError`` when it cannot be used."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # a SafeLoader
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise SiteFileError(f"{path}: cannot read site file: {exc}") from exc
+        raise SiteFileError(f"{path}: cannot read site file: {yaml_problem(exc)}") from exc
     try:
         return parse_site_file(data)
     except ValidationError as exc:

@@ -32,7 +32,7 @@ track, is an illegal transition and raises ``StateMachineError``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import Enum
@@ -173,6 +173,13 @@ def with_policy(machine: Machine, policy: Policy) -> Machine:
     if nxt is not None and machine.now is not None:
         nxt = min(nxt, machine.now + timedelta(seconds=policy.heartbeat_s))
     return replace(machine, policy=policy, next_heartbeat=nxt)
+
+
+def with_spaces(machine: Machine, spaces: Iterable[SpaceRef]) -> Machine:
+    """The machine watching ``spaces`` too (a camera's new layout): each new one ``unknown``
+    until it is read; the spaces it has keep their tracks."""
+    added = {s: Track() for s in spaces if s not in machine.tracks}
+    return replace(machine, tracks={**machine.tracks, **added}) if added else machine
 
 
 def step(machine: Machine, event: Input) -> tuple[Machine, list[Output]]:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from dashboard_api import ProvisionError
 from dashboard_api.provision import provision
 from occupancy.sitefile import SiteFileError, read_site_file
-from parkbazaar.clikit import run_on_database, settings_from
+from parkbazaar.clikit import missing_schema, run_on_database, settings_from
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -38,6 +38,9 @@ def cmd_api(args: argparse.Namespace) -> int:
     from dashboard_api.app import create_app
 
     settings = settings_from(args)
+    unmigrated = missing_schema(settings)
+    if unmigrated is not None:  # it still serves: /readyz answers 503 with the same reason
+        print(f"parkbazaar api: {unmigrated}", file=sys.stderr)
     host = args.host or settings.api.host
     port = settings.api.port if args.port is None else args.port
     if args.workers < 1:

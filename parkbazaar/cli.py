@@ -19,9 +19,11 @@ COMMAND_MODULES = (
     "parkbazaar.token_cli",
     "parkbazaar.broker_cli",
     "parkbazaar.gateway_cli",
+    "parkbazaar.layout_cli",
     "parkbazaar.lorawan_cli",
     "parkbazaar.simulate_cli",
     "parkbazaar.vision_cli",
+    "parkbazaar.forecast_cli",
 )
 
 

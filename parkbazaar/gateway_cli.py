@@ -4,7 +4,9 @@
 ``examples/gateway-central-lot.yaml``), polls its devices and publishes
 until SIGTERM/Ctrl-C, which flushes what can be flushed and leaves the rest
 in the outbox. ``check`` validates the file (keys, bindings, files it names)
-and prints what the gateway would run, without connecting anywhere.
+and prints what the gateway would run, without connecting anywhere: for a
+``chirpstack`` connection, each LoRaWAN sensor's binding (DevEUI → model or
+``occupied_path`` → space).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import sys
 from pathlib import Path
 
 from gateway import GatewayError
-from gateway.config import GatewayConfig, GatewayConfigError, load_gateway_config
+from gateway.config import ChirpstackDevice, GatewayConfig, GatewayConfigError, load_gateway_config
 from gateway.service import GatewayService, ServiceStats
 from parkbazaar.clikit import run_until_signalled
 
@@ -56,8 +58,33 @@ def describe(config: GatewayConfig) -> str:
         f"health every {config.health_s:g}s",
     ]
     for d in config.devices:
-        lines.append(f"  device {d.id} ({d.kind}): {len(d.space_refs())} spaces, poll {d.poll_s:g}s")
+        if isinstance(d, ChirpstackDevice):
+            lines += describe_chirpstack(config, d)
+        else:
+            lines.append(f"  device {d.id} ({d.kind}): {len(d.space_refs())} spaces, poll {d.poll_s:g}s")
     return "\n".join(lines)
+
+
+def describe_chirpstack(config: GatewayConfig, d: ChirpstackDevice) -> list[str]:
+    """A ChirpStack connection and each sensor's binding: DevEUI → model or path → space."""
+    url = config.mqtt(d.broker)
+    apps = ", ".join(d.application_ids())
+    lines = [f"  device {d.id} (chirpstack): {len(d.all_sensors())} LoRaWAN sensors, "
+             f"{'mqtts' if url.tls or config.tls(d.broker) else 'mqtt'}://{url.host}:{url.port} "
+             f"as {url.username or '(anonymous)'}, application {apps}, topics "
+             f"{d.topic_prefix}/{{application}}/device/+/event/{{up,join,status,ack,txack,log}}",
+             f"    stale after {config.policy(d).stale_after_s:g}s, session expiry {d.session_expiry_s}s"
+             + (f", sensors file {config.path(d.sensors_file)}" if d.sensors_file else "")
+             + (f", site file {config.path(d.site_file)}" if d.site_file else "")]
+    mine = {s.dev_eui for s in d.sensors}
+    from_file = {s.dev_eui for s in d.file_sensors} - mine
+    for s in d.all_sensors():
+        how = f"model {s.model}" if s.model else f"path {s.occupied_path}"
+        named = f" (id {s.id})" if s.id and s.id != s.dev_eui else ""
+        origin = ("" if s.dev_eui in mine else "  [sensors file]" if s.dev_eui in from_file
+                  else "  [site file]")
+        lines.append(f"    {s.dev_eui}{named} → {how} → {s.space}{origin}")
+    return lines
 
 
 def cmd_check(args: argparse.Namespace) -> int:

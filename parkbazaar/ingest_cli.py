@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from ingest import BrokerUnavailable, DatabaseUnavailable, MigrationError
 from ingest.migrate import migrate
-from parkbazaar.clikit import fail, run_on_database, run_until_signalled, settings_from
+from parkbazaar.clikit import (
+    fail,
+    missing_schema,
+    run_on_database,
+    run_until_signalled,
+    settings_from,
+)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -21,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     done = run_on_database(args, lambda con: migrate(con, flavor=args.flavor), command="migrate",
-                           failed=(MigrationError,))
+                           failed=(MigrationError,), schema=False)
     print("applied: " + ", ".join(done) if done else "database is up to date")
     return 0
 
@@ -29,8 +36,11 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_ingest(args: argparse.Namespace) -> int:
     from ingest.service import run_ingest
 
-    overrides = {"ingest": {"client_id": args.client_id}} if args.client_id else {}
+    overrides: dict[str, Any] = {"ingest": {"client_id": args.client_id}} if args.client_id else {}
     settings = settings_from(args, **overrides)
+    unmigrated = missing_schema(settings)
+    if unmigrated is not None:
+        return fail("ingest", unmigrated, 1)
     try:
         return run_until_signalled(lambda stop: run_ingest(settings, stop))
     except (BrokerUnavailable, DatabaseUnavailable) as exc:  # bounded retries spent

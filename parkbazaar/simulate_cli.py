@@ -33,8 +33,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--report", type=Path, default=None, metavar="DIR",
                    help="scenario: write a PNG report per site into DIR")
     p.add_argument("--api", default=None, metavar="URL",
-                   help="scenario: verify against this running API (needs database_url and "
-                        "mqtt_url configured); default: run ingest and the API in-process")
+                   help="scenario: verify against this running API (needs its database_url and "
+                        "mqtt_url configured; checked before the run); default: run the chain here")
     p.add_argument("--data-dir", type=Path, default=None,
                    help="scenario: where embedded services keep their data (default: a temporary dir)")
     p.add_argument("--quiet", action="store_true", help="scenario: no progress bar")
@@ -103,7 +103,8 @@ def run(args: argparse.Namespace, settings: Settings, site_file: SiteFile, site:
 def cmd_simulate(args: argparse.Namespace) -> int:
     if args.kind not in ("parking", "market"):
         return cmd_scenario(args)
-    settings = settings_from(args)
+    # a running demo already simulates its sites as their gateways: never join it
+    settings = settings_from(args, beside_demo=False)
     try:
         site_file = read_site_file(site_file_path(args.site_file))
         site = pick_site(site_file, args.kind, args.site)

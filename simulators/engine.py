@@ -20,6 +20,16 @@ camera's is one frame's detector scores; each tick ends with a ``Tick``, so
 changes, the camera's debounce, expiry to ``unknown`` of a silent sensor and
 the heartbeat every ``heartbeat_s`` all come from that one machine.
 
+LoRaWAN sensors (the scenario's ``lorawan`` entries) are one device each,
+with its own machine (``Source.LORAWAN``, the entry's staleness bound). Their
+readings do not come from the engine: each step carries the ChirpStack
+events the fleet (``simulators.lorawan``) publishes during the tick, the
+shell passes them through the broker to the gateway's ChirpStack receiver,
+and hands what it made of them back with ``receive(step, heard)``: those
+readings, in the order they arrived, then the tick for the LoRaWAN machines.
+A reading older than its machine's clock (a late frame the receiver let
+through) is taken at the machine's time: it then shows as a false change.
+
 An event's ``at`` is its simulated time plus ``shift``: the shell picks the
 shift so that the simulated span ends when the run does, so no event is in
 the future for ingest and the final states are fresh.
@@ -34,11 +44,13 @@ from zoneinfo import ZoneInfo
 
 from gateway.devices import DeviceMachines, EventDraft
 from occupancy.ids import DeviceId, SiteId, SpaceId, SpaceRef
+from occupancy.lorawan.receiver import SensorReading
 from occupancy.model import EventKind, Source, SpaceState
 from occupancy.sitefile import Site, SiteFile
 from occupancy.statemachine import Policy
 from simulators import SimulationError
 from simulators.faults import Action, Faults, GwKey
+from simulators.lorawan import LoraDevice, LorawanFleet, Publication, devices_for
 from simulators.market import MarketParams
 from simulators.models import SiteModel, gateway_of, hash_seed, model_for
 from simulators.parking import ParkingParams
@@ -56,6 +68,7 @@ class Step:
     events: dict[GwKey, list[EventDraft]]
     actions: list[Action]
     skew: dict[GwKey, int] = field(default_factory=dict)  # seconds the gateway's clock is off
+    publications: list[Publication] = field(default_factory=list)  # ChirpStack events, in order
 
 
 @dataclass
@@ -140,6 +153,15 @@ class Engine:
         self._units: dict[str, CameraUnit] = {}
         self._gw_of: dict[str, GwKey] = {}
         self.faults = Faults(scenario, self.targets, self.truth, start=start, tick=self.tick, shift=shift)
+        self.lora_machines = DeviceMachines()
+        devices = devices_for(scenario, self.targets) if scenario.lorawan else []
+        self.lora: dict[str, LoraDevice] = {d.dev_eui: d for d in devices}
+        self.lorawan = LorawanFleet(devices, seed=scenario.seed, start=start, tick=self.tick,
+                                    shift=shift, truth=self.truth) if devices else None
+        self._lora_spaces = {d.space for d in devices}
+        self.late_readings = 0  # readings older than their machine's clock (should be none)
+        for d in devices:
+            self.truth.space_stale_after[d.space] = timedelta(seconds=d.spec.stale_s)
 
     # ---- set-up ------------------------------------------------------------
 
@@ -179,6 +201,9 @@ class Engine:
                     self.truth.record((t.tenant, t.site.id, space), self.stamp(self.start), state)
         units = self.cameras.attach(self) if self.cameras is not None else []
         self._watched = set(self.cameras.watched) if self.cameras is not None else set()
+        both = sorted(self._watched & {d.space for d in self.lora.values()})
+        if both:
+            raise SimulationError(f"spaces both camera-watched and LoRaWAN: {[k[2] for k in both[:5]]}")
         self._add_machines(units)
         return self._tick(0, self.start)
 
@@ -206,9 +231,15 @@ class Engine:
         start = self.stamp(self.start)
         for t in self.targets:
             policy = Policy(stale_after_s=t.site.stale_after_s, heartbeat_s=self.scenario.heartbeat_s)
-            spaces = [t.ref(s) for s in t.spaces if (t.tenant, t.site.id, s) not in self._watched]
+            spaces = [t.ref(s) for s in t.spaces if self._bus_sensor((t.tenant, t.site.id, s))]
             self.machines.add(t.sensors, spaces, policy, Source.SIMULATOR, start=start)
             self._gw_of[t.sensors] = t.gw
+        for d in self.lora.values():
+            t = self._target(d.space)
+            policy = Policy(stale_after_s=d.spec.stale_s, heartbeat_s=self.scenario.heartbeat_s)
+            self.lora_machines.add(d.dev_eui, [t.ref(d.space[2])], policy, Source.LORAWAN,
+                                   device=DeviceId(d.device), start=start)
+            self._gw_of[d.dev_eui] = t.gw
         for u in units:
             policy = Policy(confirm_readings=u.confirm_frames, stale_after_s=u.target.site.stale_after_s,
                             heartbeat_s=self.scenario.heartbeat_s)
@@ -230,14 +261,49 @@ class Engine:
         for key, drafts in self.machines.tick_each(self.stamp(sim_t)).items():
             events[self._gw_of[key]] += drafts
         skew = {t.gw: s for t in self.targets if (s := self.faults.skew(t, sim_t))}
-        return Step(index, sim_t, self.stamp(sim_t), events, self.faults.actions(sim_t), skew)
+        return Step(index, sim_t, self.stamp(sim_t), events, self.faults.actions(sim_t), skew,
+                    self._publications(index, sim_t))
+
+    def _publications(self, index: int, sim_t: datetime) -> list[Publication]:
+        if self.lorawan is None:
+            return []
+        now_s = (sim_t - self.start).total_seconds()
+        prev_s = None if index == 0 else now_s - self.tick.total_seconds()
+        return self.lorawan.step(prev_s, now_s, lambda key: self.faults.sensor_says(key, sim_t),
+                                 final=index == self.steps)
+
+    def receive(self, step: Step, readings: list[SensorReading]) -> dict[GwKey, list[EventDraft]]:
+        """What the gateways' ChirpStack receivers made of the step's publications, in the
+        order they arrived, into the LoRaWAN machines; then time passes for them."""
+        events: dict[GwKey, list[EventDraft]] = {}
+        for r in readings:
+            if r.dev_eui not in self.lora or r.occupied is None:
+                continue  # a join, a status, a frame without occupancy: nothing to observe
+            machine = self.lora_machines.machine(r.dev_eui)
+            at = r.at
+            if machine.now is not None and at < machine.now:
+                self.late_readings += 1
+                at = machine.now
+            drafts = self.lora_machines.observe(r.dev_eui, at, {r.space: 1.0 if r.occupied else 0.0})
+            events.setdefault(self._gw_of[r.dev_eui], []).extend(drafts)
+        for key, drafts in self.lora_machines.tick_each(self.stamp(step.sim_t)).items():
+            if drafts:
+                events.setdefault(self._gw_of[key], []).extend(drafts)
+        return events
+
+    def _bus_sensor(self, key: SpaceKey) -> bool:
+        """A space read by the site's simulated bus sensors (not a camera, not LoRaWAN)."""
+        return key not in self._watched and key not in self._lora_spaces
+
+    def _target(self, key: SpaceKey) -> Target:
+        return next(t for t in self.targets if (t.tenant, t.site.id) == (key[0], key[1]))
 
     def _sensors(self, t: Target, sim_t: datetime) -> dict[SpaceRef, float]:
         """What the site's sensors read at ``sim_t``: 1 occupied, 0 free; silent ones nothing."""
         out = {}
         for space in t.spaces:
             key = (t.tenant, t.site.id, space)
-            state = None if key in self._watched else self.faults.sensor_says(key, sim_t)
+            state = self.faults.sensor_says(key, sim_t) if self._bus_sensor(key) else None
             if state is not None and state is not SpaceState.UNKNOWN:
                 out[t.ref(space)] = 1.0 if state is SpaceState.OCCUPIED else 0.0
         return out

@@ -9,6 +9,12 @@ never overtakes the wall clock (events are stamped in the past). Actions:
 republishes the gateway's last ``count`` events with their own seqs through a
 separate raw client; ``malformed`` publishes broken payloads on the gateway's
 events topic. At the end every node is flushed (its outbox drained) and stopped.
+
+LoRaWAN sensors: when the engine has some, a ``ChirpstackLink`` plays
+ChirpStack on ``chirpstack`` (a broker URL; default the chain's) and each
+step's ChirpStack events go through it and the gateways' receivers before
+the step's events are stored; ``Engine.receive`` turns the readings into
+the events of the LoRaWAN devices, stored by the same node as the others.
 """
 
 from __future__ import annotations
@@ -27,11 +33,13 @@ import paho.mqtt.client as paho
 from gateway.node import GatewayNode, NodeStats
 from gateway.outbox import EventDraft
 from occupancy.config import MqttUrl
+from occupancy.health import LorawanCounts
 from occupancy.ids import GatewayId
 from occupancy.model import OccupancyEvent
 from occupancy.mqtt_client import ClientSpec, connect_once
 from occupancy.topics import Channel, topic
 from occupancy.wire import EventBatch, encode_events
+from simulators.chirpstack_link import ChirpstackLink
 from simulators.engine import Engine, Step
 from simulators.faults import Action, GwKey
 from simulators.netfault import UplinkProxy
@@ -61,6 +69,8 @@ class PlayResult:
     real_s: float = 0.0
     lag_s: float = 0.0
     drained: bool = True
+    lorawan: dict[GwKey, LorawanCounts] = field(default_factory=dict)  # the receivers' counts
+    lorawan_missing: int = 0  # ChirpStack events not received in time
 
     @property
     def events(self) -> int:
@@ -78,7 +88,8 @@ class Player:
 
     def __init__(self, engine: Engine, *, mqtt: MqttUrl, prefix: str, state_dir: Path,
                  speed: float, progress: Progress | None = None, flush_s: float = 60.0,
-                 logins: Mapping[GwKey, tuple[str, str]] | None = None) -> None:
+                 logins: Mapping[GwKey, tuple[str, str]] | None = None,
+                 chirpstack: MqttUrl | None = None, chirpstack_root: str = "") -> None:
         self.engine, self.mqtt, self.prefix = engine, mqtt, prefix
         self.logins = dict(logins or {})  # a gateway's own (username, secret); else the URL's
         self.state_dir, self.speed, self.progress = state_dir, speed, progress
@@ -87,6 +98,8 @@ class Player:
         self.proxies: dict[GwKey, UplinkProxy] = {}
         self.result = PlayResult()
         self._raw: dict[MqttUrl, paho.Client] = {}
+        self.link = None if engine.lorawan is None else ChirpstackLink(
+            engine, chirpstack or mqtt, root=chirpstack_root, tag=f"sim-{prefix.split('/')[0]}")
 
     async def run(self, stop: asyncio.Event | None = None) -> PlayResult:
         """Play every step, then wait for the outboxes to drain; the gateways stay online
@@ -121,6 +134,8 @@ class Player:
             self.result.sent[t.gw] = []
         await asyncio.gather(*(asyncio.to_thread(n.start) for n in self.nodes.values()))
         await asyncio.gather(*(asyncio.to_thread(n.wait_connected, 15) for n in self.nodes.values()))
+        if self.link is not None:
+            await asyncio.to_thread(self.link.start)
 
     def _url(self, gw: GwKey) -> MqttUrl:
         login = self.logins.get(gw)
@@ -151,6 +166,10 @@ class Player:
         for raw in self._raw.values():
             raw.disconnect()
             raw.loop_stop()
+        if self.link is not None:
+            self.result.lorawan = self.link.counts()
+            self.result.lorawan_missing = self.link.missing
+            await asyncio.to_thread(self.link.stop)
 
     # ---- the paced loop -----------------------------------------------------------
 
@@ -170,8 +189,13 @@ class Player:
                 self.progress(step)
 
     async def _observe(self, step: Step) -> None:
+        lorawan: dict[GwKey, list[EventDraft]] = {}
+        if self.link is not None:
+            readings = await asyncio.to_thread(self.link.exchange, step)
+            lorawan = self.engine.receive(step, readings)
+
         async def one(gw: GwKey) -> None:
-            drafts = step.events.get(gw, [])
+            drafts = step.events.get(gw, []) + lorawan.get(gw, [])
             if drafts and gw in step.skew:
                 drafts = skewed(drafts, step.skew[gw], utc_now())
             if drafts:

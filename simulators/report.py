@@ -24,7 +24,8 @@ from simulators.truth import SiteKey
 from simulators.verify import Verdict
 
 FAULT_COLOURS = {"flapping": "#f4a261", "silent": "#9d4edd", "uplink_loss": "#e63946",
-                 "clock_skew": "#457b9d", "duplicate_burst": "#2a9d8f", "malformed": "#6c757d"}
+                 "clock_skew": "#457b9d", "duplicate_burst": "#2a9d8f", "malformed": "#6c757d",
+                 "lorawan_rejoin": "#8ab17d"}
 
 
 def truth_series(engine: Engine, site: SiteKey, step: timedelta) -> list[tuple[datetime, int, int]]:

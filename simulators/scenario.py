@@ -24,12 +24,21 @@ Shape (every key but ``site_file``/``province`` has a default)::
       - {site: central-lot, zone: A, every_s: 120}           # rendered frames of zone A
       - {replay: ../../../shared/datasets/pklot-ufpr05/stream-2013-02-24,
          layout: ufpr05.xml, site: ufpr05}                    # real frames
+    lorawan:                           # sensors of these spaces are LoRaWAN devices behind ChirpStack
+      - {site: central-lot, zone: B, model: nwave-nps405, receivers: 3, duplicate_share: 0.3,
+         late_share: 0.05, heartbeat_s: 3600, rejoin: ["10:00"]}
     checkpoints: ["04:00", "08:00"]    # per-space comparisons, offsets from start
     verify: {history_step_s: 600, camera_max_error: 0.15}
 
 Instead of ``site_file`` a scenario may say ``province: {municipalities: 84,
 lots: 2, markets: 1, bays: 120, stalls: 60, seed: 1}`` (see ``province.py``).
-Times of faults and checkpoints are offsets ``HH:MM`` from ``start``.
+Times of faults, checkpoints and rejoins are offsets ``HH:MM`` from ``start``.
+
+A ``lorawan`` entry (``LorawanSpec``) makes the sensors of some spaces of a
+site (a ``zone``, a list of ``spaces``, or the whole site) LoRaWAN devices of
+one ``model`` (``occupancy.lorawan.models``): they send ChirpStack v4 events
+(``simulators/lorawan.py``) that the site's gateway receives through the
+ChirpStack adapter. A space is in at most one entry and never camera-watched.
 """
 
 from __future__ import annotations
@@ -119,6 +128,61 @@ class CameraSpec(_Strict):
         return self
 
 
+class LorawanSpec(_Strict):
+    """Spaces whose sensors are LoRaWAN devices of one model, heard through ChirpStack v4."""
+
+    site: str
+    zone: str | None = None
+    spaces: list[str] | None = Field(default=None, min_length=1)
+    model: str = Field(description="a device model of occupancy.lorawan (parkbazaar lorawan models)")
+    receivers: int = Field(default=1, ge=1, le=8,
+                           description="LoRaWAN gateways in range: each uplink is heard by 1..receivers")
+    duplicate_share: float = Field(default=0.0, ge=0, le=1,
+                                   description="uplinks published once per receiving gateway")
+    late_share: float = Field(default=0.0, ge=0, le=1,
+                              description="uplinks published only after the device's next one")
+    heartbeat_s: int = Field(default=3600, ge=60, description="the device's own keep-alive period")
+    stale_after_s: int | None = Field(
+        default=None, ge=60, description="the gateway's staleness bound for these devices; "
+                                         "default 2 × heartbeat_s + 600")
+    rejoin: list[str] = Field(default_factory=list,
+                              description="offsets at which every device of the entry rejoins")
+    application_id: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+        description="ChirpStack application id; default one derived from name and seed")
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, v: str) -> str:
+        from occupancy.lorawan.models import model
+
+        model(v)  # UnknownModel (a ValueError) names the known ones
+        return v
+
+    @field_validator("rejoin")
+    @classmethod
+    def _offsets(cls, v: list[str]) -> list[str]:
+        for text in v:
+            offset_s(text)
+        return v
+
+    @model_validator(mode="after")
+    def _where(self) -> LorawanSpec:
+        if self.zone is not None and self.spaces is not None:
+            raise ValueError("give a zone or spaces, not both")
+        if self.stale_after_s is not None and self.stale_after_s <= self.heartbeat_s:
+            raise ValueError("stale_after_s must be longer than heartbeat_s, or every space "
+                             "goes unknown between two heartbeats")
+        return self
+
+    @property
+    def stale_s(self) -> int:
+        return self.stale_after_s or 2 * self.heartbeat_s + 600
+
+    def rejoin_offsets(self) -> list[int]:
+        return sorted(offset_s(r) for r in self.rejoin)
+
+
 class ParkingSpec(_Strict):
     dwell_median_min: float = Field(default=90, gt=0)
     dwell_sigma: float = Field(default=0.7, gt=0)
@@ -163,6 +227,7 @@ class Scenario(_Strict):
     market: MarketSpec = MarketSpec()
     faults: list[Fault] = Field(default_factory=list)
     cameras: list[CameraSpec] = Field(default_factory=list)
+    lorawan: list[LorawanSpec] = Field(default_factory=list)
     checkpoints: list[str] = Field(default_factory=list)
     verify: VerifySpec = VerifySpec()
 

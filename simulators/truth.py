@@ -3,7 +3,8 @@
 Times are the stamped times of the events (what the database and the API
 see). ``expected_at`` is what a correct pipeline must report: the truth,
 except a sensor gone silent, which must turn ``unknown`` once its last
-observation is older than the site's staleness bound. ``excused`` names the
+observation is older than the site's staleness bound (or the device's own,
+``space_stale_after``: a LoRaWAN sensor that speaks hourly). ``excused`` names the
 windows in which a space may legitimately differ from the truth (a flapping
 sensor, a skewed clock, a camera's confirmation delay), so the verifier does
 not count them against the pipeline.
@@ -44,6 +45,7 @@ class Truth:
     excused: dict[SpaceKey, list[tuple[datetime, datetime]]] = field(
         default_factory=lambda: defaultdict(list))
     camera_spaces: set[SpaceKey] = field(default_factory=set)
+    space_stale_after: dict[SpaceKey, timedelta] = field(default_factory=dict)  # a device's own bound
     faults: list[FaultEntry] = field(default_factory=list)
 
     def record(self, key: SpaceKey, at: datetime, state: SpaceState) -> None:
@@ -60,15 +62,19 @@ class Truth:
     def expected_at(self, key: SpaceKey, t: datetime) -> SpaceState:
         """What a correct pipeline reports at ``t``."""
         silent = self.silent_from.get(key)
-        if silent is not None and t > silent + self.stale_after[(key[0], key[1])]:
+        if silent is not None and t > silent + self.stale_bound(key):
             return SpaceState.UNKNOWN
         return self.state_at(key, t)
 
     def is_excused(self, key: SpaceKey, t: datetime) -> bool:
         silent = self.silent_from.get(key)
-        if silent is not None and silent <= t <= silent + self.stale_after[(key[0], key[1])]:
+        if silent is not None and silent <= t <= silent + self.stale_bound(key):
             return True  # between the last word and the staleness bound, either is right
         return any(a <= t <= b for a, b in self.excused.get(key, []))
+
+    def stale_bound(self, key: SpaceKey) -> timedelta:
+        """How long the space's device may be silent before its space is ``unknown``."""
+        return self.space_stale_after.get(key) or self.stale_after[(key[0], key[1])]
 
     def spaces_of(self, site: SiteKey) -> list[SpaceKey]:
         return sorted(k for k in self.changes if (k[0], k[1]) == site)

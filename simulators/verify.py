@@ -1,28 +1,42 @@
 """``--verify``: compare what the chain reports with the ground truth, and say where it lied.
 
+A verdict is about this run only. This run's stored events are found by their
+key as the run sent them — gateway, ``seq`` and ``observed_at`` (the wire's
+millisecond) — so the rows of an earlier run with the same gateways and seqs
+(a temporary gateway state dir starts over at seq 1; a scenario replayed a
+minute later has the same numbers at other times) never count for this one.
+
 Four checks, each producing findings that name spaces and times:
 
 1. **now** — ``GET /v1/sites/{t}/{s}/spaces``: every space's current state
    against ``Truth.expected_at(now)``;
-2. **checkpoints** — each space's state at each checkpoint, as stored (the
-   last event at or before it, ``unknown`` when older than the staleness
-   bound), against the truth then;
+2. **checkpoints** — each space's state at each checkpoint as stored by this
+   run (its last stored event at or before it, ``unknown`` when older than the
+   staleness bound), against the truth then;
 3. **history** — the site's counts over the run, from the API's history
    endpoint when it answers 200, else from SQL ``site_counts_series``,
-   against the truth's counts at each step;
+   against the truth's counts at each step. Both read every stored event: when
+   the run's window holds events that are not this run's (an earlier run on
+   the same database), the counts are computed from this run's stored events
+   instead (the same step function), and a note says so;
 4. **delivery** — every event a gateway sent is in ``occupancy_events``
-   (``(gateway, seq)``), except those a fault was meant to get rejected.
+   (gateway, seq, observed_at), except those a fault was meant to get rejected;
+5. **lorawan** — no reading older than its device's last one reached a
+   gateway's state machine (a late or repeated ChirpStack frame the receiver
+   let through), and every ChirpStack event reached the gateways.
 
 Spaces in a window the truth excuses (flapping, skewed clock, between a
 sensor's last word and its staleness bound) are not counted. Camera-watched
 spaces may be wrong up to ``camera_max_error`` of their comparisons: the
-detector is measured, not trusted. The pure comparison functions are
-separate from the two small fetchers (HTTP with urllib, SQL with asyncpg).
+detector is measured, not trusted. The pure comparison functions (and the
+step function over this run's events) are separate from the small fetchers
+(HTTP with urllib, SQL with asyncpg).
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import json
 import urllib.error
 import urllib.parse
@@ -35,7 +49,7 @@ from typing import Any
 import asyncpg
 
 from occupancy.model import OccupancyEvent, SpaceState
-from occupancy.wire import parse_time
+from occupancy.wire import format_time, parse_time
 from simulators.faults import GwKey
 from simulators.truth import SiteKey, SpaceKey, Truth
 
@@ -46,7 +60,7 @@ Counts = dict[SpaceState, int]
 class Finding:
     """One way the chain differs from the truth."""
 
-    check: str  # now, checkpoint, history, delivery, camera
+    check: str  # now, checkpoint, history, delivery, camera, lorawan
     site: str
     what: str
     at: datetime | None = None
@@ -191,25 +205,84 @@ def camera_finding(verdict: Verdict, max_error: float) -> None:
                                         f"more than {max_error:.0%}"))
 
 
+# ---- this run's stored events as a step function (pure) -----------------------------
+
+Observation = tuple[datetime, int, SpaceState]  # observed_at, seq, state
+
+
+@dataclass
+class RunEvents:
+    """What this run stored: seqs per gateway, and per site each space's observations."""
+
+    seqs: dict[GwKey, set[int]] = field(default_factory=dict)
+    spaces: dict[SiteKey, dict[str, list[Observation]]] = field(default_factory=dict)
+    stale: dict[SiteKey, timedelta] = field(default_factory=dict)
+
+    def add(self, gw: GwKey, site: str, space: str, obs: Observation) -> None:
+        self.seqs.setdefault(gw, set()).add(obs[1])
+        self.spaces.setdefault((gw[0], site), {}).setdefault(space, []).append(obs)
+
+    def sort(self) -> None:
+        for spaces in self.spaces.values():
+            for series in spaces.values():
+                series.sort()
+
+    def within(self, site: SiteKey, lo: datetime, hi: datetime) -> int:
+        """How many of this run's observations of ``site`` lie in ``(lo, hi]``."""
+        return sum(1 for series in self.spaces.get(site, {}).values() for at, _, _ in series
+                   if lo < at <= hi)
+
+
+def state_at(series: Sequence[Observation], stale: timedelta, t: datetime) -> SpaceState:
+    """A space's state at ``t``: its last observation at or before ``t``, unknown when there is
+    none or it is older than ``stale`` (the rule of the API's history)."""
+    i = bisect.bisect_right(series, t, key=lambda o: o[0])
+    if i == 0 or series[i - 1][0] <= t - stale:
+        return SpaceState.UNKNOWN
+    return series[i - 1][2]
+
+
+def states_at(spaces: dict[str, list[Observation]], stale: timedelta, t: datetime) -> dict[str, SpaceState]:
+    return {space: state_at(series, stale, t) for space, series in spaces.items()}
+
+
+def run_series(spaces: dict[str, list[Observation]], names: Sequence[str], stale: timedelta,
+               start: datetime, end: datetime, step: timedelta) -> list[tuple[datetime, Counts]]:
+    """The counts of ``names`` at every ``step`` after ``start`` up to ``end``, from this run's
+    observations only."""
+    out = []
+    t = start + step
+    while t <= end:
+        counts = dict.fromkeys(SpaceState, 0)
+        for name in names:
+            counts[state_at(spaces.get(name, []), stale, t)] += 1
+        out.append((t, counts))
+        t += step
+    return out
+
+
 # ---- fetching (HTTP and SQL) ----------------------------------------------------------
 
 
 def http_json(url: str, timeout: float = 10.0) -> tuple[int, Any]:
-    """GET ``url``; (status, parsed JSON or None). Only ever 127.0.0.1 in tests."""
+    """GET ``url``; (status, parsed JSON), (status, None) for an HTTP error, (0, why) when
+    it did not answer in JSON. Only ever 127.0.0.1 in tests."""
     try:
         with urllib.request.urlopen(url, timeout=timeout) as r:
             return r.status, json.load(r)
     except urllib.error.HTTPError as exc:
         return exc.code, None
-    except (OSError, ValueError):
-        return 0, None
+    except (OSError, ValueError) as exc:
+        return 0, str(getattr(exc, "reason", None) or exc)
 
 
-def spaces_from_api(api: str, site: SiteKey) -> dict[str, SpaceState] | None:
-    status, body = http_json(f"{api}/v1/sites/{site[0]}/{site[1]}/spaces")
-    if status != 200 or not isinstance(body, list):
-        return None
-    return {row["space"]: SpaceState(row["state"]) for row in body}
+def spaces_from_api(api: str, site: SiteKey) -> dict[str, SpaceState] | str:
+    """Every space's state as the API reports it; else why not (naming the URL)."""
+    url = f"{api}/v1/sites/{site[0]}/{site[1]}/spaces"
+    status, body = http_json(url)
+    if status == 200 and isinstance(body, list):
+        return {row["space"]: SpaceState(row["state"]) for row in body}
+    return f"GET {url} answered {status}" if status else f"GET {url} failed: {body}"
 
 
 def history_from_api(api: str, site: SiteKey, start: datetime, end: datetime,
@@ -234,16 +307,6 @@ def _row_time(row: dict[str, Any]) -> datetime:
     raise KeyError("time")
 
 
-_STATE_AT = """
-SELECT sp.slug, e.state, e.observed_at, si.stale_after_s
-FROM spaces sp JOIN sites si ON si.id = sp.site_id JOIN tenants tn ON tn.id = si.tenant_id
-LEFT JOIN LATERAL (
-    SELECT ev.state, ev.observed_at FROM occupancy_events ev
-    WHERE ev.space_id = sp.id AND ev.observed_at <= $3
-    ORDER BY ev.observed_at DESC, ev.seq DESC LIMIT 1) e ON true
-WHERE tn.slug = $1 AND si.slug = $2
-"""
-
 _SERIES = """
 SELECT c.bucket, c.free, c.occupied, c.unknown
 FROM sites si JOIN tenants tn ON tn.id = si.tenant_id
@@ -251,20 +314,49 @@ CROSS JOIN LATERAL site_counts_series(si.id, $3, $4, $5, make_interval(secs => s
 WHERE tn.slug = $1 AND si.slug = $2 ORDER BY c.bucket
 """
 
-_STORED = """
-SELECT ev.seq FROM occupancy_events ev
+# This run's events of one gateway as stored: matched on the whole key as sent.
+_RUN_EVENTS = """
+SELECT si.slug AS site, sp.slug AS space, ev.observed_at, ev.seq, ev.state
+FROM occupancy_events ev
 JOIN gateways g ON g.id = ev.gateway_id JOIN tenants tn ON tn.id = g.tenant_id
-WHERE tn.slug = $1 AND g.slug = $2 AND ev.seq = ANY($3::bigint[])
+JOIN unnest($3::bigint[], $4::timestamptz[]) AS sent(seq, at)
+  ON sent.seq = ev.seq AND sent.at = ev.observed_at
+JOIN spaces sp ON sp.id = ev.space_id JOIN sites si ON si.id = sp.site_id
+WHERE tn.slug = $1 AND g.slug = $2
+"""
+
+_STALE = """SELECT si.stale_after_s FROM sites si JOIN tenants tn ON tn.id = si.tenant_id
+WHERE tn.slug = $1 AND si.slug = $2"""
+
+# Every stored event of a site's spaces in (lo, hi], whoever sent it.
+_IN_WINDOW = """
+SELECT count(*) FROM occupancy_events ev JOIN spaces sp ON sp.id = ev.space_id
+JOIN sites si ON si.id = sp.site_id JOIN tenants tn ON tn.id = si.tenant_id
+WHERE tn.slug = $1 AND si.slug = $2 AND ev.observed_at > $3 AND ev.observed_at <= $4
 """
 
 
-async def states_at_sql(con: asyncpg.Connection, site: SiteKey, t: datetime) -> dict[str, SpaceState]:
-    rows = await con.fetch(_STATE_AT, site[0], site[1], t)
-    out = {}
-    for r in rows:
-        fresh = r["observed_at"] is not None and r["observed_at"] > t - timedelta(seconds=r["stale_after_s"])
-        out[r["slug"]] = SpaceState(r["state"]) if fresh else SpaceState.UNKNOWN
-    return out
+def _keys(events: Sequence[OccupancyEvent]) -> tuple[list[int], list[datetime]]:
+    """(seqs, times) as stored: a time is the wire's, to the millisecond."""
+    return [e.seq for e in events], [parse_time(format_time(e.at), "at") for e in events]
+
+
+async def stored_seqs(con: asyncpg.Connection, gw: GwKey, events: Sequence[OccupancyEvent]) -> set[int]:
+    """The seqs of ``events`` stored with the very time they were sent with."""
+    return {r["seq"] for r in await con.fetch(_RUN_EVENTS, gw[0], gw[1], *_keys(events))}
+
+
+async def run_events(con: asyncpg.Connection, sent: dict[GwKey, list[OccupancyEvent]],
+                     sites: Sequence[SiteKey]) -> RunEvents:
+    """This run's stored events, and the staleness bound of each site."""
+    found = RunEvents()
+    for gw, events in sent.items():
+        for r in await con.fetch(_RUN_EVENTS, gw[0], gw[1], *_keys(events)):
+            found.add(gw, r["site"], r["space"], (r["observed_at"], r["seq"], SpaceState(r["state"])))
+    found.sort()
+    for site in sites:
+        found.stale[site] = timedelta(seconds=await con.fetchval(_STALE, site[0], site[1]) or 0)
+    return found
 
 
 async def series_sql(con: asyncpg.Connection, site: SiteKey, start: datetime, end: datetime,
@@ -272,10 +364,6 @@ async def series_sql(con: asyncpg.Connection, site: SiteKey, start: datetime, en
     rows = await con.fetch(_SERIES, site[0], site[1], start, end, step)
     return [(r["bucket"], {SpaceState.FREE: r["free"], SpaceState.OCCUPIED: r["occupied"],
                            SpaceState.UNKNOWN: r["unknown"]}) for r in rows]
-
-
-async def stored_seqs(con: asyncpg.Connection, gw: GwKey, seqs: list[int]) -> set[int]:
-    return {r["seq"] for r in await con.fetch(_STORED, gw[0], gw[1], seqs)}
 
 
 async def dead_letter_counts(con: asyncpg.Connection) -> dict[str, int]:
@@ -293,6 +381,8 @@ class VerifyInput:
     step: timedelta
     camera_max_error: float
     skewed: dict[GwKey, set[int]] = field(default_factory=dict)
+    lorawan_late: int = 0  # readings older than their device's machine (should be none)
+    lorawan_missing: int = 0  # ChirpStack events the gateways did not receive in time
 
 
 async def verify(inp: VerifyInput, *, api: str, dsn: str) -> Verdict:
@@ -301,37 +391,67 @@ async def verify(inp: VerifyInput, *, api: str, dsn: str) -> Verdict:
     now = max(inp.end, _utcnow(inp.end))
     con = await asyncpg.connect(dsn)
     try:
+        stored = await run_events(con, inp.sent, inp.truth.sites())
         for site in inp.truth.sites():
-            await _check_site(inp, site, api, con, now, verdict)
+            await _check_site(inp, site, api, con, now, stored, verdict)
         for gw, events in inp.sent.items():
-            stored = await stored_seqs(con, gw, [e.seq for e in events])
-            compare_delivery(gw, events, stored, inp.skewed.get(gw, set()), verdict)
+            compare_delivery(gw, events, stored.seqs.get(gw, set()), inp.skewed.get(gw, set()), verdict)
         dead = await dead_letter_counts(con)
         if dead:
             verdict.notes.append("dead letters: " + ", ".join(f"{k} {v}" for k, v in sorted(dead.items())))
     finally:
         await con.close()
     camera_finding(verdict, inp.camera_max_error)
+    lorawan_findings(inp, verdict)
     return verdict
 
 
+def lorawan_findings(inp: VerifyInput, verdict: Verdict) -> None:
+    if inp.lorawan_late:
+        verdict.findings.append(Finding(
+            "lorawan", "*", f"{inp.lorawan_late} readings older than their device's last one reached "
+            "the state machines (late or repeated ChirpStack frames let through)"))
+    if inp.lorawan_missing:
+        verdict.findings.append(Finding(
+            "lorawan", "*", f"{inp.lorawan_missing} ChirpStack events never reached a gateway"))
+
+
 async def _check_site(inp: VerifyInput, site: SiteKey, api: str, con: asyncpg.Connection,
-                      now: datetime, verdict: Verdict) -> None:
+                      now: datetime, stored: RunEvents, verdict: Verdict) -> None:
     reported = await asyncio.to_thread(spaces_from_api, api, site)
-    if reported is None:
-        verdict.findings.append(Finding("now", site[1], f"the API did not answer for {site[0]}/{site[1]}"))
+    if isinstance(reported, str):
+        verdict.findings.append(Finding("now", site[1], f"the API did not answer: {reported}"))
     else:
         verdict.reported_now[site] = reported
         compare_states(inp.truth, site, reported, now, "now", verdict)
+    mine, stale = stored.spaces.get(site, {}), stored.stale[site]
     for t in inp.checkpoints:
-        compare_states(inp.truth, site, await states_at_sql(con, site, t), t, "checkpoint", verdict)
+        compare_states(inp.truth, site, states_at(mine, stale, t), t, "checkpoint", verdict)
+    series = await _history(inp, site, api, con, stored, verdict)
+    verdict.reported_series[site] = series
+    compare_history(inp.truth, site, series, inp.start, inp.end, verdict)
+
+
+async def _history(inp: VerifyInput, site: SiteKey, api: str, con: asyncpg.Connection,
+                   stored: RunEvents, verdict: Verdict) -> list[tuple[datetime, Counts]]:
+    """The API's history (else SQL's) when the run's window holds only this run's events; else
+    the step function of this run's events, with a note."""
+    stale = stored.stale[site]
+    lo = inp.start - stale  # an event this old still counts at the start
+    everyone = int(await con.fetchval(_IN_WINDOW, site[0], site[1], lo, inp.end))
+    others = everyone - stored.within(site, lo, inp.end)
+    if others > 0:
+        verdict.history_source = "this run's stored events"
+        verdict.notes.append(f"{site[1]}: {others} stored events in this run's window are not this "
+                             "run's (an earlier run on this database?): its history and checkpoints "
+                             "are judged on this run's events only")
+        names = [k[2] for k in inp.truth.spaces_of(site)]
+        return run_series(stored.spaces.get(site, {}), names, stale, inp.start, inp.end, inp.step)
     series = await asyncio.to_thread(history_from_api, api, site, inp.start, inp.end, inp.step)
     if series is not None:
         verdict.history_source = "api"
-    else:
-        series = await series_sql(con, site, inp.start, inp.end, inp.step)
-    verdict.reported_series[site] = series
-    compare_history(inp.truth, site, series, inp.start, inp.end, verdict)
+        return series
+    return await series_sql(con, site, inp.start, inp.end, inp.step)
 
 
 def _utcnow(like: datetime) -> datetime:

@@ -16,7 +16,8 @@ Modules:
 - ``services``: ingest and the API (uvicorn) in this process, each stoppable;
 - ``local``: ``StackSpec``, ``Stack`` and ``local_stack``;
 - ``scenario``: a scenario file played against the stack, settled, verified, reported;
-- ``demo``: the demo's simulated sites, live against the stack.
+- ``demo``: the demo's simulated sites, live against the stack;
+- ``running``: the file a running demo writes so that commands beside it find its data.
 
 This package composes ``ingest``, ``dashboard_api`` and ``simulators``; no
 other package imports it but ``parkbazaar`` (the command), the tests and the
@@ -25,8 +26,9 @@ benches.
 Exceptions::
 
     StackError
-    └── ServiceStartError   a service did not come up (binary missing, port never open,
-                            ingest not ready in time)
+    ├── ServiceStartError   a service did not come up (binary missing, port never open,
+    │                       ingest not ready in time)
+    └── SchemaMissing       a database has no parkbazaar schema (never migrated)
 """
 
 
@@ -36,3 +38,7 @@ class StackError(Exception):
 
 class ServiceStartError(StackError):
     """A service of the local stack did not start."""
+
+
+class SchemaMissing(StackError):
+    """The database answers but was never migrated."""

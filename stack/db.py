@@ -1,7 +1,8 @@
 """The database of a run: one connection helper, the database itself, its schema and sites.
 
 ``connected(dsn)`` is the one connect-then-close helper of the command line and
-the stack (services use pools). ``run_database`` yields the configured
+the stack (services use pools); ``require_schema`` refuses a database that was
+never migrated, naming it. ``run_database`` yields the configured
 database, or a database on an embedded PostgreSQL in the data directory;
 ``prepare`` migrates it (``ingest.migrate``) and provisions the site files
 (``dashboard_api.provision``).
@@ -18,10 +19,13 @@ from pathlib import Path
 import asyncpg
 
 from dashboard_api.provision import provision
+from dashboard_api.queries import schema_version
 from ingest.migrate import migrate
 from occupancy.config import Settings
 from occupancy.sitefile import SiteFile
+from stack import SchemaMissing
 from stack.embedded import EmbeddedPostgres, dsn_with_database
+from stack.running import public_url
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +38,15 @@ async def connected(dsn: str) -> AsyncIterator[asyncpg.Connection]:
         yield con
     finally:
         await con.close()
+
+
+async def require_schema(con: asyncpg.Connection, dsn: str) -> int:
+    """The schema version of the database ``con`` is on; ``SchemaMissing`` naming ``dsn`` when
+    it was never migrated."""
+    version = await schema_version(con)
+    if version is None:
+        raise SchemaMissing(f"no parkbazaar schema at {public_url(dsn)}: run `parkbazaar migrate`")
+    return version
 
 
 @contextlib.asynccontextmanager

@@ -8,26 +8,34 @@ own broker login, waits until what was sent is stored (or ``verify.settle_s``
 passed), verifies against the API and the database, and writes the PNG
 reports. ``hooks`` lets a test break the chain on purpose at a given step
 (``run.stack.ingest.stop()``, …).
+
+A scenario with LoRaWAN sensors also gets ChirpStack's own broker
+(``chirpstack_broker``: a plain mosquitto of ours, else amqtt), as a real
+ChirpStack has: the chain's broker lets each login publish only its own
+topics, and the gateways subscribe to ChirpStack's integration elsewhere anyway.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from occupancy.config import Settings
+from occupancy.config import MqttUrl, Settings
 from occupancy.sitefile import SiteFile, SiteFileError, read_site_file
 from simulators import SimulationError
 from simulators.engine import Engine, Step
 from simulators.play import Player, PlayResult, shift_for
 from simulators.scenario import Scenario
 from simulators.verify import Verdict, VerifyInput, stored_seqs, verify
+from stack.broker import amqtt_broker, with_login
 from stack.db import connected
+from stack.embedded import Mosquitto, mosquitto_binary
 from stack.local import Stack, StackSpec, local_stack
 
 Progress = Callable[[Step], None]
@@ -108,18 +116,56 @@ async def play_scenario(stack: Stack, scenario: Scenario, site_files: Sequence[S
     assert stack.api is not None, "a scenario is verified through an API"
     run = ScenarioRun(stack, build_engine(scenario, site_files, datetime.now(UTC)))
     settings = stack.settings
-    player = Player(run.engine, mqtt=settings.mqtt, prefix=settings.topic_prefix,
-                    state_dir=stack.data_dir / "gateways", speed=scenario.speed,
-                    progress=_on_step(run, hooks, progress), logins=stack.gateways)
-    run.play = await player.run(stop)
-    try:
-        run.settle_s = await settle(stack.dsn, run.play, scenario.verify.settle_s)
-        if do_verify:
-            run.verdict = await verify(_verify_input(run.engine, run.play, scenario),
-                                       api=stack.api, dsn=stack.dsn)
-    finally:
-        await player.close()
+    async with contextlib.AsyncExitStack() as exits:
+        chirpstack = None
+        if run.engine.lorawan is not None:
+            chirpstack = await exits.enter_async_context(chirpstack_broker(stack.data_dir))
+        player = Player(run.engine, mqtt=settings.mqtt, prefix=settings.topic_prefix,
+                        state_dir=stack.data_dir / "gateways", speed=scenario.speed,
+                        progress=_on_step(run, hooks, progress), logins=stack.gateways,
+                        chirpstack=chirpstack)
+        run.play = await player.run(stop)
+        try:
+            run.settle_s = await settle(stack.dsn, run.play, scenario.verify.settle_s)
+            if do_verify:
+                run.verdict = await verify(_verify_input(run.engine, run.play, scenario),
+                                           api=stack.api, dsn=stack.dsn)
+        finally:
+            await player.close()
+        if run.verdict is not None:
+            run.verdict.notes += lorawan_notes(run.engine, run.play)
     return run
+
+
+@contextlib.asynccontextmanager
+async def chirpstack_broker(data_dir: Path) -> AsyncIterator[MqttUrl]:
+    """ChirpStack's own broker for the run: a plain mosquitto on 127.0.0.1, else amqtt."""
+    if mosquitto_binary() is None:
+        async with amqtt_broker() as url:
+            yield MqttUrl.parse(with_login(url, "chirpstack", "simulated") + "?protocol=4")
+        return
+    broker = Mosquitto(data_dir / "chirpstack-broker", persistence=False)
+    await asyncio.to_thread(broker.start)
+    try:
+        yield MqttUrl.parse(broker.url)
+    finally:
+        await asyncio.to_thread(broker.stop)
+
+
+def lorawan_notes(engine: Engine, play: PlayResult) -> list[str]:
+    """What the LoRaWAN side did: what was published, what the receivers made of it."""
+    if engine.lorawan is None:
+        return []
+    p = engine.lorawan.published
+    notes = [f"lorawan: {len(engine.lora)} devices published {p['up']} uplinks, "
+             f"{p['duplicate']} duplicate copies, {p['late']} late, {p['join']} joins, "
+             f"{p['status']} status events"]
+    for gw, c in play.lorawan.items():
+        notes.append(f"{gw[1]} receiver: {c.uplinks} uplinks applied, {c.duplicates} duplicates and "
+                     f"{c.late} late frames dropped, {c.fcnt_resets} fCnt resets, {c.joins} joins, "
+                     f"{c.unknown_devices} unknown DevEUIs, {c.undecodable} undecodable, "
+                     f"{c.malformed} malformed")
+    return notes
 
 
 def _on_step(run: ScenarioRun, hooks: Hook | None, progress: Progress | None) -> Progress:
@@ -142,7 +188,8 @@ def _verify_input(engine: Engine, play: PlayResult, scenario: Scenario) -> Verif
         truth=engine.truth, sent=play.sent, start=stamp(engine.start), end=stamp(engine.end),
         checkpoints=[stamp(engine.start + timedelta(seconds=s)) for s in scenario.checkpoint_offsets()],
         step=timedelta(seconds=scenario.verify.history_step_s),
-        camera_max_error=scenario.verify.camera_max_error, skewed=play.skewed)
+        camera_max_error=scenario.verify.camera_max_error, skewed=play.skewed,
+        lorawan_late=engine.late_readings, lorawan_missing=play.lorawan_missing)
 
 
 async def settle(dsn: str, play: PlayResult, limit_s: float) -> float:
@@ -153,7 +200,7 @@ async def settle(dsn: str, play: PlayResult, limit_s: float) -> float:
         while time.monotonic() - started < limit_s:
             have = 0
             for gw, events in play.sent.items():
-                have += len(await stored_seqs(con, gw, [e.seq for e in events]))
+                have += len(await stored_seqs(con, gw, events))
             if have >= play.events:
                 break
             if have != last:

@@ -235,19 +235,21 @@ async def import_site_file(who: Admin, con: Connection, tenant: TenantPath,
 
 
 @router.put("/sites/{site}/devices/{device}/polygons", responses=WRITE,
-            summary="Set a camera's polygons from a PKLot XML or Ultralytics JSON layout")
+            summary="Set a camera's polygons from a PKLot XML, Ultralytics JSON or site file")
 async def import_polygons(
     who: Admin, con: Connection, tenant: TenantPath, site: SitePath, device: DevicePath,
     body: Annotated[str, Body(media_type="text/plain", description="the layout file's text")],
-    format: Annotated[Literal["pklot", "ultralytics"], Query()] = "pklot",
+    format: Annotated[Literal["pklot", "ultralytics", "site"], Query()] = "pklot",
     prefix: Annotated[str, Query(pattern=r"^[A-Za-z0-9_.-]{0,32}$",
                                  description="space id = prefix + number")] = "",
     width: Annotated[int, Query(ge=0, le=6, description="zero-pad the number to this width")] = 0,
 ) -> Done:
-    """Layout space `n` becomes space `{prefix}{n:0{width}}` of the site (e.g. `A-` and 3 → `A-001`)."""
-    polygons = _layout_polygons(body, format, prefix, width)
-    await registry.update_device(con, who, tenant, site, device, {"spaces": polygons})
-    return {"device": device, "spaces": str(len(polygons))}
+    """Layout space `n` becomes space `{prefix}{n:0{width}}` of the site (e.g. `A-` and 3 → `A-001`);
+    a site file (YAML or JSON) gives the polygons of its camera of the same id. A new layout version."""
+    polygons = _layout_polygons(body, format, prefix, width, device)
+    version = await registry.update_device(con, who, tenant, site, device, {"spaces": polygons},
+                                           layout_source=format)
+    return {"device": device, "spaces": str(len(polygons)), "version": str(version)}
 
 
 def _errors(exc: ValidationError) -> str:
@@ -255,16 +257,20 @@ def _errors(exc: ValidationError) -> str:
     return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'file'}: {e['msg']}" for e in exc.errors()[:20])
 
 
-def _layout_polygons(text: str, fmt: str, prefix: str, width: int) -> dict[str, list[list[float]]]:
+def _layout_polygons(text: str, fmt: str, prefix: str, width: int,
+                     device: str) -> dict[str, list[list[float]]]:
     import json
 
+    import yaml
+
     from occupancy.vision.errors import LayoutError
-    from occupancy.vision.layout import layout_from_bounding_boxes, parse_pklot_xml
+    from occupancy.vision.layout import layout_from_bounding_boxes, layout_from_site_device, parse_pklot_xml
 
     try:
         layout = (parse_pklot_xml(text).layout if fmt == "pklot"
-                  else layout_from_bounding_boxes(json.loads(text)))
-    except (LayoutError, ValueError) as exc:
+                  else layout_from_bounding_boxes(json.loads(text)) if fmt == "ultralytics"
+                  else layout_from_site_device(_site_yaml(text), device))
+    except (LayoutError, ValueError, yaml.YAMLError) as exc:
         raise BadInput(f"not a {fmt} layout: {exc}") from exc
     out = {}
     for space in layout.spaces:
@@ -275,6 +281,20 @@ def _layout_polygons(text: str, fmt: str, prefix: str, width: int) -> dict[str, 
     if problem:
         raise BadInput(f"not a {fmt} layout: {problem}")
     return out
+
+
+def _site_yaml(text: str) -> Any:
+    """A site file's YAML (or JSON) text, refusing aliases: ``*a`` repeated can make a small
+    text expand to more polygon points than memory holds."""
+    import yaml
+
+    class NoAliases(yaml.SafeLoader):
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                raise yaml.YAMLError("YAML aliases (*name) are not accepted in a layout")
+            return super().compose_node(parent, index)
+
+    return yaml.load(text, Loader=NoAliases)  # a SafeLoader
 
 
 @router.get("/audit", responses=RESPONSES, summary="The audit log, newest first")

@@ -102,7 +102,9 @@ async def day(
     end = min(window[1] - timedelta(microseconds=1), now)
     if end < window[0]:
         raise BadInput("that day has not started yet", loc=("query", "date"))
-    points = await queries.history(con, tenant=tenant, site=site, start=window[0], end=end, step=step)
+    # a day in progress ends with its counts now; a past day at its last step before closing
+    points = await queries.history(con, tenant=tenant, site=site, start=window[0], end=end, step=step,
+                                   end_point=end == now)
     return History(tenant=tenant, site=site, step_s=step_min * 60, timezone=info["timezone"],
                    points=points or [])
 

@@ -4,9 +4,10 @@ its occupancy history, and its live stream (Server-Sent Events)."""
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -32,9 +33,25 @@ from dashboard_api.deps import (
     parse_step,
 )
 from dashboard_api.fairness import SingleFlight
+from dashboard_api.forecasts import (
+    LOOKBACK,
+    MAX_ARRIVAL_SITES,
+    ForecastInput,
+    ModelCache,
+    arrival,
+    site_forecast,
+)
 from dashboard_api.http import cache_key, cached, encode
 from dashboard_api.live import ChangeFeed, SiteKey, changes_since, current_xmin, sse
-from dashboard_api.schemas import History, SiteDetail, SiteKind, SiteSummary, SpaceStatus, problems
+from dashboard_api.schemas import (
+    History,
+    SiteArrival,
+    SiteDetail,
+    SiteKind,
+    SiteSummary,
+    SpaceStatus,
+    problems,
+)
 
 router = APIRouter(prefix="/v1/sites", tags=["sites"], responses=problems(429, 503))
 NOT_FOUND = problems(404)
@@ -45,23 +62,61 @@ KEEPALIVE_S = 15.0
 _EVENT_ID = re.compile(r"[0-9]{1,18}")  # ASCII digits only: \d would take "٣" too
 
 
-@router.get("", summary="Sites near a point, with live counts", response_model=list[SiteSummary],
+@router.get("", summary="Sites near a point, with live counts", response_model=list[SiteArrival],
             responses={304: HOT[304]})
 async def list_sites(
     request: Request, pool: PoolDep, now: Now, near: Near, radius_m: RadiusM = 5000.0,
     kind: Annotated[SiteKind | None, Query(description="only parking lots or markets")] = None,
     min_free: Annotated[int | None, Query(ge=0, le=100_000, description="at least this many free")] = None,
+    arrive_in: Annotated[int | None, Query(
+        ge=0, le=120, description="minutes until arrival (with `near`): each site gets its forecast on "
+                                  "arrival, and the sites are ranked by it")] = None,
 ) -> Response:
     """Every site within `radius_m` of `near`, nearest first. Without `near`: every
     site, sorted by tenant and site, `distance_m` null (`radius_m` is then ignored).
+    With `arrive_in` (needs `near`): each site also has `forecast`, its free spaces
+    expected `arrive_in` minutes from now with the 80 % interval, and the sites are
+    ranked by it (most expected free first, then nearest; sites with no forecast last).
+    Only the 20 nearest sites get a forecast (`forecast` is null on the others); a
+    miss of the cache is an expensive read (limited in time and concurrency, per client
+    too: 503).
     With an `ETag`; `If-None-Match` answers 304 when nothing changed."""
+    if arrive_in is not None and near is None:
+        raise BadInput("`arrive_in` needs `near` (the point the driver is heading to)",
+                       loc=("query", "arrive_in"))
 
     async def load() -> bytes:
         async with acquire(pool) as con:
             return encode(await queries.sites(con, now=now, near=near, radius_m=radius_m, kind=kind,
                                               min_free=min_free))
 
-    return await cached(request, load)
+    async def load_arrival(minutes: int) -> bytes:
+        # an expensive read (a forecast per site): a bulkhead slot for the query and the CPU
+        async with expensive(request) as con:
+            found = await queries.sites(con, now=now, near=near, radius_m=radius_m, kind=kind,
+                                        min_free=min_free)
+            nearest = [(s.tenant, s.site) for s in found[:MAX_ARRIVAL_SITES]]
+            inputs = await queries.forecast_inputs(con, now=now, sites=nearest, since=now - LOOKBACK)
+            return encode(rank_by_arrival(found, inputs, now=now, minutes=minutes,
+                                          models=request.app.state.forecast_models))
+
+    if arrive_in is None:
+        return await cached(request, load)
+    async with request.app.state.gates.gate(client_of(request), cache_key(request.scope)):
+        return await cached(request, lambda: load_arrival(arrive_in))
+
+
+def rank_by_arrival(found: list[SiteSummary], inputs: Mapping[tuple[str, str], ForecastInput], *,
+                    now: datetime, minutes: int, models: ModelCache) -> list[SiteArrival]:
+    """The sites with their forecast ``minutes`` ahead, most expected free first, then nearest."""
+    out = []
+    for s in found:
+        inp = inputs.get((s.tenant, s.site))
+        f = None if inp is None else arrival(site_forecast((s.tenant, s.site), inp, now=now,
+                                                           horizons=[minutes], models=models))
+        out.append(SiteArrival(**s.model_dump(), forecast=f))
+    return sorted(out, key=lambda a: (a.forecast is None, -(a.forecast.free if a.forecast else 0.0),
+                                      a.distance_m if a.distance_m is not None else math.inf))
 
 
 @router.get("/{tenant}/{site}", summary="One site with its zones", response_model=SiteDetail,
@@ -105,7 +160,8 @@ async def history(
     end: Annotated[datetime | None, Query(alias="to", description="ISO 8601; default: now")] = None,
 ) -> Response:
     """Free / occupied / unknown / total at every `step` from `from` (aligned down to the
-    step) to `to`. A space keeps the state of its last observation until the next one,
+    step) to `to`, and at `to` itself when it is off the step grid (so the last point is
+    the counts at `to`, by default now). A space keeps the state of its last observation until the next one,
     or until that observation is older than the site's `stale_after_s` (then unknown),
     so steps with no events carry the counts forward. At most `api.max_history_points`
     points (5000) a request; an expensive read (limited in time and concurrency, per

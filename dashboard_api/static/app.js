@@ -1,52 +1,40 @@
 // The live page. Drivers: sites (near them, on request) from /v1/sites every 5 s (ETag:
-// unchanged lists cost a 304), a map when a tile server is configured, and the selected
-// site's plan live over Server-Sent Events (/v1/sites/{tenant}/{site}/live: a snapshot,
-// then `space` and `counts` events; the browser resumes with Last-Event-ID by itself).
+// unchanged lists cost a 304), on a map (map.js) and in a list, and the selected site's
+// plan live over Server-Sent Events (/v1/sites/{tenant}/{site}/live: a snapshot, then
+// `space` and `counts` events; the browser resumes with Last-Event-ID by itself).
 // Managers: a token (kept for the tab only) opens attendance, utilization and alerts.
+// Offline: the service worker (/sw.js) answers the page and the last list it saw, marked
+// with the time it was saved, and the status line says how old those counts are.
+// Deep links: `?lang=fa|en` picks the language, `#tenant/site` selects a site.
 // Plain DOM, no framework; every text goes through textContent, never innerHTML.
-"use strict";
+import {
+  LANGS, age, clock, dateTime, fromJalali, jalaliMonthDays, jalaliMonths, longDate, num, percent,
+  text, toJalali,
+} from "./i18n.js";
+import { SiteMap } from "./map.js";
 
 const REFRESH_MS = 5000;
-const TEXT = {
-  en: {
-    title: "Free spaces, live", sites: "Parking lots and markets", free: "free",
-    pick: "Choose a site to see its zones and spaces.",
-    occupied: "occupied", unknown: "unknown", of: "of", parking: "parking", market: "market",
-    updated: "updated", never: "no data yet", stale: "stale", live: "live",
-    offline: "connection lost, retrying…", spaces: "spaces", other: "فارسی", near: "Near me",
-    manager: "Managers", token: "Token", login: "Sign in", logout: "Sign out", date: "Date",
-    attendance: "Vendor attendance", utilization: "Utilization by hour (last 7 days)", alerts: "Alerts",
-    stall: "Stall", vendor: "Vendor", arrival: "First arrival", departure: "Last departure",
-    minutes: "Minutes", absent: "absent", csv: "CSV", closed: "closed that day", none: "none",
-    badtoken: "this token is not valid", signed: "signed in as", jalali: "Solar Hijri",
-    footer: "Open data of the municipalities, live. API: /v1/sites · /docs",
-  },
-  fa: {
-    title: "جای خالی، همین حالا", sites: "پارکینگ‌ها و بازارها", free: "خالی",
-    pick: "یک پارکینگ یا بازار را برای دیدن بخش‌ها و جایگاه‌هایش انتخاب کنید.",
-    occupied: "پر", unknown: "نامعلوم", of: "از", parking: "پارکینگ", market: "بازار",
-    updated: "به‌روز شده", never: "هنوز داده‌ای نیست", stale: "قدیمی", live: "زنده",
-    offline: "اتصال قطع شد، تلاش دوباره…", spaces: "جایگاه‌ها", other: "English", near: "نزدیک من",
-    manager: "مدیران", token: "توکن", login: "ورود", logout: "خروج", date: "تاریخ",
-    attendance: "حضور غرفه‌داران", utilization: "بهره‌وری ساعتی (۷ روز اخیر)", alerts: "هشدارها",
-    stall: "غرفه", vendor: "غرفه‌دار", arrival: "نخستین ورود", departure: "آخرین خروج",
-    minutes: "دقیقه", absent: "غایب", csv: "CSV", closed: "آن روز تعطیل است", none: "هیچ",
-    badtoken: "این توکن معتبر نیست", signed: "وارد شده به عنوان", jalali: "هجری شمسی",
-    footer: "داده‌های باز شهرداری‌ها، زنده. API: /v1/sites · /docs",
-  },
-};
+const SAVED_HEADER = "X-Parkbazaar-Saved-At"; // set by sw.js on a list answered from its cache
 
 const query = new URLSearchParams(location.search);
+const pickLang = (...options) => options.find((l) => LANGS.includes(l)) || "en";
 const state = {
-  lang: query.get("lang") || localStorage.getItem("lang") || "en",
-  sites: [], near: null, config: {},
-  selected: decodeURIComponent(location.hash.slice(1)) || null, // #tenant/site
+  lang: pickLang(query.get("lang"), localStorage.getItem("lang")),
+  sites: [], near: null, config: {}, map: null,
+  selected: siteKey(location.hash), // #tenant/site
   source: null, site: null, spaces: new Map(),
-  token: sessionStorage.getItem("token"), who: null,
+  status: { kind: "loading" }, // live (at) | offline | saved (savedAt) | nearfail
+  token: sessionStorage.getItem("token"), who: null, report: null,
 };
 const $ = (id) => document.getElementById(id);
-const t = (key) => TEXT[state.lang][key] || key;
-const locale = () => (state.lang === "fa" ? "fa-IR" : "en-GB");
+const t = (key, vars) => text(state.lang, key, vars);
+const n = (x) => num(state.lang, x);
+
+/** "tenant/site" of a location hash, or null. */
+function siteKey(hash) {
+  const key = decodeURIComponent((hash || "").replace(/^#/, ""));
+  return /^[^/]+\/[^/]+$/.test(key) ? key : null;
+}
 
 function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
@@ -58,113 +46,80 @@ function h(tag, attrs = {}, ...children) {
   return el;
 }
 
-const num = (n) => n.toLocaleString(state.lang === "fa" ? "fa-IR" : "en-US");
-
-function localTime(iso, zone) {
-  if (!iso) return t("never");
-  return new Intl.DateTimeFormat(locale(), {
-    timeZone: zone || "Asia/Tehran", hour: "2-digit", minute: "2-digit", second: "2-digit",
-    day: "numeric", month: "short",
-  }).format(new Date(iso));
-}
-
-function clock(iso, zone) {
-  if (!iso) return "—";
-  return new Intl.DateTimeFormat(locale(), { timeZone: zone, hour: "2-digit", minute: "2-digit" })
-    .format(new Date(iso));
-}
-
-// A date in the Solar Hijri calendar (ICU's persian calendar), in the page's language.
-function jalali(isoDate) {
-  const d = new Date(`${isoDate}T12:00:00Z`);
-  return new Intl.DateTimeFormat(`${locale()}-u-ca-persian`, {
-    timeZone: "UTC", year: "numeric", month: "long", day: "numeric",
-  }).format(d);
-}
-
+/** [the name in the page's language, the other one if it differs]. */
 function names(site) {
   const fa = site.name_fa || site.name;
-  return state.lang === "fa" ? [fa, site.name] : [site.name, site.name_fa];
+  const [name, alt] = state.lang === "fa" ? [fa, site.name] : [site.name, site.name_fa];
+  return [name, alt && alt !== name ? alt : null];
 }
 
+// --- drivers: the list ---
 function bar(c) {
-  const part = (cls, n) => h("span", { class: cls, style: `width:${(100 * n) / (c.total || 1)}%` });
+  const part = (cls, x) => h("span", { class: cls, style: `width:${(100 * x) / (c.total || 1)}%` });
   return h("div", { class: "bar", role: "img",
-    "aria-label": `${c.free} ${t("free")}, ${c.occupied} ${t("occupied")}, ${c.unknown} ${t("unknown")}` },
+    "aria-label": `${n(c.free)} ${t("free")}, ${n(c.occupied)} ${t("occupied")}, ${n(c.unknown)} ${t("unknown")}` },
     part("free", c.free), part("occupied", c.occupied), part("unknown", c.unknown));
 }
 
 function counts(c) {
-  return `${num(c.free)} ${t("free")} · ${num(c.occupied)} ${t("occupied")} · ` +
-         `${num(c.unknown)} ${t("unknown")} · ${num(c.total)} ${t("spaces")}`;
+  return [`${n(c.free)} ${t("free")}`, `${n(c.occupied)} ${t("occupied")}`,
+          `${n(c.unknown)} ${t("unknown")}`, `${n(c.total)} ${t("spaces")}`].join(t("sep"));
 }
 
 function updated(site) {
-  const text = `${t("updated")}: ${localTime(site.updated_at, site.timezone)}`;
-  return site.stale ? h("span", { class: "stale" }, `${text} (${t("stale")})`) : text;
+  const when = site.updated_at ? dateTime(state.lang, site.updated_at, site.timezone) : t("never");
+  const line = `${t("updated")}: ${when}`;
+  return site.stale ? h("span", { class: "stale" }, `${line} (${t("stale")})`) : line;
 }
 
 function siteItem(site) {
   const [name, alt] = names(site);
   const key = `${site.tenant}/${site.site}`;
-  const li = h("li", { class: "site" + (state.selected === key ? " selected" : ""), tabindex: "0",
-                       "data-site": key },
+  const link = h("a", { class: "name", href: `#${key}` }, name);
+  link.addEventListener("click", (e) => { e.preventDefault(); select(key); });
+  const li = h("li", { class: "site" + (state.selected === key ? " selected" : ""), "data-site": key },
     h("div", { class: "top" },
-      h("div", {}, h("div", { class: "name" }, name), alt ? h("div", { class: "alt" }, alt) : null),
-      h("div", { class: "count" }, h("span", { class: "big" }, num(site.free)),
-        ` ${t("of")} ${num(site.total)} `,
-        h("span", { class: "kind" }, t(site.kind)))),
+      h("div", {}, link, alt ? h("div", { class: "alt" }, alt) : null),
+      h("div", { class: "count" }, h("span", { class: "big" }, n(site.free)),
+        ` ${t("of")} ${n(site.total)} `, h("span", { class: "kind" }, t(site.kind)))),
     bar(site), h("p", { class: "meta" }, counts(site),
-      site.distance_m != null ? ` · ${num(Math.round(site.distance_m))} m` : null, h("br"), updated(site)));
+      site.distance_m != null ? `${t("sep")}${n(Math.round(site.distance_m))} ${t("metres")}` : null,
+      h("br"), updated(site)));
+  if (state.selected === key) link.setAttribute("aria-current", "true");
   li.addEventListener("click", () => select(key));
-  li.addEventListener("keydown", (e) => { if (e.key === "Enter") select(key); });
   return li;
 }
 
 function renderSites() {
   $("sites").replaceChildren(...state.sites.map(siteItem));
-  renderMap();
+  state.map?.update(state.sites, state.selected,
+    (s) => [h("span", { dir: "ltr" }, h("b", {}, n(s.free)), h("span", { class: "of" }, `/${n(s.total)}`)),
+            h("bdi", { class: "nm" }, names(s)[0])],
+    (s) => t("marker", { name: names(s)[0], free: n(s.free), total: n(s.total) }));
 }
 
-// --- map: plain slippy-map tiles around the sites, only when a tile server is configured ---
-const TILE = 256;
-function project(lat, lon, z) {
-  const n = 2 ** z, rad = (lat * Math.PI) / 180;
-  return [((lon + 180) / 360) * n * TILE, ((1 - Math.log(Math.tan(rad) + 1 / Math.cos(rad)) / Math.PI) / 2) * n * TILE];
+function renderStatus() {
+  const s = state.status;
+  const line = { loading: "", offline: t("offline"), nearfail: t("nearfail"),
+    live: s.at ? `${t("live")}${t("sep")}${dateTime(state.lang, s.at, "Asia/Tehran")}` : "",
+    saved: s.savedAt ? `${t("saved")} ${age(state.lang, s.savedAt)}` : "" }[s.kind];
+  $("status").textContent = line;
+  $("status").classList.toggle("error", s.kind !== "live");
 }
 
-function renderMap() {
-  const url = state.config.tile_url;
-  if (!url || !state.sites.length) return;
-  const map = $("map"), z = 13, w = map.clientWidth || 600, hgt = 260;
-  map.hidden = false;
-  const lat = state.sites.reduce((a, s) => a + s.lat, 0) / state.sites.length;
-  const lon = state.sites.reduce((a, s) => a + s.lon, 0) / state.sites.length;
-  const [cx, cy] = project(lat, lon, z), x0 = cx - w / 2, y0 = cy - hgt / 2;
-  const nodes = [];
-  for (let tx = Math.floor(x0 / TILE); tx <= Math.floor((x0 + w) / TILE); tx++) {
-    for (let ty = Math.floor(y0 / TILE); ty <= Math.floor((y0 + hgt) / TILE); ty++) {
-      const src = url.replace("{z}", z).replace("{x}", tx).replace("{y}", ty);
-      nodes.push(h("img", { src, alt: "", style: `left:${tx * TILE - x0}px;top:${ty * TILE - y0}px` }));
-    }
-  }
-  for (const s of state.sites) {
-    const [px, py] = project(s.lat, s.lon, z);
-    const pin = h("span", { class: "pin", style: `left:${px - x0}px;top:${py - y0}px` }, num(s.free));
-    pin.addEventListener("click", () => select(`${s.tenant}/${s.site}`));
-    nodes.push(pin);
-  }
-  map.replaceChildren(...nodes);
+function setStatus(status) {
+  state.status = status;
+  renderStatus();
 }
 
-// --- the selected site's plan, live ---
+// --- drivers: the selected site's plan, live ---
 function zoneBlock(zone, spaces) {
   const [name] = names({ name: zone.name || zone.zone, name_fa: zone.name_fa });
   const cells = spaces.filter((s) => s.zone === zone.zone).map((s) =>
-    h("div", { class: `cell ${s.state}`, dir: "ltr", "data-space": s.space,
-               title: `${s.space}: ${t(s.state)}` }, s.space));
+    h("div", { class: `cell ${s.state}`, dir: "ltr", "data-space": s.space, role: "img",
+               "aria-label": `${s.space}: ${t(s.state)}`, title: `${s.space}: ${t(s.state)}` }, s.space));
   return h("div", { class: "zone" },
-    h("h3", {}, `${name} — ${num(zone.free)} ${t("of")} ${num(zone.total)} ${t("free")}`),
+    h("h3", {}, h("bdi", {}, name), ` — ${n(zone.free)} ${t("of")} ${n(zone.total)} ${t("free")}`),
     bar(zone), h("div", { class: "grid" }, ...cells));
 }
 
@@ -175,7 +130,7 @@ function renderDetail() {
   const [name, alt] = names(site);
   $("detail").hidden = false;
   $("hint").hidden = true;
-  $("detail-name").textContent = alt ? `${name} · ${alt}` : name;
+  $("detail-name").textContent = alt ? `${name}${t("sep")}${alt}` : name;
   $("detail-meta").replaceChildren(counts(site), h("br"), updated(site));
   const zoned = site.zones.map((z) => zoneBlock(z, spaces));
   const loose = spaces.filter((s) => s.zone === null);
@@ -205,41 +160,42 @@ function follow(key) {
     state.spaces.set(s.space, { ...(state.spaces.get(s.space) || {}), ...s });
   });
   source.addEventListener("counts", (e) => { mergeSite(JSON.parse(e.data)); renderDetail(); });
-  source.onopen = () => setStatus(`${t("live")} · ${localTime(new Date().toISOString(), "Asia/Tehran")}`, false);
-  source.onerror = () => setStatus(t("offline"), true);
+  source.onopen = () => setStatus({ kind: "live", at: new Date().toISOString() });
+  source.onerror = () => { if (state.status.kind !== "saved") setStatus({ kind: "offline" }); };
   state.source = source;
-}
-
-async function getJSON(path, auth) {
-  const headers = { Accept: "application/json" };
-  if (auth) headers.Authorization = `Bearer ${state.token}`;
-  const r = await fetch(path, { headers });
-  if (!r.ok) throw Object.assign(new Error(`${path}: HTTP ${r.status}`), { status: r.status });
-  return r.json();
-}
-
-async function refresh() {
-  try {
-    const params = state.near ? `?near=${state.near}&radius_m=50000` : "";
-    state.sites = await getJSON(`/v1/sites${params}`);
-    renderSites();
-    if (!state.source) setStatus(`${t("live")} · ${localTime(new Date().toISOString(), "Asia/Tehran")}`, false);
-  } catch (err) {
-    console.warn(err);
-    setStatus(t("offline"), true);
-  }
-}
-
-function setStatus(text, error) {
-  $("status").textContent = text;
-  $("status").classList.toggle("error", error);
 }
 
 function select(key) {
   state.selected = key;
-  history.replaceState(null, "", `#${key}`);
+  history.replaceState(null, "", `${location.pathname}${location.search}#${key}`);
   renderSites();
   follow(key);
+}
+
+async function fetchJSON(path, auth) {
+  const headers = { Accept: "application/json" };
+  if (auth) headers.Authorization = `Bearer ${state.token}`;
+  const r = await fetch(path, { headers });
+  if (!r.ok) throw Object.assign(new Error(`${path}: HTTP ${r.status}`), { status: r.status });
+  return { data: await r.json(), savedAt: Number(r.headers.get(SAVED_HEADER)) || null };
+}
+
+const getJSON = async (path, auth) => (await fetchJSON(path, auth)).data;
+
+async function refresh() {
+  try {
+    const params = state.near ? `?near=${state.near}&radius_m=50000` : "";
+    const { data, savedAt } = await fetchJSON(`/v1/sites${params}`);
+    state.sites = data;
+    renderSites();
+    if (savedAt) setStatus({ kind: "saved", savedAt });
+    else if (!state.source || state.status.kind !== "live") {
+      setStatus({ kind: "live", at: new Date().toISOString() });
+    }
+  } catch (err) {
+    console.warn(err);
+    setStatus({ kind: "offline" });
+  }
 }
 
 // --- managers ---
@@ -247,7 +203,7 @@ async function login(token) {
   state.token = token;
   try {
     state.who = await getJSON("/v1/manage/whoami", true);
-  } catch (err) {
+  } catch {
     state.who = null;
     sessionStorage.removeItem("token");
     $("whoami").textContent = t("badtoken");
@@ -256,13 +212,24 @@ async function login(token) {
   }
   sessionStorage.setItem("token", token);
   $("logout").hidden = false;
-  $("whoami").textContent = `${t("signed")} ${state.who.role} · ${state.who.tenant}`;
+  renderWho();
   const markets = state.sites.filter((s) => s.tenant === state.who.tenant &&
     (!state.who.sites.length || state.who.sites.includes(s.site)));
-  $("market").replaceChildren(...markets.sort((a, b) => (a.kind === "market" ? -1 : 1) - (b.kind === "market" ? -1 : 1))
+  const first = (s) => (s.kind === "market" ? 0 : 1);
+  $("market").replaceChildren(...markets.sort((a, b) => first(a) - first(b))
     .map((s) => h("option", { value: s.site }, names(s)[0])));
   $("manage-body").hidden = false;
   await loadManager();
+}
+
+function renderWho() {
+  if (!state.who) return;
+  $("whoami").replaceChildren(`${t("signed")} ${t(`role_${state.who.role}`)}${t("sep")}`,
+    h("bdi", { dir: "ltr" }, state.who.tenant));
+  for (const option of $("market").options) {
+    const site = state.sites.find((s) => s.tenant === state.who.tenant && s.site === option.value);
+    if (site) option.textContent = names(site)[0];
+  }
 }
 
 async function loadManager() {
@@ -271,23 +238,78 @@ async function loadManager() {
   const site = $("market").value;
   const day = $("day").value;
   const dq = day ? `?date=${day}` : "";
-  const [att, util, alerts] = await Promise.all([
-    getJSON(`${base}/sites/${site}/attendance${dq}`, true),
-    getJSON(`${base}/sites/${site}/utilization`, true),
-    getJSON(`${base}/alerts`, true),
-  ]);
-  if (!day) $("day").value = att.date;
-  $("day-jalali").textContent = `${t("jalali")}: ${jalali(att.date)} (${att.date_jalali})`;
+  try {
+    const [att, util, alerts] = await Promise.all([
+      getJSON(`${base}/sites/${site}/attendance${dq}`, true),
+      getJSON(`${base}/sites/${site}/utilization`, true),
+      getJSON(`${base}/alerts`, true),
+    ]);
+    state.report = { att, util, alerts };
+  } catch (err) {
+    console.warn(err);
+    $("whoami").textContent = t("loadfail");
+    return;
+  }
+  if (!day) $("day").value = state.report.att.date;
+  renderReport();
+}
+
+function renderReport() {
+  if (!state.report) return;
+  const { att, util, alerts } = state.report;
+  renderDay(att.date);
   const rows = att.closed ? [h("tr", {}, h("td", { colspan: "5" }, t("closed")))] : att.stalls.map((s) =>
     h("tr", { class: s.absent ? "absent" : "" }, h("td", { dir: "ltr" }, s.space), h("td", {}, s.vendor || "—"),
-      h("td", {}, clock(s.first_arrival, att.timezone)), h("td", {}, clock(s.last_departure, att.timezone)),
-      h("td", {}, s.absent ? t("absent") : num(Math.round(s.minutes_occupied)))));
+      h("td", {}, s.first_arrival ? clock(state.lang, s.first_arrival, att.timezone) : "—"),
+      h("td", {}, s.last_departure ? clock(state.lang, s.last_departure, att.timezone) : "—"),
+      h("td", {}, s.absent ? t("absent") : n(Math.round(s.minutes_occupied)))));
   $("attendance").tBodies[0].replaceChildren(...rows);
-  $("utilization").replaceChildren(...util.hours.map((u) =>
-    h("div", { class: "col", style: `height:${Math.round(u.utilization * 100)}%`,
-               title: `${u.hour}:00 — ${Math.round(u.utilization * 100)}%` }, h("span", {}, num(u.hour)))));
-  const items = alerts.map((a) => h("li", {}, `${a.kind} · ${a.site || ""} ${a.subject} — ${a.detail}`));
-  $("alerts").replaceChildren(...(items.length ? items : [h("li", {}, t("none"))]));
+  $("utilization").replaceChildren(...util.hours.map((u) => {
+    const label = `${t("hour", { h: n(u.hour) })} — ${percent(state.lang, u.utilization)}`;
+    return h("div", { class: "col", style: `height:${Math.round(u.utilization * 100)}%`, title: label },
+      h("span", {}, n(u.hour)));
+  }));
+  $("utilization").setAttribute("aria-label", t("utilization"));
+  $("alerts").replaceChildren(...(alerts.length ? alerts.map(alertItem) : [h("li", {}, t("none"))]));
+}
+
+function alertItem(a) {
+  const site = state.sites.find((s) => s.tenant === state.who.tenant && s.site === a.site);
+  const pct = a.kind === "battery_low" ? a.detail.match(/\d+/) : null;
+  const parts = [t(a.kind) + (pct ? ` (${percent(state.lang, pct[0] / 100)})` : ""),
+    h("bdi", { dir: "ltr" }, a.subject), site ? names(site)[0] : a.site,
+    a.since ? `${t("since")} ${dateTime(state.lang, a.since, site?.timezone)}` : null,
+    state.lang === "en" ? a.detail : null];
+  const li = h("li", {});
+  parts.filter((p) => p).forEach((p, i) => li.append(...(i ? [t("sep"), p] : [p])));
+  return li;
+}
+
+// The date of the report: the native picker (Gregorian) in English; in Persian, Jalali
+// year / month / day lists, which set the same ISO date behind them.
+function renderDay(iso) {
+  const fa = state.lang === "fa";
+  $("day-en").hidden = fa;
+  $("day-fa").hidden = !fa;
+  if (!iso) return;
+  const other = fa ? "gregory" : "persian";
+  $("day-jalali").textContent = `${t(fa ? "gregorian" : "jalali")}: ${longDate(state.lang, iso, other)}`;
+  if (!fa) return;
+  const [y, m, d] = toJalali(iso);
+  const [thisYear] = toJalali(new Date().toISOString().slice(0, 10));
+  const option = (value, label) => h("option", { value: String(value) }, label);
+  const range = (from, to) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+  $("jy").replaceChildren(...range(Math.min(y, thisYear - 3), thisYear).map((v) => option(v, v.toLocaleString("fa-IR", { useGrouping: false }))));
+  $("jm").replaceChildren(...jalaliMonths("fa").map((name, i) => option(i + 1, name)));
+  $("jd").replaceChildren(...range(1, jalaliMonthDays(y, m)).map((v) => option(v, n(v))));
+  $("jy").value = String(y); $("jm").value = String(m); $("jd").value = String(d);
+}
+
+function pickJalali() {
+  const y = Number($("jy").value), m = Number($("jm").value);
+  const d = Math.min(Number($("jd").value), jalaliMonthDays(y, m));
+  $("day").value = fromJalali(y, m, d);
+  loadManager();
 }
 
 async function downloadCsv(e) {
@@ -299,46 +321,81 @@ async function downloadCsv(e) {
   a.click();
 }
 
+// --- language ---
 function applyLanguage() {
   document.documentElement.lang = state.lang;
   document.documentElement.dir = state.lang === "fa" ? "rtl" : "ltr";
+  document.title = t("doctitle");
   for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+  for (const el of document.querySelectorAll("[data-i18n-label]")) {
+    el.setAttribute("aria-label", t(el.dataset.i18nLabel));
+  }
   $("lang").textContent = t("other");
+  $("lang").setAttribute("lang", state.lang === "fa" ? "en" : "fa");
+  state.map?.setLabels(t("zoomin"), t("zoomout"));
   localStorage.setItem("lang", state.lang);
 }
 
-$("lang").addEventListener("click", () => {
+function switchLanguage() {
   state.lang = state.lang === "en" ? "fa" : "en";
+  const url = new URL(location.href);
+  if (url.searchParams.has("lang")) {
+    url.searchParams.set("lang", state.lang);
+    history.replaceState(null, "", url);
+  }
   applyLanguage();
   renderSites();
   renderDetail();
-  if (state.who) loadManager();
-});
-$("near").addEventListener("click", () => {
-  navigator.geolocation?.getCurrentPosition((p) => {
-    state.near = `${p.coords.latitude.toFixed(5)},${p.coords.longitude.toFixed(5)}`;
-    refresh();
+  renderStatus();
+  renderWho();
+  renderReport();
+  renderDay($("day").value);
+}
+
+function bind() {
+  $("lang").addEventListener("click", switchLanguage);
+  $("near").addEventListener("click", () => {
+    if (!navigator.geolocation) { setStatus({ kind: "nearfail" }); return; }
+    navigator.geolocation.getCurrentPosition((p) => {
+      state.near = `${p.coords.latitude.toFixed(5)},${p.coords.longitude.toFixed(5)}`;
+      refresh();
+    }, () => setStatus({ kind: "nearfail" }));
   });
-});
-$("manager").addEventListener("click", () => { $("manage").hidden = !$("manage").hidden; });
-$("login").addEventListener("submit", (e) => { e.preventDefault(); login($("token").value.trim()); });
-$("logout").addEventListener("click", () => {
-  sessionStorage.removeItem("token");
-  state.token = state.who = null;
-  $("manage-body").hidden = true;
-  $("logout").hidden = true;
-  $("whoami").textContent = "";
-});
-$("market").addEventListener("change", loadManager);
-$("day").addEventListener("change", loadManager);
-$("att-csv").addEventListener("click", downloadCsv);
+  $("manager").addEventListener("click", () => {
+    $("manage").hidden = !$("manage").hidden;
+    $("manager").setAttribute("aria-expanded", String(!$("manage").hidden));
+  });
+  $("login").addEventListener("submit", (e) => { e.preventDefault(); login($("token").value.trim()); });
+  $("logout").addEventListener("click", () => {
+    sessionStorage.removeItem("token");
+    state.token = state.who = state.report = null;
+    $("manage-body").hidden = true;
+    $("logout").hidden = true;
+    $("whoami").textContent = "";
+  });
+  $("market").addEventListener("change", loadManager);
+  $("day").addEventListener("change", loadManager);
+  for (const id of ["jy", "jm", "jd"]) $(id).addEventListener("change", pickJalali);
+  $("att-csv").addEventListener("click", downloadCsv);
+  addEventListener("online", refresh); // back on the network: live counts at once
+  addEventListener("hashchange", () => {
+    const key = siteKey(location.hash);
+    if (key && key !== state.selected) select(key);
+  });
+  setInterval(() => { if (state.status.kind === "saved") renderStatus(); }, 15000);
+}
 
 async function start() {
-  applyLanguage();
+  bind();
   try { state.config = await getJSON("/config.json"); } catch { state.config = {}; }
+  if (window.L) state.map = new SiteMap($("map"), state.config.tile_url || null, select);
+  applyLanguage();
+  renderDay(null);
   await refresh();
   if (state.selected) follow(state.selected);
   if (state.token) { $("manage").hidden = false; login(state.token); }
   setInterval(refresh, REFRESH_MS);
+  // installable and usable offline: the worker keeps the page and the last list it saw
+  navigator.serviceWorker?.register("/sw.js").catch((err) => console.warn("service worker:", err));
 }
 start();

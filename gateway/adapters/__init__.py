@@ -12,18 +12,37 @@ the others: each runs in its own task.
 Kinds: ``modbus`` (``gateway.adapters.modbus``), ``simulated``
 (``gateway.adapters.simulated``), ``camera`` (``gateway.adapters.camera``).
 ``build_adapter`` makes the one a config entry asks for.
+
+A **push source** is the other shape: devices that speak when they have
+something to say, through a connection the gateway keeps (``chirpstack``:
+LoRaWAN sensors through the network server's MQTT integration,
+``gateway.adapters.chirpstack``). The service runs ``await source.run(sink,
+clock)`` as a task of its own; the source calls ``sink(readings)`` on the
+event loop with the ``SensorReading``s of its sensors, each a device of its
+own (``sensors()``) with its own state machine and health. ``build_source``
+makes one from a config entry.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 from gateway import GatewayError
+from occupancy.health import LorawanCounts
 from occupancy.ids import DeviceId, SpaceRef
+from occupancy.lorawan.receiver import SensorReading
 
 if TYPE_CHECKING:
-    from gateway.config import CameraDevice, GatewayConfig, ModbusDevice, SimulatedDevice
+    from gateway.config import (
+        CameraDevice,
+        ChirpstackDevice,
+        GatewayConfig,
+        ModbusDevice,
+        SimulatedDevice,
+    )
 
 
 class AdapterError(GatewayError):
@@ -68,3 +87,48 @@ def build_adapter(config: GatewayConfig,
     from gateway.adapters.camera import camera_adapter
 
     return camera_adapter(config, device)
+
+
+@dataclass(frozen=True, slots=True)
+class PushedSensor:
+    """A device a push source reads for: its id, kind (in health) and spaces."""
+
+    device: DeviceId
+    kind: str
+    spaces: tuple[SpaceRef, ...]
+
+
+ReadingSink = Callable[[Sequence[SensorReading]], None]
+
+
+class PushSource(Protocol):
+    """A connection that delivers readings of its sensors (see the module docstring)."""
+
+    @property
+    def device(self) -> DeviceId: ...
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def connected(self) -> bool: ...
+
+    @property
+    def retries(self) -> int:
+        """Waits before another connection attempt (refused, unreachable, lost)."""
+        ...
+
+    def sensors(self) -> Sequence[PushedSensor]: ...
+
+    def counts(self) -> LorawanCounts: ...
+
+    async def run(self, sink: ReadingSink, clock: Callable[[], datetime]) -> None:
+        """Deliver readings to ``sink`` until cancelled; close the connection on the way out."""
+        ...
+
+
+def build_source(config: GatewayConfig, device: ChirpstackDevice) -> PushSource:
+    """The push source of one ``devices`` entry of the config."""
+    from gateway.adapters.chirpstack import ChirpstackSource
+
+    return ChirpstackSource(config, device)

@@ -7,7 +7,10 @@ probability of ``occupied`` for every space it can see
 debounces those readings like any sensor's: the camera's ``debounce``
 section (default ``confirm_readings: 3``, i.e. three frames) is its policy.
 A source that ends or fails raises ``AdapterError``; the spaces go
-``unknown`` after the staleness bound.
+``unknown`` after the staleness bound. Before each frame the layout file is
+looked at (``gateway.adapters.layout_watch``): a changed, usable layout is read
+from that frame on, and ``spaces`` follows it (the service then watches any new
+space too).
 
 Adaptation (``adapt: true``, the default): every frame is also counted into
 the camera's ``occupancy.vision.adapt.Adaptation``, whose per-space offsets
@@ -30,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gateway.adapters import AdapterError
+from gateway.adapters.layout_watch import LayoutWatch, space_check
 from gateway.camera import CameraError, CameraView, CaptureFrames, Frame, FrameSource, folder_frames
 from occupancy.ids import DeviceId, SpaceRef
 
@@ -56,6 +60,8 @@ class CameraAdapter:
         self.spaces = view.spaces
         self.store = store
         self._frames: Iterator[tuple[datetime, Frame]] | None = None
+        self.layout_watch: LayoutWatch | None = None  # set by ``camera_adapter``
+        self.site: str | None = None
 
     @property
     def adapted(self) -> float | None:
@@ -66,6 +72,7 @@ class CameraAdapter:
         return await asyncio.to_thread(self._next)
 
     def _next(self) -> dict[SpaceRef, float]:
+        self._reload()
         try:
             if self._frames is None:
                 self._frames = iter(self.source)
@@ -80,6 +87,13 @@ class CameraAdapter:
         except (CameraError, OSError, ValueError) as exc:
             self._frames = None
             raise AdapterError(f"camera {self.device}: {exc}") from exc
+
+    def _reload(self) -> None:
+        """A changed layout file, if any, from this frame on (``gateway.adapters.layout_watch``)."""
+        layout = self.layout_watch.changed() if self.layout_watch is not None else None
+        if layout is not None and self.site is not None:
+            self.view.relayout(layout, self.site)
+            self.spaces = self.view.spaces
 
     def save(self) -> None:
         """Write the adaptation state (atomically: a crash leaves the old file); errors are logged."""
@@ -108,7 +122,8 @@ def frame_source(config: GatewayConfig, device: CameraDevice) -> FrameSource:
 
 
 def camera_adapter(config: GatewayConfig, device: CameraDevice) -> CameraAdapter:
-    """The camera of a config entry: its source, layout, detector model and adaptation."""
+    """The camera of a config entry: its source, layout (read again when its file
+    changes), detector model, operating point and adaptation."""
     from occupancy.vision.detector import DEFAULT_DETECTOR, Detector, OperatingPoint
     from occupancy.vision.layout import load_layout
 
@@ -120,7 +135,10 @@ def camera_adapter(config: GatewayConfig, device: CameraDevice) -> CameraAdapter
     store = config.path(config.state_dir) / f"{config.gateway}.{device.id}.adapt.json"
     adaptation = load_adaptation(store, detector.operating) if device.adapt else None
     view = CameraView(layout, detector, device.site, (policy.leave, policy.enter), adaptation)
-    return CameraAdapter(frame_source(config, device), view, device.id, store if device.adapt else None)
+    adapter = CameraAdapter(frame_source(config, device), view, device.id, store if device.adapt else None)
+    adapter.layout_watch = LayoutWatch(config.path(device.layout), device.id, space_check(config, device))
+    adapter.site = device.site
+    return adapter
 
 
 def load_adaptation(store: Path, point: OperatingPoint) -> Adaptation:

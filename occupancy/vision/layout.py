@@ -303,3 +303,12 @@ def _load(loader: Any, text: str, path: Path) -> Any:
         return loader(text)
     except (ValueError, yaml.YAMLError) as exc:
         raise LayoutError(f"cannot parse {path}: {exc}") from exc
+
+
+def site_file_text(site: str, device: str, layout: dict[str, Any], api: str) -> str:
+    """The layout file ``pull`` writes: a site file with this camera and its polygons ."""
+    data = {"sites": [{"id": site, "devices": [
+        {"id": device, "kind": "camera", "spaces": layout["spaces"]}]}]}
+    head = (f"# written by `parkbazaar layout pull` from {api}: camera {device}, "
+            f"layout version {layout.get('version')}\n")
+    return head + yaml.safe_dump(data, sort_keys=False, default_flow_style=None)

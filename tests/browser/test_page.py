@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -23,33 +22,14 @@ import pytest
 
 from stack.embedded import free_port
 from tests.support.api import token
-from tests.support.waiting import wait_until_sync
+from tests.support.browser import ARGS, CHROMIUM
+from tests.support.waiting import wait_http
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 pytestmark = [pytest.mark.slow, pytest.mark.mosquitto]
 
 if not CHROMIUM.exists():
     pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
 playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright (pip) is not installed")
-
-
-def _wait_http(url: str, timeout: float = 60) -> None:
-    def answers() -> bool:
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return True
-        except OSError:
-            return False
-
-    wait_until_sync(answers, timeout, f"{url} answering")
 
 
 @pytest.fixture
@@ -75,7 +55,7 @@ def demo(database: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
         stderr=subprocess.STDOUT,
     )
     try:
-        _wait_http(f"http://127.0.0.1:{port}/healthz")
+        wait_http(f"http://127.0.0.1:{port}/healthz")
         manager = asyncio.run(token(database, "shiraz", "manager", "fruit-market"))
         yield {"base": f"http://127.0.0.1:{port}", "token": manager}
     finally:

@@ -13,7 +13,7 @@ import pytest
 from tests.support.api import OTHER, TENANT, app_for, asgi_client, seed_city, token
 
 PATH_VALUES = {"tenant": TENANT, "site": "market", "zone": "hall", "space": "stall-001",
-               "gateway": "gw-1", "device": "s-a1", "token_id": "1"}
+               "gateway": "gw-1", "device": "s-a1", "token_id": "1", "version": "1"}
 
 
 def _protected() -> list[tuple[str, str]]:

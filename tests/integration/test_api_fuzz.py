@@ -58,7 +58,7 @@ def fuzz_server(pg_admin_dsn: str) -> Iterator[dict[str, Any]]:
 # Real ids of the seeded city: generated ids almost never name a row, these reach the writes.
 REAL = {"tenant": TENANT, "site": "market", "zone": "hall", "space": "stall-002", "gateway": "gw-1",
         "device": "s-a1", "entity_id": f"urn:ngsi-ld:OffStreetParking:{TENANT}:lot-a",
-        "token_id": "1"}  # the admin token itself: revoking it is a documented 409
+        "token_id": "1", "version": "1"}  # token 1 is the admin token itself: revoking it is a documented 409
 
 
 def _strategy(operation: Any) -> Any:

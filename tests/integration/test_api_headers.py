@@ -23,7 +23,25 @@ async def test_page_has_csp_nosniff_and_frame_policy(database: str) -> None:
     csp = _csp(r.headers["content-security-policy"])
     assert csp["script-src"] == "'self'" and csp["style-src"] == "'self'"  # no inline script or style
     assert csp["frame-ancestors"] == "'none'" and csp["connect-src"] == "'self'"
-    assert csp["img-src"] == "'self' https://*.tiles.example"
+    assert csp["img-src"] == "'self' data: https://*.tiles.example"
+
+
+async def test_page_loads_nothing_from_another_origin_and_is_installable(database: str) -> None:
+    async with asgi_client(app_for(database)) as c:
+        page = await c.get("/")
+        assert _csp(page.headers["content-security-policy"])["img-src"] == "'self'"  # no tile server
+        sources = [s for s in re.findall(r'(?:src|href)="([^"]+)"', page.text) if s != "#"]
+        assert sources and all(s.startswith("/") for s in sources), sources
+        for source in sources:
+            assert (await c.get(source)).status_code == 200, source
+        manifest = await c.get("/manifest.webmanifest")
+        assert manifest.headers["content-type"] == "application/manifest+json"
+        for icon in manifest.json()["icons"]:
+            assert (await c.get(icon["src"])).status_code == 200, icon
+        worker = await c.get("/sw.js")
+        assert worker.headers["content-type"].startswith("text/javascript")
+        assert worker.headers["content-security-policy"] == "default-src 'none'; connect-src 'self'"
+        assert worker.headers["cache-control"] == "no-cache"
 
 
 async def test_every_answer_has_the_security_headers(database: str) -> None:

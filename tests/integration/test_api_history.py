@@ -88,4 +88,27 @@ async def test_history_errors(database: str) -> None:
             r = await c.get(f"/v1/sites/{TENANT}/lot-a/history", params=params)
             assert r.status_code == 422, (params, r.text)
         r = await c.get(f"/v1/sites/{TENANT}/lot-a/history")
-        assert r.status_code == 200 and len(r.json()["points"]) == 24 * 12 + 1
+        assert r.status_code == 200 and len(r.json()["points"]) == 24 * 12 + 2  # and one at `to`: now
+
+
+async def test_right_after_the_first_observation_the_last_point_is_not_unknown(
+    database: str, db: asyncpg.Connection
+) -> None:
+    """Issue 16, item 6: the series ends with a point at `to` (off the grid), so a site whose
+    first events came after the last 5-minute step still shows its counts."""
+    await seed_city(database)
+    for i, space in enumerate(SPACES):
+        await observe(db, "lot-a", space, "occupied" if i else "free", T0 + timedelta(minutes=2), i + 1,
+                      notify=False)
+    async with asgi_client(app_for(database)) as c:
+        r = await c.get(f"/v1/sites/{TENANT}/lot-a/history",
+                        params={"from": (T0 - timedelta(hours=1)).isoformat(),
+                                "to": (T0 + timedelta(minutes=3)).isoformat(), "step": "5m"})
+        points = r.json()["points"]
+        assert [p["unknown"] for p in points[:-1]] == [4] * 13  # 21:00 … 22:00, before any event
+        assert points[-1]["at"].startswith("2026-01-10T22:03:00")
+        assert (points[-1]["free"], points[-1]["occupied"], points[-1]["unknown"]) == (1, 3, 0)
+        on_grid = await c.get(f"/v1/sites/{TENANT}/lot-a/history",
+                              params={"from": T0.isoformat(), "to": (T0 + timedelta(minutes=5)).isoformat(),
+                                      "step": "5m"})
+        assert [p["at"][11:16] for p in on_grid.json()["points"]] == ["22:00", "22:05"]  # no repeat

@@ -1,5 +1,6 @@
 """``parkbazaar demo`` with no services configured: embedded PostgreSQL, its own
-broker, simulators; the API shows counts, and they change within 30 s."""
+broker, simulators; the API shows counts, and they change within 30 s; a manager
+token made beside it by a command with a bare environment reads its reports."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ def test_demo_runs_the_whole_chain_and_counts_change(tmp_path: Path) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PARKBAZAAR_")}
     env["XDG_DATA_HOME"] = str(tmp_path / "xdg")
+    env["HOME"] = str(tmp_path / "home")  # where it says it runs (~/.local/state/parkbazaar)
     started = time.monotonic()
     proc = subprocess.Popen([sys.executable, "-m", "parkbazaar", "demo", "--port", str(port),
                              "--speed", "600", "--data-dir", str(tmp_path / "data")],
@@ -58,6 +60,7 @@ def test_demo_runs_the_whole_chain_and_counts_change(tmp_path: Path) -> None:
         assert set(creds["gateways"]) == {"shiraz/gw-central-lot", "shiraz/gw-fruit-market"}
         assert refused(ingest.port, None) == "Not authorized"
         assert refused(ingest.port, ingest.username, ingest.password) == "Success"
+        _manager_token_beside_it(port, tmp_path / "home")
     finally:
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=60)
@@ -65,3 +68,17 @@ def test_demo_runs_the_whole_chain_and_counts_change(tmp_path: Path) -> None:
     assert f"http://127.0.0.1:{port}/" in out.decode()
     where = tmp_path / "data" / "credentials.json"
     assert f"broker credentials (no anonymous access) in {where}" in out.decode()
+    assert "manager token of shiraz" in out.decode() and "database: postgresql://" in out.decode()
+    assert not (tmp_path / "data" / "demo.json").exists()  # gone with the demo
+
+
+def _manager_token_beside_it(port: int, home: Path) -> None:
+    """``parkbazaar token create`` with nothing but PATH and HOME: the demo's database."""
+    bare = {"PATH": os.environ.get("PATH", ""), "HOME": str(home)}
+    made = subprocess.run([sys.executable, "-m", "parkbazaar", "token", "create", "--tenant", "shiraz",
+                           "--role", "manager"], env=bare, capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/manage/shiraz/sites/fruit-market/stalls",
+                                     headers={"Authorization": f"Bearer {made.stdout.strip()}"})
+    with urllib.request.urlopen(request, timeout=5) as r:
+        assert r.status == 200 and json.load(r)

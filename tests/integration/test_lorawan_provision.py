@@ -6,6 +6,7 @@ in the shape of its config's `chirpstack.sensors`."""
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -14,6 +15,7 @@ import pytest
 
 from dashboard_api import ProvisionConflict
 from dashboard_api.provision import provision
+from gateway.config import ChirpstackDevice, parse_gateway_config
 from occupancy.lorawan.models import names
 from occupancy.sitefile import parse_site_file
 from tests.support.api import OTHER_FILE, SITE_FILE, TENANT, app_for, asgi_client, seed_city, token
@@ -73,7 +75,19 @@ def _refused(r: httpx.Response, status: int, says: str) -> None:
     assert says in r.text, r.text
 
 
-async def test_the_admin_api_binds_checks_and_reads(database: str) -> None:
+def _binds_a_gateway(tmp: Path, answer: bytes, space: str) -> None:
+    """The API's answer saved as is is a chirpstack connection's ``sensors_file``."""
+    (tmp / "sensors.json").write_bytes(answer)
+    config = parse_gateway_config(
+        {"tenant": TENANT, "gateway": "gw-1", "broker": {"url": "mqtt://127.0.0.1:1883"},
+         "devices": [{"id": "cs", "kind": "chirpstack", "broker": {"url": "mqtt://127.0.0.1:1883"},
+                      "application_id": "app-1", "sensors_file": "sensors.json"}]}, tmp, "gw.yaml")
+    device = config.devices[0]
+    assert isinstance(device, ChirpstackDevice)
+    assert [(s.dev_eui, s.space) for s in device.all_sensors()] == [(EUI.lower(), space)]
+
+
+async def test_the_admin_api_binds_checks_and_reads(database: str, tmp_path: Path) -> None:
     await seed_city(database)
     auth = {"Authorization": f"Bearer {await token(database, TENANT, 'admin')}"}
     bay = {"id": "bay-1", "kind": "lorawan", "dev_eui": EUI, "spaces": ["a2"], "model": TEST_MODEL}
@@ -96,8 +110,10 @@ async def test_the_admin_api_binds_checks_and_reads(database: str) -> None:
         assert r.json() == {"id": "bay-1", "kind": "lorawan", "dev_eui": EUI.lower(), "model": TEST_MODEL,
                             "occupied_path": None, "gateway": None, "spaces": ["a2"]}
         lorawan = f"{BASE}/gateways/gw-1/lorawan"
-        assert (await c.get(lorawan, headers=auth)).json() == {
+        answer = await c.get(lorawan, headers=auth)
+        assert answer.json() == {
             "sensors": [{"dev_eui": EUI.lower(), "model": TEST_MODEL, "space": "lot-a/a2"}]}
+        _binds_a_gateway(tmp_path, answer.content, "lot-a/a2")
 
         _refused(await c.patch(f"{post}/bay-1", headers=auth, json={"occupied_path": "object.occupied"}),
                  422, "occupied_path: give a model or an occupied_path, not both")

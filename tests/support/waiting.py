@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import urllib.request
 from collections.abc import Awaitable, Callable
 
 import asyncpg
@@ -56,3 +57,15 @@ async def wait_rows(con: asyncpg.Connection, at_least: int, timeout: float = 60.
 
 def _text(what: str | Callable[[], str]) -> str:
     return what if isinstance(what, str) else what()
+
+
+def wait_http(url: str, timeout: float = 60.0) -> None:
+    """Until ``url`` answers an HTTP GET with any success status."""
+    def answers() -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return True
+        except OSError:
+            return False
+
+    wait_until_sync(answers, timeout, f"{url} answering")

@@ -25,10 +25,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.npm import npm_ci
+
 HERE = Path(__file__).resolve().parent
 MIN_NODE = 20
 START_TIMEOUT_S = 60.0
-INSTALL_TIMEOUT_S = 600.0
 _READY = re.compile(r"^READY (postgresql://\S+)$")
 
 
@@ -41,25 +42,6 @@ def _need_node() -> None:
     major = int(version.stdout.strip().lstrip("v").split(".")[0])
     if major < MIN_NODE:
         pytest.skip(f"TimescaleDB tests need Node.js >= {MIN_NODE}, found {version.stdout.strip()}")
-
-
-def _installed() -> bool:
-    """node_modules is there and was installed from the current lock file."""
-    marker = HERE / "node_modules" / ".package-lock.json"
-    lock = HERE / "package-lock.json"
-    return marker.exists() and marker.stat().st_mtime >= lock.stat().st_mtime
-
-
-def _npm_install() -> None:
-    """``npm ci`` in tests/timescale: exactly the pinned packages."""
-    if _installed():
-        return
-    done = subprocess.run(
-        ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-        cwd=HERE, capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S, check=False,
-    )
-    if done.returncode != 0:
-        pytest.fail(f"npm ci in {HERE} failed:\n{done.stdout}\n{done.stderr}")
 
 
 def _wait_ready(proc: subprocess.Popen[str], log: Path) -> str:
@@ -91,7 +73,7 @@ def _stop(proc: subprocess.Popen[str]) -> None:
 def timescale_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """DSN of a fresh, empty PGlite+TimescaleDB server, one per test module."""
     _need_node()
-    _npm_install()
+    npm_ci(HERE)
     log = tmp_path_factory.mktemp("pglite") / "server.log"
     with log.open("w") as err:
         proc = subprocess.Popen(

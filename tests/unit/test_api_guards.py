@@ -7,6 +7,7 @@ import base64
 import hashlib
 import math
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +17,7 @@ from dashboard_api.deps import check_year, parse_step
 from dashboard_api.headers import docs_csp, page_csp, source_of
 from dashboard_api.limits import RateClass, available, classify, content_length, take
 from dashboard_api.routes.sites import history_window
+from occupancy.config import ConfigError, load_settings
 
 NOW = datetime(2026, 11, 30, 12, tzinfo=UTC)
 
@@ -90,9 +92,24 @@ def test_page_csp_allows_only_this_origin_and_the_tile_host() -> None:
     assert source_of("https://{s}.tile.example.org/{z}/{x}/{y}.png") == "https://*.tile.example.org"
     assert source_of("http://127.0.0.1:8080/{z}/{x}/{y}.png") == "http://127.0.0.1:8080"
     csp = page_csp("https://tiles.example/{z}/{x}/{y}.png")
-    assert "img-src 'self' https://tiles.example;" in csp
+    assert "img-src 'self' data: https://tiles.example;" in csp
     assert "script-src 'self';" in csp and "frame-ancestors 'none'" in csp and "unsafe" not in csp
     assert "img-src 'self';" in page_csp(None)
+
+
+@pytest.mark.parametrize(("url", "says"), [
+    ("https://tiles.example/{z}/{x}.png", "has no {y}"),
+    ("ftp://tiles.example/{z}/{x}/{y}.png", "is not an http(s) URL"),
+    ("tiles.example/{z}/{x}/{y}.png", "is not an http(s) URL"),
+])
+def test_a_bad_tile_url_is_refused_naming_key_and_file(tmp_path: Path, url: str, says: str) -> None:
+    config = tmp_path / "parkbazaar.yaml"
+    config.write_text(f"api:\n  tile_url: {url}\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(config)
+    assert str(info.value).startswith(f"{config}: api.tile_url: ") and says in str(info.value)
+    config.write_text("api:\n  tile_url: https://{s}.tiles.example/{z}/{x}/{y}.png\n")
+    assert load_settings(config).api.tile_url == "https://{s}.tiles.example/{z}/{x}/{y}.png"
 
 
 def test_docs_csp_admits_the_inline_script_by_its_hash() -> None:

@@ -11,6 +11,7 @@ from occupancy.health import (
     Command,
     DeviceHealth,
     GatewayHealth,
+    LorawanCounts,
     OutboxHealth,
     decode_command,
     decode_health,
@@ -54,6 +55,37 @@ def test_health_with_an_unknown_key_or_bad_count_is_refused() -> None:
         decode_health(good.replace('"boot":12', '"boot":12,"x":1').encode())
     with pytest.raises(WireError, match="bad_field"):
         decode_health(good.replace('"depth":10', '"depth":-1').encode())
+
+
+def lorawan_health() -> GatewayHealth:
+    sensor = DeviceHealth(DeviceId("70b3d5e75e000001"), "lorawan", True, AT, 0, 0, None, 91.0, 1, 0,
+                          temperature_c=21.5, rssi_dbm=-101.0, snr_db=-2.5, f_cnt=4711,
+                          clock="network")
+    h = health()
+    return GatewayHealth(h.gateway, h.boot, h.at, h.uptime_s, h.config_version, h.connected,
+                         h.outbox, h.connects, h.reconnect_attempts, (*h.devices, sensor),
+                         LorawanCounts(uplinks=10, duplicates=4, late=1, fcnt_resets=1, joins=2,
+                                       unknown_devices=3, undecodable=1, malformed=2))
+
+
+def test_lorawan_keys_round_trip_and_stay_optional() -> None:
+    assert decode_health(encode_health(lorawan_health())) == lorawan_health()
+    plain = encode_health(health())
+    assert b"lorawan" not in plain and b"rssi_dbm" not in plain  # old payloads are unchanged
+
+
+@pytest.mark.parametrize(("old", "new"), [
+    ('"clock":"network"', '"clock":"sundial"'),
+    ('"f_cnt":4711', '"f_cnt":-1'),
+    ('"rssi_dbm":-101.0', '"rssi_dbm":"loud"'),
+    ('"joins":2', '"joins":2,"extra":1'),
+    ('"late":1', '"late":true'),
+])
+def test_bad_lorawan_keys_are_refused(old: str, new: str) -> None:
+    good = encode_health(lorawan_health()).decode()
+    assert old in good
+    with pytest.raises(WireError):
+        decode_health(good.replace(old, new).encode())
 
 
 def test_command_round_trip_and_optional_keys() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from simulators.scenario import parse_scenario
-from stack.demo import simulated_start
+from stack.demo import demo_clock, simulated_start
 from stack.scenario import scenario_start
 
 REPO = Path(__file__).resolve().parents[2]
@@ -22,6 +22,15 @@ def test_the_demo_starts_today_in_the_tenants_zone_and_skips_friday() -> None:
     assert start == datetime(2026, 11, 26, 8, 0, tzinfo=TEHRAN)
     friday = datetime(2026, 11, 27, 6, 0, tzinfo=UTC)  # markets are closed on Fridays
     assert simulated_start("08:00", "Asia/Tehran", friday).date() == datetime(2026, 11, 26).date()
+
+
+def test_the_demo_on_the_real_clock_catches_up_today_from_midnight() -> None:
+    """Issue 16, item 6: at speed 1 the simulated day is today (Friday included), played from
+    --start (00:00) up to now first; a start still ahead today is yesterday's."""
+    now = datetime(2026, 11, 27, 4, 0, tzinfo=UTC)  # Friday 07:30 in Tehran
+    assert demo_clock(1, None, "Asia/Tehran", now) == (datetime(2026, 11, 27, 0, 0, tzinfo=TEHRAN), True)
+    assert demo_clock(1, "09:00", "Asia/Tehran", now)[0] == datetime(2026, 11, 26, 9, 0, tzinfo=TEHRAN)
+    assert demo_clock(60, None, "Asia/Tehran", now) == (datetime(2026, 11, 26, 8, 0, tzinfo=TEHRAN), False)
 
 
 def test_a_scenario_without_a_start_ends_now_on_the_minute() -> None:
