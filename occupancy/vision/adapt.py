@@ -53,7 +53,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from occupancy.vision.detector import VISIBLE, Detector, OperatingPoint, inside_fraction, logit
+from occupancy.vision.detector import Detector, OperatingPoint, logit
 from occupancy.vision.errors import VisionError
 from occupancy.vision.layout import Layout
 
@@ -246,6 +246,6 @@ def observe_frame(adaptation: Adaptation, detector: Detector, frame: NDArray[np.
                   layout: Layout) -> NDArray[np.float64]:
     """Count one frame of a stream; returns the model's probabilities (no offsets) for reuse."""
     p = detector.model_probabilities(frame, layout)
-    seen = inside_fraction(layout, frame.shape[1], frame.shape[0]) >= VISIBLE
+    seen = detector.visible(layout, frame.shape[1], frame.shape[0])
     adaptation.observe([i for i, s in zip(layout.ids, seen, strict=True) if s], logit(p[seen]).tolist())
     return p

@@ -12,7 +12,7 @@ one of two models:
   (:mod:`occupancy.vision.model`, ``model/detector.json``).
 
 A model file is a JSON document whose ``kind`` says which. A space whose
-polygon lies mostly outside the frame is reported ``unknown``.
+polygon has less than 60 % of its area inside the frame is ``unknown``.
 
 The operating point (:class:`OperatingPoint`) turns a probability into a
 state: ``free`` below ``free_below``, ``occupied`` from ``occupied_from``
@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import cv2
 import numpy as np
 from numpy.typing import NDArray
 
@@ -133,17 +134,28 @@ class SpaceResult:
         return max(self.probability, 1.0 - self.probability)
 
 
-VISIBLE = 0.75  # share of a polygon's corners inside the frame for the space to get an answer
+VISIBLE = 0.6  # share of a polygon's area inside the frame for the space to get an answer
 
 
 def inside_fraction(layout: Layout, width: int, height: int) -> NDArray[np.float64]:
-    """The share of each space's polygon corners inside a ``width × height`` frame."""
+    """The share of each space's area inside a ``width × height`` frame.
+
+    A far-row box drawn a few pixels past the frame's edge is still seen; a
+    space half off the frame is not. (The area of the convex hull; a polygon
+    of no area counts its corners instead.)
+    """
+    frame = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float32)
     fractions = []
     for space in layout.spaces:
-        points = np.asarray(space.polygon, dtype=np.float64)
-        inside = (points[:, 0] >= 0) & (points[:, 0] < width)
-        inside &= (points[:, 1] >= 0) & (points[:, 1] < height)
-        fractions.append(inside.mean())
+        points = np.asarray(space.polygon, dtype=np.float32)
+        hull = cv2.convexHull(points)
+        area = float(cv2.contourArea(hull))
+        if area <= 1.0:
+            x, y = points[:, 0], points[:, 1]
+            fractions.append(float(((x >= 0) & (x < width) & (y >= 0) & (y < height)).mean()))
+            continue
+        overlap, _ = cv2.intersectConvexConvex(hull, frame)
+        fractions.append(min(1.0, float(overlap) / area))
     return np.asarray(fractions)
 
 
@@ -162,6 +174,7 @@ class Detector:
     operating: OperatingPoint = field(default_factory=OperatingPoint)
     offsets: Mapping[str, float] = field(default_factory=dict)
     _plans: dict[Layout, tuple[Warp, ...]] = field(default_factory=dict, repr=False)
+    _seen: dict[tuple[Layout, int, int], NDArray[np.bool_]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if isinstance(self.model, LogisticModel) and self.model.features != FEATURES_VERSION:
@@ -193,6 +206,15 @@ class Detector:
             self._plans[layout] = plan_warps(layout, self.spec)
         return self._plans[layout]
 
+    def visible(self, layout: Layout, width: int, height: int) -> NDArray[np.bool_]:
+        """Which spaces are enough inside a ``width × height`` frame to get an answer (cached)."""
+        key = (layout, width, height)
+        if key not in self._seen:
+            if len(self._seen) >= _PLAN_CACHE:
+                del self._seen[next(iter(self._seen))]
+            self._seen[key] = inside_fraction(layout, width, height) >= VISIBLE
+        return self._seen[key]
+
     def patches(self, frame: NDArray[np.uint8], layout: Layout) -> NDArray[np.uint8]:
         """The rectified patch of each space, as the model sees it (``N × h × w × 3``)."""
         return rectify(frame, self._warps(layout))
@@ -222,10 +244,10 @@ class Detector:
     def results(self, layout: Layout, probabilities: NDArray[np.float64], width: int,
                 height: int) -> tuple[SpaceResult, ...]:
         """The results of probabilities already computed for a ``width × height`` frame."""
-        inside = inside_fraction(layout, width, height)
+        seen = self.visible(layout, width, height)
         return tuple(
-            SpaceResult(space.id, float(p), "unknown" if f < VISIBLE else self.operating.state(float(p)))
-            for space, p, f in zip(layout.spaces, probabilities, inside, strict=True)
+            SpaceResult(space.id, float(p), self.operating.state(float(p)) if v else "unknown")
+            for space, p, v in zip(layout.spaces, probabilities, seen, strict=True)
         )
 
 

@@ -118,3 +118,12 @@ def test_the_model_file_carries_its_operating_point() -> None:
     assert Detector.load().operating == OperatingPoint(0.1, 0.15)
     assert Detector.load(DEFAULT_MODEL).operating == OperatingPoint.threshold(0.5)
     assert Detector.load(operating=OperatingPoint.threshold(0.3)).threshold == 0.3
+
+
+def test_a_space_drawn_a_little_past_the_edge_still_gets_an_answer(detector: Detector) -> None:
+    frame = np.full((100, 200, 3), 90, dtype=np.uint8)
+    edge = Space("edge", ((150.0, -4.0), (198.0, -4.0), (198.0, 20.0), (150.0, 20.0)))  # 2 corners out
+    half = Space("half", ((170.0, 40.0), (230.0, 40.0), (230.0, 60.0), (170.0, 60.0)))  # half off
+    results = {r.space_id: r.state for r in detector.detect(frame, Layout((edge, half)))}
+    assert results["edge"] != "unknown"
+    assert results["half"] == "unknown"
