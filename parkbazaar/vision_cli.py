@@ -184,9 +184,10 @@ def _adapt(detector: Detector, path: Path, folder: Path, notes: list[str]) -> di
 def format_summary(result: Confusion, adapted: dict[str, Any] | None = None) -> str:
     """A human-readable evaluation report."""
     s = result.summary()
+    camera = None if adapted is None else adapted["camera_offset"]
     lines = [] if adapted is None else [
         f"adapted    on {adapted['frames']} frames: {adapted['spaces_adapted']:.0%} of spaces on their own, "
-        f"camera offset {adapted['camera_offset']}"
+        f"camera offset {'none' if camera is None else f'{camera:+.2f}'} (logit)"
     ]
     return "\n".join(
         [
