@@ -75,7 +75,7 @@ class Config:
     hidden: int = 32
     seed: int = 0
     flips: bool = False  # average with the 180°-turned patch at run time (2× the cost)
-    mix: str = "weak"  # "weak": train_detector.random_camera; "strong"/"mild": other_camera with MIXES[mix]
+    mix: str = "weak"  # "weak": train_detector.random_camera (shipped); "strong"/"mild": MIXES[mix]
     # the unknown band written into the model file: picked for this recipe on the unseen-camera
     # proxy (--proxy, then scripts/operating_point.py); a changed recipe needs its own pick
     operating_point: tuple[float, float] = (0.1, 0.15)
@@ -424,7 +424,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--operating-point", type=float, nargs=2, default=Config.operating_point,
                         metavar=("FREE_BELOW", "OCCUPIED_FROM"), help="the band written into the model")
-    parser.add_argument("--mix", choices=("weak", *MIXES), default=Config.mix, help="weak: shipped")
+    parser.add_argument("--mix", choices=("weak", *MIXES), default=Config.mix, help="augmentation mix")
     parser.add_argument("--proxy", type=Path, help="two-fold unseen-camera proxy: probabilities to this npz")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
