@@ -37,6 +37,7 @@ from gateway.devices import CAMERA_CONFIRM_READINGS
 from occupancy.ids import SiteId, SpaceId, SpaceRef
 from occupancy.model import SpaceState
 from occupancy.statemachine import Machine, Observe, Output, Policy, new_machine, step
+from occupancy.vision.adapt import Adaptation, observe_frame
 from occupancy.vision.detector import Detector, SpaceResult
 from occupancy.vision.layout import Layout
 
@@ -45,6 +46,7 @@ Clock = Callable[[], datetime]
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 OFFLINE_SITE = "camera"  # the site of a layout that names none (PKLot XML), off-line only
 CAMERA_POLICY = Policy(confirm_readings=CAMERA_CONFIRM_READINGS)
+ADAPT_REFRESH = 10  # frames between recomputing a camera's adaptation offsets
 _STAMP = re.compile(r"(\d{4})-(\d\d)-(\d\d)[_T ](\d\d)[_:.-](\d\d)[_:.-](\d\d)")
 
 
@@ -158,31 +160,84 @@ class CaptureFrames:
 class CameraView:
     """What one camera sees: a frame in, the reading of its spaces out.
 
-    Spaces the detector calls ``unknown`` (polygon off the frame) are left
-    out of the reading: no reading, not a vote.
+    Spaces the detector calls ``unknown`` (unsure, or polygon off the frame)
+    are left out of the reading: no reading, not a vote. The others' scores
+    are put on the state machine's scale (:func:`machine_score`), so that
+    the machine votes as the detector's operating point decided: ``band``
+    is the machine policy's ``(leave, enter)``.
     """
 
-    def __init__(self, layout: Layout, detector: Detector, site: str) -> None:
+    def __init__(self, layout: Layout, detector: Detector, site: str,
+                 band: tuple[float, float] = (CAMERA_POLICY.leave, CAMERA_POLICY.enter),
+                 adaptation: Adaptation | None = None) -> None:
         self.layout = layout
         self.detector = detector
+        self.band = band
+        self.adaptation = adaptation
         self.refs = {i: SpaceRef(SiteId(site), SpaceId(i)) for i in layout.ids}
+        if adaptation is not None:
+            detector.offsets = adaptation.offsets(layout.ids)
 
     @property
     def spaces(self) -> tuple[SpaceRef, ...]:
         return tuple(self.refs.values())
 
     def relayout(self, layout: Layout, site: str) -> None:
-        """Read ``layout``'s polygons from the next frame on (its layout file changed)."""
+        """Read ``layout``'s polygons from the next frame on (its layout file changed).
+
+        An adaptation keeps what it learnt per space id; a moved polygon keeps
+        its bay's histogram (the bay is the same, its outline was redrawn)."""
         self.layout = layout
         self.refs = {i: SpaceRef(SiteId(site), SpaceId(i)) for i in layout.ids}
+        if self.adaptation is not None:
+            self.detector.offsets = self.adaptation.offsets(layout.ids)
 
     def reading(self, frame: Frame) -> dict[SpaceRef, float]:
-        """Space → probability of ``occupied`` for one frame."""
-        return self.scores(self.detector.detect(frame, self.layout))
+        """Space → score of ``occupied`` for one frame (on the machine's scale).
+
+        With an adaptation, the frame is also counted into it, and the
+        offsets it teaches are refreshed every :data:`ADAPT_REFRESH` frames.
+        """
+        if self.adaptation is None:
+            return self.scores(self.detector.detect(frame, self.layout))
+        model = observe_frame(self.adaptation, self.detector, frame, self.layout)
+        if self.adaptation.frames % ADAPT_REFRESH == 0:
+            self.detector.offsets = self.adaptation.offsets(self.layout.ids)
+        p = self.detector.adjusted(self.layout, model)
+        return self.scores(self.detector.results(self.layout, p, frame.shape[1], frame.shape[0]))
+
+    @property
+    def adapted(self) -> float | None:
+        """The share of spaces adapted on their own (``None`` without adaptation)."""
+        return None if self.adaptation is None else self.adaptation.progress(self.layout.ids)
 
     def scores(self, results: Iterable[SpaceResult]) -> dict[SpaceRef, float]:
         """The reading of results the detector already gave."""
-        return {self.refs[r.space_id]: r.probability for r in results if r.state != "unknown"}
+        point = self.detector.operating
+        return {
+            self.refs[r.space_id]: machine_score(r, point.free_below, point.occupied_from, self.band)
+            for r in results
+            if r.state != "unknown"
+        }
+
+
+def machine_score(result: SpaceResult, free_below: float, occupied_from: float,
+                  band: tuple[float, float]) -> float:
+    """The detector's probability moved onto the machine's scale, monotone and piecewise linear.
+
+    ``[0, free_below)`` maps onto ``[0, leave)`` and ``[occupied_from, 1]``
+    onto ``[enter, 1]``: a ``free`` answer votes free, an ``occupied`` one
+    votes occupied, whatever the operating point (the machine's own dead
+    band would otherwise drop answers the detector made, e.g. an occupied
+    bay at p = 0.45 with the band starting at 0.4).
+    """
+    leave, enter = band
+    p = result.probability
+    if result.state == "occupied":
+        if occupied_from >= 1.0:
+            return enter
+        return enter + (1.0 - enter) * (p - occupied_from) / (1.0 - occupied_from)
+    return 0.0 if free_below <= 0.0 else leave * min(p, free_below) / free_below
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,7 +272,8 @@ class CameraLoop:
                  policy: Policy = CAMERA_POLICY, device: str = "camera",
                  site: str | None = None) -> None:
         self.source = source
-        self.view = CameraView(layout, detector, site or layout.site_id or OFFLINE_SITE)
+        self.view = CameraView(layout, detector, site or layout.site_id or OFFLINE_SITE,
+                               (policy.leave, policy.enter))
         self.device = device
         self.machine: Machine = new_machine(self.view.spaces, policy)
 

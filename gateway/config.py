@@ -258,8 +258,21 @@ class CameraDevice(_Device):
     live: bool = True
     every: int = Field(default=1, ge=1)
     model: Path | None = None
+    threshold: float | None = Field(default=None, ge=0, le=1, description="plain split, no unknown band")
+    unknown_band: tuple[float, float] | None = Field(
+        default=None, description="[free below, occupied from]; unknown between (default: the model's)"
+    )
+    adapt: bool = Field(default=True, description="learn per-space calibration from the stream")
     poll_s: float = Field(default=0.0, ge=0, le=3600)
     layout_spaces: list[str] = Field(default_factory=list, description="filled from the layout")
+
+    @model_validator(mode="after")
+    def _operating_point(self) -> CameraDevice:
+        if self.threshold is not None and self.unknown_band is not None:
+            raise ValueError("give threshold or unknown_band, not both")
+        if self.unknown_band is not None and not 0.0 <= self.unknown_band[0] <= self.unknown_band[1] <= 1.0:
+            raise ValueError("unknown_band wants [lo, hi] with 0 <= lo <= hi <= 1")
+        return self
 
     def space_refs(self) -> list[SpaceRef]:
         return [SpaceRef(SiteId(self.site), SpaceId(s)) for s in self.layout_spaces]

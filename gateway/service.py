@@ -351,7 +351,8 @@ class GatewayService:
             id=device, kind=m.kind, ok=m.consecutive_errors == 0 and m.last_seen is not None,
             last_seen=m.last_seen, errors=m.errors, consecutive_errors=m.consecutive_errors,
             last_error=m.last_error, battery=m.adapter.battery if m.adapter else m.battery,
-            spaces=len(m.spaces), unknown=unknown, **_radio(m.radio))
+            spaces=len(m.spaces), unknown=unknown, **_radio(m.radio),
+            adapted=getattr(m.adapter, "adapted", None))
 
     def _command_arrived(self, payload: bytes) -> None:
         """On paho's thread: hand the payload to the event loop."""

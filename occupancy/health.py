@@ -17,8 +17,10 @@ receiving LoRa gateway of its last uplink), ``f_cnt`` (its frame counter)
 and ``clock`` (``network``: its last reading is stamped with the network
 server's time; ``gateway``: with the gateway's clock, the server gave none).
 A gateway with a ChirpStack connection adds ``lorawan``, the counters of
-what its receivers did with the events (``LorawanCounts``). Both are
-optional, so a payload without them decodes as before.
+what its receivers did with the events (``LorawanCounts``). A camera that
+adapts adds ``adapted`` (0..1), the share of its spaces calibrated on their
+own stream (docs/vision.md). All are optional, so a payload without them
+decodes as before.
 
 ``cmd`` (QoS 1, retained), configuration pushed down to one gateway::
 
@@ -72,6 +74,7 @@ class DeviceHealth:
     snr_db: float | None = None
     f_cnt: int | None = None
     clock: str | None = None  # "network" or "gateway": whose time the last reading carries
+    adapted: float | None = None  # a camera's adaptation progress, 0..1 (docs/vision.md)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +137,7 @@ def _time(at: datetime | None) -> str | None:
 
 
 _RADIO_KEYS = ("temperature_c", "rssi_dbm", "snr_db", "f_cnt", "clock")
+_CAMERA_KEYS = ("adapted",)
 
 
 def _device_json(d: DeviceHealth) -> dict[str, Any]:
@@ -141,7 +145,7 @@ def _device_json(d: DeviceHealth) -> dict[str, Any]:
         "id": str(d.id), "kind": d.kind, "ok": d.ok, "last_seen": _time(d.last_seen),
         "errors": d.errors, "consecutive_errors": d.consecutive_errors,
         "last_error": d.last_error, "battery": d.battery, "spaces": d.spaces, "unknown": d.unknown}
-    out.update({k: getattr(d, k) for k in _RADIO_KEYS if getattr(d, k) is not None})
+    out.update({k: getattr(d, k) for k in (*_RADIO_KEYS, *_CAMERA_KEYS) if getattr(d, k) is not None})
     return out
 
 
@@ -215,7 +219,7 @@ def _seconds(obj: Mapping[str, Any], key: str, where: str) -> float | None:
 
 
 _DEVICE_KEYS = frozenset({"id", "kind", "ok", "last_seen", "errors", "consecutive_errors",
-                          "last_error", "battery", "spaces", "unknown", *_RADIO_KEYS})
+                          "last_error", "battery", "spaces", "unknown", *_RADIO_KEYS, *_CAMERA_KEYS})
 _CLOCKS = frozenset({"network", "gateway"})
 
 
@@ -246,6 +250,9 @@ def _device(raw: Any, where: str) -> DeviceHealth:
         raise WireError(Reason.BAD_FIELD, f"{where}: {exc}") from exc
     seen = raw.get("last_seen")
     battery = _get(raw, "battery", (int, float), where, optional=True)
+    adapted = _get(raw, "adapted", (int, float), where, optional=True)
+    if adapted is not None and not 0 <= adapted <= 1:
+        raise WireError(Reason.BAD_FIELD, f"{where}.adapted={adapted!r}: want 0..1")
     return DeviceHealth(
         id=device, kind=_get(raw, "kind", str, where), ok=_get(raw, "ok", bool, where),
         last_seen=None if seen is None else parse_time(seen, f"{where}.last_seen"),
@@ -255,6 +262,7 @@ def _device(raw: Any, where: str) -> DeviceHealth:
         battery=None if battery is None else float(battery),
         spaces=_count(raw, "spaces", where), unknown=_count(raw, "unknown", where),
         **_radio(raw, where),
+        adapted=None if adapted is None else float(adapted),
     )
 
 

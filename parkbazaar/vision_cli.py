@@ -1,6 +1,7 @@
 """``parkbazaar vision``: evaluate, draw and replay the camera occupancy detector.
 
-    parkbazaar vision eval PATH [--json] [--model FILE]
+    parkbazaar vision eval PATH [--json] [--model FILE] [--threshold P | --unknown-band LO,HI]
+                               [--adapt DIR]
     parkbazaar vision overlay FRAME LAYOUT OUT.png [--device CAM] [--model FILE]
     parkbazaar vision replay DIR LAYOUT [--device CAM] [--enter P] [--leave P]
                                         [--confirm N] [--min-seconds S] [--json]
@@ -11,7 +12,15 @@
 is stamped with the frame that confirmed it.
 
 ``eval`` works on any PKLot-format tree (each image beside a PKLot XML of the
-same stem). LAYOUT is a PKLot XML, an Ultralytics ``bounding_boxes.json`` or
+same stem); how ``unknown`` answers are scored is in
+``occupancy.vision.evaluate``. The operating point: ``--threshold P`` is a
+plain split (occupied when ``p >= P``, never unknown), ``--unknown-band
+LO,HI`` answers free below LO, occupied from HI, unknown between; the
+default is the one the model file recommends. ``--adapt DIR`` first counts
+the (unlabelled) frames under DIR into a camera adaptation
+(``occupancy.vision.adapt``) and scores PATH with the offsets it teaches.
+
+LAYOUT is a PKLot XML, an Ultralytics ``bounding_boxes.json`` or
 a site YAML (with ``--device``, the camera's id).
 """
 
@@ -22,17 +31,19 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import cv2
 
 from gateway.camera import CAMERA_POLICY, CameraChange, CameraError, CameraLoop, folder_frames
 from occupancy import OccupancyError
 from occupancy.statemachine import Policy
-from occupancy.vision.detector import DEFAULT_DETECTOR, Detector
+from occupancy.vision.adapt import Adaptation
+from occupancy.vision.detector import DEFAULT_DETECTOR, Detector, OperatingPoint
 from occupancy.vision.errors import VisionError
 from occupancy.vision.evaluate import Confusion
 from occupancy.vision.layout import load_layout
-from occupancy.vision.loading import evaluate_folder, read_frame
+from occupancy.vision.loading import adapt_folder, evaluate_folder, first_layout, read_frame
 from occupancy.vision.overlay import draw_overlay
 
 
@@ -52,13 +63,42 @@ def _model_option(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_DETECTOR,
         help="model description (JSON, kind cnn or logistic; default: the shipped CNN)",
     )
-    parser.add_argument("--threshold", type=float, default=0.5, help="occupied when p >= this")
+    point = parser.add_mutually_exclusive_group()
+    point.add_argument("--threshold", type=float, help="plain split: occupied when p >= this, no unknown")
+    point.add_argument(
+        "--unknown-band",
+        type=_band,
+        metavar="LO,HI",
+        help="free when p < LO, occupied when p >= HI, unknown between (default: the model's)",
+    )
+
+
+def _band(text: str) -> OperatingPoint:
+    try:
+        low, high = (float(v) for v in text.split(","))
+        return OperatingPoint(low, high)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"want LO,HI with 0 <= LO <= HI <= 1, got {text!r}") from exc
+
+
+def operating_point(args: argparse.Namespace) -> OperatingPoint | None:
+    """The operating point the options ask for (``None``: the model file's)."""
+    if args.threshold is not None:
+        return OperatingPoint.threshold(args.threshold)
+    band: OperatingPoint | None = args.unknown_band
+    return band
+
+
+def load_detector(args: argparse.Namespace) -> Detector:
+    """The detector of ``--model`` at the operating point of the options."""
+    return Detector.load(args.model, operating_point(args))
 
 
 def _add_eval(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("eval", help="accuracy on a PKLot-format folder (image + XML pairs)")
     parser.add_argument("path", type=Path, help="folder searched recursively")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--adapt", type=Path, metavar="DIR", help="adapt on unlabelled frames in DIR first")
     _model_option(parser)
     parser.set_defaults(func=run_eval)
 
@@ -97,31 +137,68 @@ def _fail(message: str) -> int:
     return 2
 
 
+_NOTES_SHOWN = 20
+
+
 def run_eval(args: argparse.Namespace) -> int:
     """``vision eval``: score the detector on every labelled frame under a folder."""
     if not args.path.is_dir():
         return _fail(f"not a folder: {args.path}")
+    if args.adapt is not None and not args.adapt.is_dir():
+        return _fail(f"not a folder: {args.adapt}")
+    notes: list[str] = []
     try:
-        result = evaluate_folder(Detector.load(args.model, args.threshold), args.path)
-    except VisionError as exc:
+        detector = load_detector(args)
+        adapted = _adapt(detector, args.path, args.adapt, notes) if args.adapt is not None else None
+        result = evaluate_folder(detector, args.path, notes.append)
+    except (VisionError, ValueError) as exc:
         return _fail(str(exc))
+    for note in notes[:_NOTES_SHOWN]:
+        print(f"parkbazaar vision: {note}", file=sys.stderr)
+    if len(notes) > _NOTES_SHOWN:
+        print(f"parkbazaar vision: … and {len(notes) - _NOTES_SHOWN} more notes", file=sys.stderr)
     if result.frames == 0:
-        return _fail(f"no image + PKLot XML pairs under {args.path}")
-    print(json.dumps(result.summary()) if args.json else format_summary(result))
+        return _fail(f"no image + PKLot XML pairs (usable) under {args.path}")
+    summary = result.summary() | ({"adaptation": adapted} if adapted is not None else {})
+    print(json.dumps(summary) if args.json else format_summary(result, adapted))
     return 0
 
 
-def format_summary(result: Confusion) -> str:
+def _adapt(detector: Detector, path: Path, folder: Path, notes: list[str]) -> dict[str, Any]:
+    """Count the frames of ``folder`` into a fresh adaptation; set the detector's offsets."""
+    layout = first_layout(path)
+    if layout is None:
+        raise VisionError(f"no PKLot XML under {path} to take the camera's layout from")
+    adaptation = Adaptation(detector.operating)
+    frames = adapt_folder(detector, adaptation, folder, layout, notes.append)
+    detector.offsets = adaptation.offsets(layout.ids)
+    camera = adaptation.camera_offset()
+    return {
+        "frames": frames,
+        "spaces_adapted": adaptation.progress(layout.ids),
+        "camera_offset": camera,
+        "mean_offset": round(sum(detector.offsets.values()) / len(layout.ids), 4),
+    }
+
+
+def format_summary(result: Confusion, adapted: dict[str, Any] | None = None) -> str:
     """A human-readable evaluation report."""
     s = result.summary()
+    camera = None if adapted is None else adapted["camera_offset"]
+    lines = [] if adapted is None else [
+        f"adapted    on {adapted['frames']} frames: {adapted['spaces_adapted']:.0%} of spaces on their own, "
+        f"camera offset {'none' if camera is None else f'{camera:+.2f}'} (logit)"
+    ]
     return "\n".join(
         [
-            f"frames     {s['frames']}",
-            f"spaces     {s['spaces']}",
-            f"accuracy   {s['accuracy']:.4f}",
-            f"precision  {s['precision']:.4f}",
-            f"recall     {s['recall']:.4f}",
-            f"f1         {s['f1']:.4f}",
+            *lines,
+            f"frames     {s['frames']}  (skipped {s['skipped_frames']})",
+            f"spaces     {s['spaces']}  labelled (answered {s['answered']}, unlabelled {s['unlabelled']})",
+            f"accuracy   {s['accuracy']:.4f}  (unknown = wrong; answered {s['accuracy_answered']:.4f})",
+            f"occupied   precision {s['precision']:.4f}  recall {s['recall']:.4f}  f1 {s['f1']:.4f}",
+            f"free       precision {s['precision_free']:.4f}  recall {s['recall_free']:.4f}",
+            f"unknown    {s['unknown_share']:.4f} of labelled spaces "
+            f"({s['unknown_occupied']} occupied, {s['unknown_free']} free)",
             f"TP {s['tp']}  FP {s['fp']}  TN {s['tn']}  FN {s['fn']}",
             f"ms/frame   {s['ms_per_frame']:.1f}",
         ]
@@ -133,7 +210,7 @@ def run_overlay(args: argparse.Namespace) -> int:
     try:
         layout = load_layout(args.layout, args.device)
         frame = read_frame(args.frame)
-        results = Detector.load(args.model, args.threshold).detect(frame, layout)
+        results = load_detector(args).detect(frame, layout)
     except VisionError as exc:
         return _fail(str(exc))
     if not cv2.imwrite(str(args.out), draw_overlay(frame, layout, results)):
@@ -150,7 +227,7 @@ def run_replay(args: argparse.Namespace) -> int:
                         debounce_s=args.min_seconds)
         layout = load_layout(args.layout, args.device)
         source = folder_frames(args.folder)
-        loop = CameraLoop(source, layout, Detector.load(args.model, args.threshold), policy,
+        loop = CameraLoop(source, layout, load_detector(args), policy,
                           args.device or "camera")
         for path, (at, frame) in zip(source.paths, source, strict=True):
             for change in loop.process(at, frame):

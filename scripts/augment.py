@@ -10,6 +10,7 @@ jitter of the polygon corners (a layout drawn by another hand).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -19,6 +20,7 @@ from numpy.typing import NDArray
 from occupancy.vision.layout import Layout, Space
 
 Image = NDArray[np.uint8]
+Transform = Callable[[Image, Layout, np.random.Generator], tuple[Image, Layout]]
 
 
 def _map_layout(layout: Layout, matrix: NDArray[np.float64]) -> Layout:
@@ -146,3 +148,131 @@ def random_photometric(rng: np.random.Generator) -> Photometric:
         noise=float(rng.choice([0.0, rng.uniform(1.0, 6.0)])),
         jpeg=int(rng.choice([0, 0, int(rng.integers(25, 90))])),
     )
+
+
+# ---- stronger "other camera" transforms (issue 17) -----------------------------------
+
+
+def rotate(frame: Image, layout: Layout, degrees: float) -> tuple[Image, Layout]:
+    """Turn the frame by ``degrees`` about its centre, the canvas grown so nothing is cut off
+    (a camera mounted at another roll: the spaces come out at another angle)."""
+    height, width = frame.shape[:2]
+    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), degrees, 1.0)
+    cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])
+    size = (round(width * cos + height * sin), round(width * sin + height * cos))
+    matrix[:, 2] += (size[0] - width) / 2, (size[1] - height) / 2
+    out = cv2.warpAffine(frame, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    full = np.vstack([matrix, [0.0, 0.0, 1.0]]).astype(np.float64)
+    return np.asarray(out, dtype=np.uint8), _map_layout(layout, full)
+
+
+def axis_aligned(layout: Layout) -> Layout:
+    """Each polygon replaced by its axis-aligned bounding box (how some lots are annotated:
+    a slanted bay's box takes in a part of its neighbours)."""
+    spaces = []
+    for space in layout.spaces:
+        points = np.asarray(space.polygon, dtype=np.float64)
+        (x0, y0), (x1, y1) = points.min(axis=0), points.max(axis=0)
+        box = ((x0, y0), (x1, y0), (x1, y1), (x0, y1))
+        spaces.append(Space(space.id, tuple((float(x), float(y)) for x, y in box)))
+    return Layout(tuple(spaces), layout.device_id, layout.site_id)
+
+
+def night(frame: Image, rng: np.random.Generator) -> Image:
+    """Dark, noisy, bluish or sodium-orange, low saturation: a frame at dusk or under lamps."""
+    orange = rng.random() < 0.5
+    cast = (0.75, 0.95, 1.25) if orange else (1.2, 1.0, 0.85)  # BGR
+    change = Photometric(
+        gain=float(rng.uniform(0.15, 0.45)),
+        gamma=float(rng.uniform(1.2, 2.0)),
+        cast=cast,
+        saturation=float(rng.uniform(0.2, 0.7)),
+        noise=float(rng.uniform(2.0, 7.0)),
+        jpeg=int(rng.integers(30, 80)),
+    )
+    return change.apply(frame, rng)
+
+
+def glare(frame: Image, rng: np.random.Generator) -> Image:
+    """Bright soft blobs (sun on a wet lot, headlights, lens flare) added to the frame."""
+    height, width = frame.shape[:2]
+    light = np.zeros((height, width), dtype=np.float32)
+    for _ in range(int(rng.integers(1, 4))):
+        centre = (int(rng.uniform(0, width)), int(rng.uniform(0, height)))
+        axes = (int(rng.uniform(0.03, 0.25) * width), int(rng.uniform(0.02, 0.15) * height))
+        cv2.ellipse(light, centre, axes, float(rng.uniform(0, 180)), 0, 360, float(rng.uniform(0.4, 1.0)), -1)
+    light = cv2.GaussianBlur(light, (0, 0), float(rng.uniform(5, 25)))
+    out = frame.astype(np.float32) + light[:, :, None] * 255.0
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def rain(frame: Image, rng: np.random.Generator) -> Image:
+    """Streaks, washed-out contrast and blur, as through rain on a dome."""
+    height, width = frame.shape[:2]
+    streaks = np.zeros((height, width), dtype=np.float32)
+    count = int(rng.integers(200, 1200))
+    xs, ys = rng.uniform(0, width, count), rng.uniform(0, height, count)
+    length, angle = float(rng.uniform(8, 25)), float(rng.uniform(-0.4, 0.4))
+    for x, y in zip(xs, ys, strict=True):
+        end = (int(x + length * np.sin(angle)), int(y + length * np.cos(angle)))
+        cv2.line(streaks, (int(x), int(y)), end, 1.0, 1)
+    x = frame.astype(np.float32)
+    x = x.mean() + (x - x.mean()) * float(rng.uniform(0.5, 0.85))  # washed out
+    x = x + streaks[:, :, None] * float(rng.uniform(30, 80))
+    x = cv2.GaussianBlur(x, (0, 0), float(rng.uniform(0.6, 1.6)))
+    return np.clip(x, 0, 255).astype(np.uint8)
+
+
+# ---- fixed unseen-camera proxies (validation only, never in training) ----------------
+
+
+NIGHT = Photometric(gain=0.25, gamma=1.7, cast=(0.75, 0.95, 1.25), saturation=0.5, noise=5.0, jpeg=50)
+
+
+def _unseen(*steps: str) -> Transform:
+    """A fixed "other camera" made of named steps, applied in order."""
+
+    def transform(image: Image, layout: Layout, rng: np.random.Generator) -> tuple[Image, Layout]:
+        for step_name in steps:
+            kind, _, value = step_name.partition(":")
+            if kind == "rotate":
+                image, layout = rotate(image, layout, float(value))
+            elif kind == "scale":
+                image, layout = rescale(image, layout, float(value))
+            elif kind == "tilt":
+                image, layout = tilt(image, layout, float(value), rng)
+            elif kind == "boxes":
+                layout = axis_aligned(layout)
+            elif kind == "night":
+                image = NIGHT.apply(image, rng)
+            elif kind == "dusk":
+                image = Photometric(gain=0.35, gamma=1.6).apply(image, rng)
+            elif kind == "blurjpeg":
+                image = Photometric(blur=1.0, jpeg=30).apply(image, rng)
+            elif kind == "glare":
+                image = glare(image, rng)
+            elif kind == "rain":
+                image = rain(image, rng)
+            elif kind == "shadows":
+                image = cast_shadows(image, rng)
+            elif kind == "cast":
+                image = Photometric(cast=(1.25, 1.0, 0.8), saturation=0.5).apply(image, rng)
+        return image, layout
+
+    return transform
+
+
+# The proxies for an unseen camera: held-out sequences (other days) seen through
+# fixed camera changes of the kinds other PKLot lots show (PUCPR: high, many
+# small far-row spaces; UFPR04: another angle; boxes instead of quads).
+UNSEEN: dict[str, Transform] = {
+    "as is": _unseen(),
+    "rolled 20° + 1/2 size": _unseen("rotate:20", "scale:0.5"),
+    "tilted 15 % + 1/3 size": _unseen("tilt:0.15", "scale:0.33"),
+    "axis-aligned boxes": _unseen("boxes"),
+    "night (orange lamps, noise, JPEG)": _unseen("night"),
+    "1/5 size, blur, JPEG 30": _unseen("scale:0.2", "blurjpeg"),
+    "glare + rain": _unseen("glare", "rain"),
+    "shadows + colour cast": _unseen("shadows", "cast"),
+    "rolled -30° + boxes + dusk + 1/2 size": _unseen("rotate:-30", "boxes", "dusk", "scale:0.5"),
+}

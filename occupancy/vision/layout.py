@@ -16,6 +16,7 @@ from the suffix.
 from __future__ import annotations
 
 import json
+import math
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -68,10 +69,15 @@ Labels = Mapping[str, bool]
 
 @dataclass(frozen=True, slots=True)
 class PklotAnnotation:
-    """A parsed PKLot XML file: the layout and the labels it holds."""
+    """A parsed PKLot XML file: the layout, the labels it holds, and what was set aside.
+
+    ``notes`` name what a lenient parse repaired or skipped (a renamed
+    duplicate id, a space without a usable shape, an unreadable label).
+    """
 
     layout: Layout
     labels: Labels
+    notes: tuple[str, ...] = ()
 
 
 def _points(raw: Iterable[Any], where: str) -> tuple[Point, ...]:
@@ -84,23 +90,100 @@ def _points(raw: Iterable[Any], where: str) -> tuple[Point, ...]:
     return points
 
 
-def _pklot_space(element: ET.Element) -> tuple[Space, bool | None]:
-    space_id = element.get("id", "").strip()
-    contour = element.find("contour")
-    if contour is None:
-        raise LayoutError(f"PKLot space {space_id!r} has no <contour>")
-    raw = [(p.get("x"), p.get("y")) for p in contour.iter("point")]
-    space = Space(space_id, _points(raw, f"PKLot space {space_id!r}"))
-    occupied = element.get("occupied")
-    label = None if occupied is None else occupied.strip() == "1"
-    return space, label
+# ---- PKLot XML ----------------------------------------------------------------
+#
+# PKLot's files are not uniform across lots: tags and attributes in either case
+# (``<point>`` / ``<Point>``), spaces with only a ``<rotatedRect>`` or only a
+# ``<contour>``, contours of two corners (an axis-aligned box), ids that are any
+# integers (with gaps, not from 1, now and then twice in one file), spaces
+# without ``occupied``. The parser takes the contour when it has three usable
+# points or more, else a two-point box, else the rotated rectangle.
+
+_TRUE = frozenset({"1", "true", "yes", "occupied"})
+_FALSE = frozenset({"0", "false", "no", "free", "empty"})
 
 
-def parse_pklot_xml(text: str) -> PklotAnnotation:
+def _children(element: ET.Element, tag: str) -> list[ET.Element]:
+    return [child for child in element.iter() if child.tag.lower() == tag and child is not element]
+
+
+def _attr(element: ET.Element, name: str) -> str | None:
+    for key, value in element.attrib.items():
+        if key.lower() == name:
+            return value
+    return None
+
+
+def _number(element: ET.Element | None, name: str) -> float | None:
+    raw = None if element is None else _attr(element, name)
+    try:
+        value = float(raw) if raw is not None else None
+    except ValueError:
+        return None
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _contour_points(element: ET.Element) -> list[Point]:
+    points = []
+    for contour in _children(element, "contour")[:1]:
+        for point in _children(contour, "point"):
+            x, y = _number(point, "x"), _number(point, "y")
+            if x is not None and y is not None:
+                points.append((x, y))
+    return points
+
+
+def _box(a: Point, b: Point) -> tuple[Point, ...]:
+    (x0, y0), (x1, y1) = a, b
+    return ((x0, y0), (x1, y0), (x1, y1), (x0, y1))
+
+
+def _first(element: ET.Element, tag: str) -> ET.Element | None:
+    found = _children(element, tag)
+    return found[0] if found else None
+
+
+def _rotated_rect(element: ET.Element) -> tuple[Point, ...] | None:
+    """The four corners of a ``<rotatedRect>`` (OpenCV's convention: ``w`` along ``angle``)."""
+    rect = _first(element, "rotatedrect")
+    if rect is None:
+        return None
+    center, size = _first(rect, "center"), _first(rect, "size")
+    cx, cy, w, h = (_number(center, "x"), _number(center, "y"), _number(size, "w"), _number(size, "h"))
+    if cx is None or cy is None or w is None or h is None:
+        return None
+    theta = math.radians(_number(_first(rect, "angle"), "d") or 0.0)
+    ux, uy = math.cos(theta) * w / 2, math.sin(theta) * w / 2  # half the width, along the angle
+    vx, vy = -math.sin(theta) * h / 2, math.cos(theta) * h / 2  # half the height, across it
+    corners = ((-1, -1), (1, -1), (1, 1), (-1, 1))
+    return tuple((cx + a * ux + b * vx, cy + a * uy + b * vy) for a, b in corners)
+
+
+def _pklot_polygon(element: ET.Element) -> tuple[Point, ...] | None:
+    points = _contour_points(element)
+    if len(set(points)) >= 3:
+        return tuple(points)
+    if len(set(points)) == 2:
+        return _box(points[0], points[-1])
+    return _rotated_rect(element)
+
+
+def _pklot_label(element: ET.Element) -> bool | None:
+    raw = _attr(element, "occupied")
+    value = None if raw is None else raw.strip().lower()
+    return True if value in _TRUE else False if value in _FALSE else None
+
+
+def parse_pklot_xml(text: str | bytes, lenient: bool = False) -> PklotAnnotation:
     """Parse a PKLot XML document into a layout and its labels.
 
     Spaces whose ``occupied`` attribute is missing (some PKLot files have
-    them) are in the layout but not in the labels.
+    them) are in the layout but not in the labels. Strict (the default, for
+    a camera's layout): a space without a usable shape or an id used twice
+    is a :class:`LayoutError`. ``lenient`` (for scoring PKLot trees): such a
+    space is skipped, a repeated or empty id is renamed (``12#2``, ``#5``),
+    and each repair is named in ``notes``. No usable space at all is an
+    error either way.
     """
     try:
         root = ET.fromstring(text)
@@ -108,14 +191,49 @@ def parse_pklot_xml(text: str) -> PklotAnnotation:
         raise LayoutError(f"not a PKLot XML document: {exc}") from exc
     spaces: list[Space] = []
     labels: dict[str, bool] = {}
-    for element in root.iter("space"):
-        space, label = _pklot_space(element)
-        spaces.append(space)
+    notes: list[str] = []
+    elements = [root] if root.tag.lower() == "space" else _children(root, "space")
+    for index, element in enumerate(elements, start=1):
+        space_id = (_attr(element, "id") or "").strip()
+        polygon = _pklot_polygon(element)
+        problem = _space_problem(space_id, polygon, {s.id for s in spaces})
+        if problem and not lenient:
+            raise LayoutError(f"PKLot space {space_id!r}: {problem}")
+        if polygon is None:
+            notes.append(f"space {space_id or index}: {problem}, skipped")
+            continue
+        if problem:
+            renamed = _unique(space_id or f"#{index}", {s.id for s in spaces})
+            notes.append(f"space {space_id or index}: {problem}, renamed {renamed!r}")
+            space_id = renamed
+        spaces.append(Space(space_id, polygon))
+        label = _pklot_label(element)
         if label is not None:
-            labels[space.id] = label
+            labels[space_id] = label
+        elif _attr(element, "occupied") is not None:
+            notes.append(f"space {space_id}: occupied={_attr(element, 'occupied')!r} is not 0/1, unlabelled")
     if not spaces:
-        raise LayoutError("PKLot XML has no <space> elements")
-    return PklotAnnotation(Layout(tuple(spaces), device_id=root.get("id")), labels)
+        raise LayoutError("PKLot XML has no usable <space> elements")
+    return PklotAnnotation(Layout(tuple(spaces), device_id=_attr(root, "id")), labels, tuple(notes))
+
+
+def _space_problem(space_id: str, polygon: tuple[Point, ...] | None, taken: set[str]) -> str | None:
+    if polygon is None:
+        return "no usable <contour> or <rotatedRect>"
+    if not space_id:
+        return "no id"
+    if space_id in taken:
+        return "id used twice"
+    return None
+
+
+def _unique(space_id: str, taken: set[str]) -> str:
+    if space_id not in taken:
+        return space_id
+    n = 2
+    while f"{space_id}#{n}" in taken:
+        n += 1
+    return f"{space_id}#{n}"
 
 
 def layout_from_bounding_boxes(data: Any) -> Layout:

@@ -29,6 +29,9 @@ from occupancy.vision.layout import Layout, Space
 PATCH_W = 48
 PATCH_H = 24
 _MAX_LEVELS = 3
+# a polygon thinner than this (pixels) is widened about its centre: a far-row
+# space of a few pixels, a line or a point still warps to a patch and gets an answer
+MIN_SIDE = 3.0
 
 FloatArray = NDArray[np.float32]
 ImageArray = NDArray[np.uint8]
@@ -43,9 +46,7 @@ def quad_of(space: Space) -> FloatArray:
     Polygons with another number of points are replaced by their minimum
     area rectangle.
     """
-    points = np.asarray(space.polygon, dtype=np.float32)
-    if len(points) != 4:
-        points = cv2.boxPoints(cv2.minAreaRect(points)).astype(np.float32)
+    points = _usable_quad(np.asarray(space.polygon, dtype=np.float32))
     x, y = points[:, 0].astype(np.float64), points[:, 1].astype(np.float64)
     if float(np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y)) < 0:
         points = points[::-1]  # one winding (clockwise on screen): a reversed contour is no mirror
@@ -58,6 +59,21 @@ def quad_of(space: Space) -> FloatArray:
     if (third[1], third[0]) < (first[1], first[0]):
         points = np.roll(points, 2, axis=0)
     return np.ascontiguousarray(points)
+
+
+def _usable_quad(points: FloatArray) -> FloatArray:
+    """The polygon's own 4 corners when they make a proper quad, else its minimum-area rectangle.
+
+    Not a proper quad: another number of points, a self-crossing contour (its
+    area under half its rectangle's), or a side under :data:`MIN_SIDE` pixels;
+    the rectangle is then widened to at least ``MIN_SIDE`` on each side, so
+    the perspective warp is never singular.
+    """
+    (cx, cy), (w, h), angle = cv2.minAreaRect(points)
+    if len(points) == 4 and min(w, h) >= MIN_SIDE and abs(cv2.contourArea(points)) >= 0.5 * w * h:
+        return points
+    box = ((cx, cy), (max(w, MIN_SIDE), max(h, MIN_SIDE)), angle)
+    return np.asarray(cv2.boxPoints(box), dtype=np.float32)
 
 
 @dataclass(frozen=True, slots=True)

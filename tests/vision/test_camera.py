@@ -96,3 +96,18 @@ def test_sources_translate_errors(tmp_path: Path) -> None:
 def test_timestamp_from_name() -> None:
     assert timestamp_from_name(Path("2013-02-24_06_15_00.jpg")) == datetime(2013, 2, 24, 6, 15, tzinfo=UTC)
     assert timestamp_from_name(Path("frame-0001.jpg")) is None
+
+
+@pytest.mark.parametrize(("low", "high"), [(0.1, 0.15), (0.3, 0.3), (0.5, 0.5), (0.0, 1.0)])
+def test_the_machine_votes_as_the_band_decided(low: float, high: float) -> None:
+    from gateway.camera import machine_score
+    from occupancy.vision.detector import OperatingPoint, SpaceResult
+
+    point, policy = OperatingPoint(low, high), Policy()
+    for p in np.linspace(0.0, 1.0, 101):
+        state = point.state(float(p))
+        if state == "unknown":
+            continue  # no reading at all: no vote
+        score = machine_score(SpaceResult("a", float(p), state), low, high, (policy.leave, policy.enter))
+        assert 0.0 <= score <= 1.0
+        assert (score >= policy.enter) if state == "occupied" else (score <= policy.leave)

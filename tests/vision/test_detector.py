@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from occupancy.vision.detector import DEFAULT_DETECTOR, Detector
+from occupancy.vision.detector import DEFAULT_DETECTOR, Detector, OperatingPoint, SpaceResult
 from occupancy.vision.errors import FrameError, ModelError
 from occupancy.vision.evaluate import confusion
 from occupancy.vision.features import feature_count, patch_features
@@ -78,3 +78,52 @@ def test_model_round_trip_and_errors(tmp_path: Path) -> None:
         LogisticModel.load(tmp_path / "missing.json")
     with pytest.raises(ModelError):
         LogisticModel.from_json('{"kind": "logistic"}')
+
+
+@pytest.mark.parametrize(
+    "polygon",
+    [
+        ((10.0, 10.0), (10.0, 10.0), (10.0, 10.0), (10.0, 10.0)),  # a point
+        ((10.0, 10.0), (20.0, 10.0), (30.0, 10.0), (40.0, 10.0)),  # a line
+        ((10.0, 10.0), (13.0, 10.0), (13.0, 11.0), (10.0, 11.0)),  # a far-row space of 3×1 px
+        ((10.0, 10.0), (30.0, 20.0), (30.0, 10.0), (10.0, 20.0)),  # a self-crossing contour
+        ((10.0, 10.0), (16.0, 10.0), (16.0, 14.0), (13.0, 16.0), (10.0, 14.0)),  # five points
+    ],
+    ids=["point", "line", "tiny", "bow-tie", "pentagon"],
+)
+def test_degenerate_polygons_still_get_an_answer(
+    detector: Detector, polygon: tuple[tuple[float, float], ...]
+) -> None:
+    frame = np.full((60, 80, 3), 90, dtype=np.uint8)
+    (result,) = detector.detect(frame, Layout((Space("a", polygon),)))
+    assert 0.0 <= result.probability <= 1.0
+    assert result.state in ("free", "occupied", "unknown")
+    # a flat grey patch is no car: a warp that is not singular shows the grey, not noise
+    assert result.state != "occupied"
+
+
+def test_operating_point_and_confidence() -> None:
+    point = OperatingPoint(0.2, 0.6)
+    assert [point.state(p) for p in (0.1, 0.2, 0.59, 0.6)] == ["free", "unknown", "unknown", "occupied"]
+    assert OperatingPoint.threshold(0.3).state(0.3) == "occupied"
+    with pytest.raises(ValueError, match="free_below"):
+        OperatingPoint(0.7, 0.6)
+    assert SpaceResult("a", 0.9, "occupied").confidence == pytest.approx(0.9)
+    assert SpaceResult("a", 0.1, "free").confidence == pytest.approx(0.9)
+    assert SpaceResult("a", 0.4, "unknown").confidence == pytest.approx(0.6)
+
+
+def test_the_model_file_carries_its_operating_point() -> None:
+    # the shipped CNN recommends its calibrated unknown band; a model file without one splits at 0.5
+    assert Detector.load().operating == OperatingPoint(0.1, 0.15)
+    assert Detector.load(DEFAULT_MODEL).operating == OperatingPoint.threshold(0.5)
+    assert Detector.load(operating=OperatingPoint.threshold(0.3)).threshold == 0.3
+
+
+def test_a_space_drawn_a_little_past_the_edge_still_gets_an_answer(detector: Detector) -> None:
+    frame = np.full((100, 200, 3), 90, dtype=np.uint8)
+    edge = Space("edge", ((150.0, -4.0), (198.0, -4.0), (198.0, 20.0), (150.0, 20.0)))  # 2 corners out
+    half = Space("half", ((170.0, 40.0), (230.0, 40.0), (230.0, 60.0), (170.0, 60.0)))  # half off
+    results = {r.space_id: r.state for r in detector.detect(frame, Layout((edge, half)))}
+    assert results["edge"] != "unknown"
+    assert results["half"] == "unknown"

@@ -19,7 +19,27 @@ def test_confusion_counts_and_skips() -> None:
     ]
     labels = {"1": True, "2": False, "3": False, "4": True, "5": True}  # 6 unlabelled
     c = confusion(results, labels, seconds=0.02)
-    assert (c.tp, c.fp, c.tn, c.fn, c.frames, c.spaces) == (1, 1, 1, 1, 1, 4)
+    assert (c.tp, c.fp, c.tn, c.fn, c.frames, c.answered) == (1, 1, 1, 1, 1, 4)
+    # an unknown answer on a labelled space is scored (kept apart), an unlabelled space is not
+    assert (c.unknown_occupied, c.unknown_free, c.unlabelled, c.spaces) == (1, 0, 1, 5)
+
+
+def test_unknown_counts_wrong_in_accuracy_but_not_in_precision_recall() -> None:
+    c = Confusion(tp=90, fp=1, tn=100, fn=2, frames=1, unknown_occupied=5, unknown_free=2)
+    s = c.summary()
+    assert s["spaces"] == 200 and s["answered"] == 193
+    assert s["accuracy"] == pytest.approx(190 / 200)
+    assert s["accuracy_answered"] == pytest.approx(190 / 193)
+    assert s["precision"] == s["precision_occupied"] == pytest.approx(90 / 91)
+    assert s["recall"] == s["recall_occupied"] == pytest.approx(90 / 92)
+    assert s["recall_occupied_all"] == pytest.approx(90 / 97)
+    assert s["precision_free"] == pytest.approx(100 / 102)
+    assert s["recall_free"] == pytest.approx(100 / 101)
+    assert s["unknown_share"] == pytest.approx(7 / 200)
+    assert s["classes"] == {
+        "occupied": {"labelled": 97, "as_occupied": 90, "as_free": 2, "as_unknown": 5},
+        "free": {"labelled": 103, "as_free": 100, "as_occupied": 1, "as_unknown": 2},
+    }
 
 
 def test_summary_format() -> None:

@@ -119,3 +119,42 @@ def test_layout_values_check_themselves() -> None:
         Layout((Space("a", square), Space("a", square)))
     with pytest.raises(LayoutError):
         layout_from_bounding_boxes([{"points": [[1, "x"], [2, 2], [3, 3]]}])
+
+
+# Other PKLot lots are not uniform: capitalised tags, rotatedRect-only spaces,
+# two-corner boxes, ids that are any integers (gaps, repeats), odd labels.
+ODD_PKLOT = """<?xml version="1.0" encoding="utf-8"?>
+<parking id="pucpr">
+  <space id="107" occupied="1">
+    <rotatedRect><center x="300" y="200"/><size w="40" h="20"/><angle d="90"/></rotatedRect>
+  </space>
+  <space id="9" occupied="0">
+    <Contour><Point x="10" y="10"/><Point x="30" y="22"/></Contour>
+  </space>
+  <space id="9" occupied="true">
+    <contour><point x="50" y="10"/><point x="60" y="10"/>
+             <point x="60" y="14"/><point x="50" y="14"/></contour>
+  </space>
+  <space id="" occupied="maybe">
+    <contour><point x="70" y="10"/><point x="80" y="10"/><point x="80" y="14"/></contour>
+  </space>
+  <space id="12" occupied="0"><contour><point x="1" y="1"/></contour></space>
+</parking>
+"""
+
+
+def test_lenient_pklot_parse_repairs_and_names_what_it_did() -> None:
+    parsed = parse_pklot_xml(ODD_PKLOT.encode(), lenient=True)
+    assert parsed.layout.ids == ("107", "9", "9#2", "#4")
+    # rotatedRect only: w along the angle (90°), so the box is 20 wide and 40 high around the centre
+    xs, ys = zip(*parsed.layout.spaces[0].polygon, strict=True)
+    assert (min(xs), max(xs), min(ys), max(ys)) == pytest.approx((290, 310, 180, 220))
+    assert parsed.layout.spaces[1].polygon == ((10, 10), (30, 10), (30, 22), (10, 22))  # two corners: a box
+    assert parsed.labels == {"107": True, "9": False, "9#2": True}
+    assert len(parsed.notes) == 4  # renamed twice, one unreadable label, one space without a shape
+    assert any("12" in n and "skipped" in n for n in parsed.notes)
+
+
+def test_strict_pklot_parse_refuses_what_lenient_repairs() -> None:
+    with pytest.raises(LayoutError, match="used twice"):
+        parse_pklot_xml(ODD_PKLOT)
