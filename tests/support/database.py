@@ -21,15 +21,22 @@ async def _admin(admin_dsn: str, sql: str) -> None:
 
 
 @contextlib.contextmanager
-def scratch_database(admin_dsn: str, prefix: str = "pbt") -> Iterator[str]:
-    """A fresh, empty database (``{prefix}_…``); dropped on exit, connections or not.
+def scratch_database(admin_dsn: str, prefix: str = "pbt", template: str | None = None) -> Iterator[str]:
+    """A fresh database (``{prefix}_…``), empty or a copy of the database ``template``
+    (which nobody may be connected to); dropped on exit, connections or not.
     For synchronous fixtures: it runs its own event loop."""
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin(admin_dsn, f'CREATE DATABASE "{name}"'))
+    copy = f' TEMPLATE "{template}"' if template else ""
+    asyncio.run(_admin(admin_dsn, f'CREATE DATABASE "{name}"{copy}'))
     try:
         yield dsn_with_database(admin_dsn, name)
     finally:
         asyncio.run(_admin(admin_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def database_name(dsn: str) -> str:
+    """The database a DSN names (``…/name`` or ``…/name?host=…``)."""
+    return dsn.partition("?")[0].rsplit("/", 1)[1]
 
 
 async def count(con: asyncpg.Connection, sql: str, *args: object) -> int:
