@@ -15,8 +15,6 @@ import asyncpg
 import httpx
 import pytest
 
-from dashboard_api.app import create_app
-from occupancy.config import Settings
 from occupancy.health import LorawanCounts, decode_health
 from occupancy.lorawan.chirpstack import (
     RxGateway,
@@ -28,6 +26,7 @@ from occupancy.lorawan.chirpstack import (
 from occupancy.lorawan.frames import Reading
 from occupancy.lorawan.models import encode
 from stack.embedded import Mosquitto
+from tests.support.api import app_for, asgi_client
 from tests.support.gateways import config_dict, make_config, running_gateway
 from tests.support.ingest import running_ingest, settings_for
 from tests.support.mqtt import Subscriber, publish
@@ -49,11 +48,8 @@ def frame(occupied: bool) -> bytes:
 
 @pytest.fixture
 async def api(database: str) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(Settings(database_url=database))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as c:
-            yield c
+    async with asgi_client(app_for(database)) as c:
+        yield c
 
 
 async def states(api: httpx.AsyncClient) -> dict[str, str]:

@@ -14,11 +14,10 @@ import pytest
 from pymodbus.datastore import ModbusDeviceContext, ModbusSequentialDataBlock, ModbusServerContext
 from pymodbus.server import ModbusTcpServer
 
-from dashboard_api.app import create_app
-from occupancy.config import Settings
 from occupancy.health import Command, encode_command
 from occupancy.topics import Channel, topic
 from stack.embedded import Mosquitto, free_port, port_open
+from tests.support.api import app_for, asgi_client
 from tests.support.gateways import config_dict, make_config, running_gateway, simulated
 from tests.support.ingest import running_ingest, settings_for
 from tests.support.mqtt import publish
@@ -67,11 +66,8 @@ async def bus() -> AsyncIterator[Bus]:
 
 @pytest.fixture
 async def api(database: str) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(Settings(database_url=database))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as c:
-            yield c
+    async with asgi_client(app_for(database)) as c:
+        yield c
 
 
 async def states(api: httpx.AsyncClient) -> dict[str, str]:
