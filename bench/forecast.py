@@ -34,22 +34,11 @@ sys.path.insert(0, str(REPO))
 from occupancy.forecast import SiteModel, fit_many, predict  # noqa: E402
 from occupancy.forecast.evaluate import SiteRows, forecast_all, print_scores, read_csv, score, score_json  # noqa: E402  # noqa: E402
 from occupancy.forecast.localtime import day_number  # noqa: E402
-from occupancy.forecast.synthetic import LONDON, TEHRAN, City, make_city  # noqa: E402
+from occupancy.forecast.synthetic import LONDON, TEHRAN, make_city, sites_of  # noqa: E402
 
 BIRMINGHAM = REPO.parent / "shared" / "datasets" / "birmingham-parking" / "birmingham.csv"
 HORIZONS = (15.0, 30.0, 60.0)
 DAY = 86400.0
-
-
-def _sites_of(city: City) -> dict[str, SiteRows]:
-    out: dict[str, SiteRows] = {}
-    for r in make_city(city):
-        s = out.setdefault(r.site, SiteRows())
-        s.t.append(r.t)
-        s.capacity.append(r.capacity)
-        s.free.append(r.free)
-        s.at_text.append(r.at)
-    return out
 
 
 def _read_us(sites: dict[str, SiteRows], test_from: float, tz: str, holidays: tuple[int, ...]) -> float:
@@ -91,7 +80,7 @@ def run(label: str, sites: dict[str, SiteRows], tz: str, holidays: tuple[int, ..
 
 def province() -> dict[str, object]:
     city = replace(LONDON, tz="Asia/Tehran", weekend=(4,), sites=300, days=56, cadence_min=15, seed=9)
-    sites = {n: s.series() for n, s in _sites_of(city).items()}
+    sites = {n: s.series() for n, s in sites_of(make_city(city)).items()}
     cpu = time.process_time()
     fit_many(sites, city.tz)
     seconds = time.process_time() - cpu
@@ -110,7 +99,7 @@ def main() -> int:
     else:
         print(f"{BIRMINGHAM} is missing: Birmingham skipped")
     for city, name in ((TEHRAN, "synthetic-tehran-5min"), (LONDON, "synthetic-london-15min")):
-        sites = _sites_of(city)
+        sites = sites_of(make_city(city))
         listed = tuple(day_number(d.isoformat()) for d in city.holidays)
         results.append(run(f"{name} (holidays not listed)", sites, city.tz))
         results.append(run(f"{name} (holidays listed)", sites, city.tz, listed))

@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime
 
 import numpy as np
 
+from occupancy.forecast.evaluate import SiteRows
 from occupancy.forecast.localtime import DAY_S, local_parts, zone
 
 
@@ -95,6 +96,18 @@ def make_city(city: City) -> list[Row]:
     for k in range(city.sites):
         rows.extend(_site_rows(city, k, rng))
     return rows
+
+
+def sites_of(rows: list[Row]) -> dict[str, SiteRows]:
+    """The rows grouped per site, as ``evaluate.read_csv`` gives them from a CSV."""
+    out: dict[str, SiteRows] = {}
+    for r in rows:
+        s = out.setdefault(r.site, SiteRows())
+        s.t.append(r.t)
+        s.capacity.append(r.capacity)
+        s.free.append(r.free)
+        s.at_text.append(r.at)
+    return out
 
 
 def to_csv(rows: list[Row]) -> str:

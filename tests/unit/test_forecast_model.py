@@ -14,24 +14,13 @@ from occupancy.forecast import ForecastError, Series, SiteModel, fit, fit_many, 
 from occupancy.forecast.evaluate import SiteRows, forecast_all, score
 from occupancy.forecast.localtime import day_number
 from occupancy.forecast.series import observed_at
-from occupancy.forecast.synthetic import City, Row, make_city
+from occupancy.forecast.synthetic import City, make_city, sites_of
 
 DAY = 86400.0
 TEHRAN = City(tz="Asia/Tehran", weekend=(4,), holidays=(date(2024, 5, 8), date(2024, 5, 22)),
               start=date(2024, 4, 10), days=49, sites=3, cadence_min=10, seed=5)
 LONDON = City(tz="Europe/London", weekend=(5, 6), holidays=(date(2024, 8, 26),),
               start=date(2024, 7, 8), days=56, sites=3, cadence_min=15, seed=6)
-
-
-def _sites(rows: list[Row]) -> dict[str, SiteRows]:
-    out: dict[str, SiteRows] = {}
-    for r in rows:
-        s = out.setdefault(r.site, SiteRows())
-        s.t.append(r.t)
-        s.capacity.append(r.capacity)
-        s.free.append(r.free)
-        s.at_text.append(r.at)
-    return out
 
 
 def _cut(sites: dict[str, SiteRows], days_before_end: int) -> float:
@@ -41,12 +30,12 @@ def _cut(sites: dict[str, SiteRows], days_before_end: int) -> float:
 
 @pytest.fixture(scope="module")
 def tehran() -> dict[str, SiteRows]:
-    return _sites(make_city(TEHRAN))
+    return sites_of(make_city(TEHRAN))
 
 
 @pytest.fixture(scope="module")
 def london() -> dict[str, SiteRows]:
-    return _sites(make_city(LONDON))
+    return sites_of(make_city(LONDON))
 
 
 def _holidays(city: City) -> tuple[int, ...]:
