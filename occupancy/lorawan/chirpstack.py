@@ -183,7 +183,7 @@ def _uplink(obj: Mapping[str, Any], topic: Topic) -> Uplink:
     return Uplink(
         dedup_id=_dedup(obj, "up"), time=_time(obj, "time", "up"), dev_eui=topic.dev_eui,
         dev_addr=_dev_addr(obj, "up"), f_cnt=_uint(obj, "fCnt", "up"),
-        f_port=_uint(obj, "fPort", "up"), data=raw, object=decoded,
+        f_port=_uint(obj, "fPort", "up", 255), data=raw, object=decoded,
         radio=_radio(_get(obj, "rxInfo", list, "up") or []), raw=obj)
 
 
@@ -267,10 +267,10 @@ def _number(obj: Mapping[str, Any], key: str, where: str) -> float | None:
     return float(value)
 
 
-def _uint(obj: Mapping[str, Any], key: str, where: str) -> int:
+def _uint(obj: Mapping[str, Any], key: str, where: str, top: int = 0xFFFFFFFF) -> int:
     value = _get(obj, key, int, where) or 0
-    if not 0 <= value <= 0xFFFFFFFF:
-        raise ChirpstackError(f"{where}.{key}={value!r}: want 0..2^32-1")
+    if not 0 <= value <= top:
+        raise ChirpstackError(f"{where}.{key}={value!r}: want 0..{top}")
     return int(value)
 
 

@@ -82,6 +82,17 @@ def test_nanoseconds_and_offsets() -> None:
     (b'{"deduplicationId":"d","deviceInfo":{"devEui":"0000000000000002"}}', "devEui"),
     (b'{"fCnt":1}', "deduplicationId"),
     (b'{"deduplicationId":"d","object":[1]}', "object"),
+    # hostile: out of range, not finite, too big, too deep, not UTF-8
+    (b'{"deduplicationId":"d","fPort":300}', r"fPort=300: want 0\.\.255"),
+    (b'{"deduplicationId":"d","fCnt":4294967296}', r"fCnt=4294967296: want 0\.\.4294967295"),
+    (b'{"deduplicationId":"d","fCnt":99999999999999999999999}', "an integer of 23 characters"),
+    (b'{"deduplicationId":"d","rxInfo":[{"rssi":1e999}]}', "not finite"),
+    (b'{"deduplicationId":"d","rxInfo":[{"rssi":NaN}]}', "NaN"),
+    (b'{"deduplicationId":"d","time":"9999-12-31T23:59:59Z"}', "want 2000..2200"),
+    (b'{"deduplicationId":"' + b"x" * 70_000 + b'"}', "bytes > 65536"),
+    (b"[" * 100_000 + b"]" * 100_000, "bytes > 65536"),
+    (b"[" * 30_000 + b"]" * 30_000, "not JSON"),
+    (b"\xff\xfe{}", "not JSON"),
 ])
 def test_bad_uplinks_name_the_field(payload: bytes, message: str) -> None:
     with pytest.raises(ChirpstackError, match=message):
