@@ -57,7 +57,7 @@ from pydantic import (
 from gateway import GatewayError
 from gateway.devices import CAMERA_CONFIRM_READINGS
 from occupancy.backoff import Backoff
-from occupancy.config import MqttUrl
+from occupancy.config import MqttUrl, got_value
 from occupancy.ids import DeviceId, GatewayId, IdError, SiteId, SpaceId, SpaceRef, TenantId
 from occupancy.lorawan import UnknownModel
 from occupancy.lorawan.models import model as lorawan_model
@@ -547,7 +547,7 @@ def _describe(exc: ValidationError, origin: str, where: dict[tuple[int, int], st
                 and (site[0], site[1]) in where:
             rest = "".join(f".{p}" for p in loc[4:])
             key = f"devices.{site[0]}.site_file: {where[(site[0], site[1])]}{rest}"
-        lines.append(f"{origin}: {key}: {err['msg']}")
+        lines.append(f"{origin}: {key}: {err['msg']}{got_value(err['input'], err['msg'])}")
     return "\n".join(lines)
 
 

@@ -279,11 +279,11 @@ def describe_validation_error(exc: ValidationError, origin: str) -> str:
     lines = []
     for err in exc.errors():
         key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        lines.append(f"{origin}: {key}: {err['msg']}{_got(err['input'], err['msg'])}")
+        lines.append(f"{origin}: {key}: {err['msg']}{got_value(err['input'], err['msg'])}")
     return "\n".join(lines)
 
 
-def _got(value: object, message: str) -> str:
+def got_value(value: object, message: str) -> str:
     """`` (got VALUE)`` for a plain value the message leaves out; nothing for a mapping or list."""
     if not isinstance(value, str | int | float | bool) or repr(value) in message:
         return ""
