@@ -32,10 +32,14 @@ def _map_layout(layout: Layout, matrix: NDArray[np.float64]) -> Layout:
     return Layout(tuple(spaces), layout.device_id, layout.site_id)
 
 
-def rescale(frame: Image, layout: Layout, factor: float) -> tuple[Image, Layout]:
-    """Resize the frame by ``factor`` (area interpolation) and the polygons with it."""
+def rescale(
+    frame: Image, layout: Layout, factor: float, factor_y: float | None = None
+) -> tuple[Image, Layout]:
+    """Resize the frame by ``factor`` (area interpolation) and the polygons with it; with
+    ``factor_y`` the height by that instead (anisotropic: see :func:`squash`)."""
     height, width = frame.shape[:2]
-    size = (max(1, round(width * factor)), max(1, round(height * factor)))
+    fy = factor if factor_y is None else factor_y
+    size = (max(1, round(width * factor)), max(1, round(height * fy)))
     out = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
     matrix = np.diag([size[0] / width, size[1] / height, 1.0])
     return np.asarray(out, dtype=np.uint8), _map_layout(layout, matrix)
@@ -70,6 +74,31 @@ def shift(layout: Layout, amount: float, rng: np.random.Generator) -> Layout:
         points = np.asarray(space.polygon, dtype=np.float64)
         size = points.max(axis=0) - points.min(axis=0)
         points = points + rng.uniform(-amount, amount, 2) * size
+        spaces.append(Space(space.id, tuple((float(x), float(y)) for x, y in points)))
+    return Layout(tuple(spaces), layout.device_id, layout.site_id)
+
+
+def resize_polygons(layout: Layout, factor: float) -> Layout:
+    """Each polygon scaled by ``factor`` about its centre: a layout drawn tighter (< 1) or looser
+    (> 1) than the cars, as another hand or another lot's bay size gives; a tight polygon shows
+    only a car's smooth middle (roof, bonnet), which looks like empty asphalt."""
+    spaces = []
+    for space in layout.spaces:
+        points = np.asarray(space.polygon, dtype=np.float64)
+        centre = points.mean(axis=0)
+        points = centre + factor * (points - centre)
+        spaces.append(Space(space.id, tuple((float(x), float(y)) for x, y in points)))
+    return Layout(tuple(spaces), layout.device_id, layout.site_id)
+
+
+def parallax(layout: Layout, fraction: float) -> Layout:
+    """Each polygon moved down the image by ``fraction`` of its height: a camera lower than the
+    cars are tall, where the bay drawn on the ground holds a car's lower half and the car rises
+    into the bay behind it."""
+    spaces = []
+    for space in layout.spaces:
+        points = np.asarray(space.polygon, dtype=np.float64)
+        points[:, 1] += fraction * (points[:, 1].max() - points[:, 1].min())
         spaces.append(Space(space.id, tuple((float(x), float(y)) for x, y in points)))
     return Layout(tuple(spaces), layout.device_id, layout.site_id)
 
@@ -166,6 +195,14 @@ def rotate(frame: Image, layout: Layout, degrees: float) -> tuple[Image, Layout]
     return np.asarray(out, dtype=np.uint8), _map_layout(layout, full)
 
 
+def squash(frame: Image, layout: Layout, factor: float, axis: int) -> tuple[Image, Layout]:
+    """Shrink one image axis by ``factor`` (0 = x, 1 = y), the other unchanged: the ground seen
+    from another elevation or side. Bays foreshortened this way can come out with their
+    *short* side longest in the image (a car seen end-on), so the canonical patch shows the
+    car across the patch rather than along it, as on lots filmed from a row's end."""
+    return rescale(frame, layout, factor, 1.0) if axis == 0 else rescale(frame, layout, 1.0, factor)
+
+
 def axis_aligned(layout: Layout) -> Layout:
     """Each polygon replaced by its axis-aligned bounding box (how some lots are annotated:
     a slanted bay's box takes in a part of its neighbours)."""
@@ -223,6 +260,24 @@ def rain(frame: Image, rng: np.random.Generator) -> Image:
     return np.clip(x, 0, 255).astype(np.uint8)
 
 
+def flat_patches(sources: Image, count: int, rng: np.random.Generator) -> Image:
+    """``count`` rectified patches without a car's texture, to be taught as free: half one colour
+    with a little sensor noise, half an empty bay of ``sources`` (``N × H × W × 3``) clipped to
+    white or crushed to black (a white-out, an off-frame border, a dead camera region)."""
+    n, height, width, _ = sources.shape
+    out = np.empty((count, height, width, 3), dtype=np.uint8)
+    for i in range(count):
+        if i % 2 == 0 or n == 0:
+            colour = rng.uniform(0, 255, 3)
+            noise = rng.normal(0.0, rng.uniform(0.0, 3.0), (height, width, 3))
+            out[i] = np.clip(colour + noise, 0, 255).astype(np.uint8)
+        else:
+            patch = sources[int(rng.integers(n))].astype(np.float32)
+            gain = rng.uniform(4.0, 10.0) if rng.random() < 0.5 else rng.uniform(0.01, 0.05)
+            out[i] = np.clip(patch * gain, 0, 255).astype(np.uint8)
+    return out
+
+
 # ---- fixed unseen-camera proxies (validation only, never in training) ----------------
 
 
@@ -239,10 +294,16 @@ def _unseen(*steps: str) -> Transform:
                 image, layout = rotate(image, layout, float(value))
             elif kind == "scale":
                 image, layout = rescale(image, layout, float(value))
+            elif kind in ("squash_x", "squash_y"):
+                image, layout = squash(image, layout, float(value), 0 if kind == "squash_x" else 1)
             elif kind == "tilt":
                 image, layout = tilt(image, layout, float(value), rng)
             elif kind == "boxes":
                 layout = axis_aligned(layout)
+            elif kind == "outline":
+                layout = resize_polygons(layout, float(value))
+            elif kind == "parallax":
+                layout = parallax(layout, float(value))
             elif kind == "night":
                 image = NIGHT.apply(image, rng)
             elif kind == "dusk":
@@ -275,4 +336,11 @@ UNSEEN: dict[str, Transform] = {
     "glare + rain": _unseen("glare", "rain"),
     "shadows + colour cast": _unseen("shadows", "cast"),
     "rolled -30° + boxes + dusk + 1/2 size": _unseen("rotate:-30", "boxes", "dusk", "scale:0.5"),
+    # bays seen end-on / from lower down: most of UFPR05's bays then have their short side
+    # longest in the image, so the car lies across the canonical patch
+    "end-on (width 45 %) + 1/2 size": _unseen("squash_x:0.45", "scale:0.5"),
+    "lower camera (depth 40 %) + 1/2 size": _unseen("squash_y:0.4", "scale:0.5"),
+    # layouts drawn tighter than the cars, and a camera low enough that cars rise off their bay
+    "tight polygons (60 %)": _unseen("outline:0.6"),
+    "parallax (polygons 35 % lower) + 1/2 size": _unseen("parallax:0.35", "scale:0.5"),
 }

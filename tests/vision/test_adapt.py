@@ -128,8 +128,10 @@ def test_adaptation_improves_a_shifted_camera_on_other_days(
         observe_frame(adaptation, detector, frame, layout)
     detector.offsets = adaptation.offsets(shifted[0][2].ids)
     after = _score(detector, scored).summary()
-    assert after["accuracy"] >= before["accuracy"] + 0.02  # measured: 0.820 -> 0.848
-    assert after["recall"] > before["recall"]
+    # measured with the shipped network: accuracy 0.818 -> 0.830, recall of occupied 0.845 -> 0.900
+    # (the network before it: 0.820 -> 0.848, 0.825 -> 0.904)
+    assert after["accuracy"] >= before["accuracy"] + 0.005
+    assert after["recall"] >= before["recall"] + 0.03
 
 
 def test_an_always_occupied_bay_is_not_learnt_as_empty(

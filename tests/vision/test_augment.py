@@ -76,3 +76,48 @@ def test_unseen_proxies_keep_every_space() -> None:
         out, moved = transform(frame, layout, np.random.default_rng(2))
         assert moved.ids == layout.ids, name
         assert out.ndim == 3 and out.dtype == np.uint8, name
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+def test_squash_moves_pixels_and_polygons_together(axis: int) -> None:
+    frame, layout = scene()
+    out, moved = augment.squash(frame, layout, 0.4, axis)
+    kept, shrunk = (0, 1) if axis == 0 else (1, 0)  # image shape is (height, width)
+    assert out.shape[kept] == frame.shape[kept]
+    assert out.shape[shrunk] == round(frame.shape[shrunk] * 0.4)
+    assert inside_mean(out, moved) > 200
+
+
+def test_squash_can_turn_a_bay_end_on() -> None:
+    """Squashing the axis along a bay's length makes its short side the longest in the image."""
+
+    def long_side_first(polygon: tuple[tuple[float, float], ...]) -> bool:
+        p = np.asarray(polygon)
+        return bool(np.linalg.norm(p[1] - p[0]) > np.linalg.norm(p[2] - p[1]))
+
+    frame, layout = scene()  # the quad's first side (its length) runs along x
+    assert long_side_first(layout.spaces[0].polygon)
+    _, moved = augment.squash(frame, layout, 0.3, 0)
+    assert not long_side_first(moved.spaces[0].polygon)
+
+
+def test_flat_patches_have_no_texture() -> None:
+    rng = np.random.default_rng(3)
+    sources = rng.integers(60, 120, (5, 32, 64, 3), dtype=np.uint8)  # empty-bay-like grey texture
+    out = augment.flat_patches(sources, 40, rng)
+    assert out.shape == (40, 32, 64, 3) and out.dtype == np.uint8
+    spread = out.reshape(40, -1, 3).std(axis=1).max(axis=1)
+    coloured, clipped = spread[0::2], out[1::2]
+    assert (coloured < 4.0).all()  # one colour and a little noise
+    assert all(p.min() >= 250 or p.max() <= 6 for p in clipped)  # clipped to white or crushed to black
+
+
+def test_outline_and_parallax_move_only_the_polygons() -> None:
+    _, layout = scene()
+    points = np.asarray(QUAD)
+    tight = np.asarray(augment.resize_polygons(layout, 0.5).spaces[0].polygon)
+    assert np.allclose(tight.mean(axis=0), points.mean(axis=0))  # about its centre
+    assert np.allclose(tight - tight.mean(axis=0), 0.5 * (points - points.mean(axis=0)))
+    lower = np.asarray(augment.parallax(layout, 0.4).spaces[0].polygon)
+    height = points[:, 1].max() - points[:, 1].min()
+    assert np.allclose(lower - points, [0.0, 0.4 * height])  # down the image, by its own height

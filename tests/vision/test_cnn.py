@@ -113,3 +113,21 @@ def test_bad_model_files_are_refused(tmp_path: Path) -> None:
     broken.write_text(json.dumps({"kind": "cnn", "patch": [64]}))
     with pytest.raises(ModelError):
         CnnModel.load(broken)
+
+
+def test_a_flat_or_clipped_patch_is_not_a_car(cnn: CnnModel) -> None:
+    """A white-out, a black border or one colour is no car: the shipped network answers free at
+    the shipped operating point (a network trained without such patches said 0.59: occupied),
+    and an empty bay half under glare is at least not occupied (measured 0.054 and 0.169)."""
+    height, width = cnn.spec.height, cnn.spec.width
+    point = Detector.load().operating
+    colours = [(0, 0, 0), (255, 255, 255), (128, 128, 128), (30, 90, 200), (200, 200, 210)]
+    flat = [np.full((height, width, 3), c, dtype=np.uint8) for c in colours]
+    rng = np.random.default_rng(4)
+    asphalt = rng.normal(100, 12, (height, width, 3))
+    asphalt[:, [width // 7, width - width // 7]] = 230  # the bay's painted lines
+    flat.append(np.clip(asphalt * 0.03, 0, 255).astype(np.uint8))  # crushed to black
+    assert (cnn.probability_of_patches(np.stack(flat)) < point.free_below).all()
+    glare = np.linspace(1.0, 6.0, width)[None, :, None]  # sun glare over half the bay: clipped white
+    (p,) = cnn.probability_of_patches(np.clip(asphalt * glare, 0, 255).astype(np.uint8)[None])
+    assert p < point.occupied_from

@@ -115,7 +115,7 @@ def test_operating_point_and_confidence() -> None:
 
 def test_the_model_file_carries_its_operating_point() -> None:
     # the shipped CNN recommends its calibrated unknown band; a model file without one splits at 0.5
-    assert Detector.load().operating == OperatingPoint(0.1, 0.15)
+    assert Detector.load().operating == OperatingPoint(0.25, 0.35)
     assert Detector.load(DEFAULT_MODEL).operating == OperatingPoint.threshold(0.5)
     assert Detector.load(operating=OperatingPoint.threshold(0.3)).threshold == 0.3
 
