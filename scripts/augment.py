@@ -23,13 +23,25 @@ Image = NDArray[np.uint8]
 Transform = Callable[[Image, Layout, np.random.Generator], tuple[Image, Layout]]
 
 
-def _map_layout(layout: Layout, matrix: NDArray[np.float64]) -> Layout:
+Points = NDArray[np.float64]
+
+
+def _each_polygon(layout: Layout, move: Callable[[Points], Points]) -> Layout:
+    """``layout`` with every polygon (an ``N × 2`` array) replaced by ``move(polygon)``, in order."""
     spaces = []
     for space in layout.spaces:
-        points = np.asarray(space.polygon, dtype=np.float64).reshape(-1, 1, 2)
-        mapped = cv2.perspectiveTransform(points, matrix).reshape(-1, 2)
-        spaces.append(Space(space.id, tuple((float(x), float(y)) for x, y in mapped)))
+        points = move(np.asarray(space.polygon, dtype=np.float64))
+        spaces.append(Space(space.id, tuple((float(x), float(y)) for x, y in points)))
     return Layout(tuple(spaces), layout.device_id, layout.site_id)
+
+
+def _size(points: Points) -> Points:
+    return points.max(axis=0) - points.min(axis=0)
+
+
+def _map_layout(layout: Layout, matrix: NDArray[np.float64]) -> Layout:
+    return _each_polygon(
+        layout, lambda p: cv2.perspectiveTransform(p.reshape(-1, 1, 2), matrix).reshape(-1, 2))
 
 
 def rescale(
@@ -58,49 +70,26 @@ def tilt(frame: Image, layout: Layout, amount: float, rng: np.random.Generator) 
 
 def jitter(layout: Layout, amount: float, rng: np.random.Generator) -> Layout:
     """Move each polygon corner by up to ``amount`` of the polygon's size."""
-    spaces = []
-    for space in layout.spaces:
-        points = np.asarray(space.polygon, dtype=np.float64)
-        size = points.max(axis=0) - points.min(axis=0)
-        points = points + rng.uniform(-amount, amount, points.shape) * size
-        spaces.append(Space(space.id, tuple((float(x), float(y)) for x, y in points)))
-    return Layout(tuple(spaces), layout.device_id, layout.site_id)
+    return _each_polygon(layout, lambda p: p + rng.uniform(-amount, amount, p.shape) * _size(p))
 
 
 def shift(layout: Layout, amount: float, rng: np.random.Generator) -> Layout:
     """Move each polygon as a whole by up to ``amount`` of its size (a misplaced layout)."""
-    spaces = []
-    for space in layout.spaces:
-        points = np.asarray(space.polygon, dtype=np.float64)
-        size = points.max(axis=0) - points.min(axis=0)
-        points = points + rng.uniform(-amount, amount, 2) * size
-        spaces.append(Space(space.id, tuple((float(x), float(y)) for x, y in points)))
-    return Layout(tuple(spaces), layout.device_id, layout.site_id)
+    return _each_polygon(layout, lambda p: p + rng.uniform(-amount, amount, 2) * _size(p))
 
 
 def resize_polygons(layout: Layout, factor: float) -> Layout:
     """Each polygon scaled by ``factor`` about its centre: a layout drawn tighter (< 1) or looser
     (> 1) than the cars, as another hand or another lot's bay size gives; a tight polygon shows
     only a car's smooth middle (roof, bonnet), which looks like empty asphalt."""
-    spaces = []
-    for space in layout.spaces:
-        points = np.asarray(space.polygon, dtype=np.float64)
-        centre = points.mean(axis=0)
-        points = centre + factor * (points - centre)
-        spaces.append(Space(space.id, tuple((float(x), float(y)) for x, y in points)))
-    return Layout(tuple(spaces), layout.device_id, layout.site_id)
+    return _each_polygon(layout, lambda p: p.mean(axis=0) + factor * (p - p.mean(axis=0)))
 
 
 def parallax(layout: Layout, fraction: float) -> Layout:
     """Each polygon moved down the image by ``fraction`` of its height: a camera lower than the
     cars are tall, where the bay drawn on the ground holds a car's lower half and the car rises
     into the bay behind it."""
-    spaces = []
-    for space in layout.spaces:
-        points = np.asarray(space.polygon, dtype=np.float64)
-        points[:, 1] += fraction * (points[:, 1].max() - points[:, 1].min())
-        spaces.append(Space(space.id, tuple((float(x), float(y)) for x, y in points)))
-    return Layout(tuple(spaces), layout.device_id, layout.site_id)
+    return _each_polygon(layout, lambda p: p + np.array([0.0, fraction * _size(p)[1]]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,13 +195,12 @@ def squash(frame: Image, layout: Layout, factor: float, axis: int) -> tuple[Imag
 def axis_aligned(layout: Layout) -> Layout:
     """Each polygon replaced by its axis-aligned bounding box (how some lots are annotated:
     a slanted bay's box takes in a part of its neighbours)."""
-    spaces = []
-    for space in layout.spaces:
-        points = np.asarray(space.polygon, dtype=np.float64)
+
+    def box(points: Points) -> Points:
         (x0, y0), (x1, y1) = points.min(axis=0), points.max(axis=0)
-        box = ((x0, y0), (x1, y0), (x1, y1), (x0, y1))
-        spaces.append(Space(space.id, tuple((float(x), float(y)) for x, y in box)))
-    return Layout(tuple(spaces), layout.device_id, layout.site_id)
+        return np.array([(x0, y0), (x1, y0), (x1, y1), (x0, y1)])
+
+    return _each_polygon(layout, box)
 
 
 def night(frame: Image, rng: np.random.Generator) -> Image:

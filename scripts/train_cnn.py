@@ -32,7 +32,7 @@ import sys
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -122,23 +122,21 @@ class Mix:
     parallax: tuple[float, float] = (0.0, 0.0)  # share, largest downward move (of polygon height)
 
 
+# half-way to "strong": the proxy's gains came from roll, boxes, small scale and night; this
+# camera's dusk and shadows suffered (docs/vision.md)
+MILD = Mix(roll=(0.3, 20.0), tilt=(0.3, 0.12), scale=(0.6, 0.2), boxes=0.15, glare=0.05, rain=0.05,
+           night=0.08, occlude=0.1)
+# mild + bays seen end-on or from lower down (one axis squashed: the car across the patch)
+# + flat and clipped patches taught as free (a white-out or an off-frame border is no car)
+WIDE = replace(MILD, squash=(0.35, 0.35), flat=0.02)
 MIXES = {
     "strong": Mix(),
-    # half-way: the proxy's gains came from roll, boxes, small scale and night; this camera's
-    # dusk and shadows suffered (docs/vision.md)
-    "mild": Mix(roll=(0.3, 20.0), tilt=(0.3, 0.12), scale=(0.6, 0.2), boxes=0.15, glare=0.05, rain=0.05,
-                night=0.08, occlude=0.1),
-    # mild + bays seen end-on or from lower down (one axis squashed: the car across the patch)
-    # + flat and clipped patches taught as free (a white-out or an off-frame border is no car)
-    "wide": Mix(roll=(0.3, 20.0), tilt=(0.3, 0.12), scale=(0.6, 0.2), boxes=0.15, glare=0.05, rain=0.05,
-                night=0.08, occlude=0.1, squash=(0.35, 0.35), flat=0.02),
+    "mild": MILD,
+    "wide": WIDE,
     # wide + layouts drawn tighter or looser than the cars, and cars rising off their bay
-    "loose": Mix(roll=(0.3, 20.0), tilt=(0.3, 0.12), scale=(0.6, 0.2), boxes=0.15, glare=0.05, rain=0.05,
-                 night=0.08, occlude=0.1, squash=(0.35, 0.35), flat=0.02, outline=(0.4, 0.55, 1.4),
-                 parallax=(0.25, 0.4)),
-    "tight": Mix(roll=(0.3, 20.0), tilt=(0.3, 0.12), scale=(0.6, 0.2), boxes=0.15, glare=0.05, rain=0.05,
-                 night=0.08, occlude=0.1, squash=(0.35, 0.35), flat=0.02, outline=(0.35, 0.55, 1.0),
-                 parallax=(0.15, 0.3)),
+    "loose": replace(WIDE, outline=(0.4, 0.55, 1.4), parallax=(0.25, 0.4)),
+    # wide + layouts drawn tighter (never looser) than the cars, cars rising a little (shipped)
+    "tight": replace(WIDE, outline=(0.35, 0.55, 1.0), parallax=(0.15, 0.3)),
 }
 
 

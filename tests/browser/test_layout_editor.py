@@ -51,6 +51,12 @@ def _click(page: Any, box: dict[str, float], fx: float, fy: float) -> None:
     page.mouse.click(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
 
 
+def _load_version(page: Any, version: int) -> None:
+    """Bring an old version back into the editor from the history list."""
+    page.locator("#versions li", has_text=f"v{version} ").get_by_role("button").click()
+    expect(page.locator("#message")).to_contain_text(f"loaded version {version}")
+
+
 def test_draw_bind_save_reload_and_the_gateway_pulls_it(browser: Any, served: dict[str, Any],
                                                          tmp_path: Path) -> None:
     page = browser.new_page(viewport={"width": 1200, "height": 900})
@@ -120,13 +126,11 @@ def test_draw_bind_save_reload_and_the_gateway_pulls_it(browser: Any, served: di
         assert r.status_code == 200
         page.keyboard.press("Control+s")
         expect(page.locator("#message")).to_contain_text("at version 3 now, not 2: someone saved")
-        page.locator("#versions li", has_text="v2 ").get_by_role("button").click()
-        expect(page.locator("#message")).to_contain_text("loaded version 2")
+        _load_version(page, 2)
         page.once("dialog", lambda d: d.accept())  # "there are unsaved changes"
         page.locator("#reload").click()
         expect(page.locator("#version")).to_have_text("layout version: v3")
-        page.locator("#versions li", has_text="v2 ").get_by_role("button").click()
-        expect(page.locator("#message")).to_contain_text("loaded version 2")
+        _load_version(page, 2)
         page.locator("#save").click()
         expect(page.locator("#message")).to_have_text("saved as version 4")
 
@@ -152,8 +156,7 @@ def test_draw_bind_save_reload_and_the_gateway_pulls_it(browser: Any, served: di
             files=[{"name": "x.json", "mimeType": "application/json", "buffer": b"[]"}])
         page.locator("#import").click()
         expect(page.locator("#message")).to_contain_text("not a ultralytics layout")
-        page.locator("#versions li", has_text="v4 ").get_by_role("button").click()
-        expect(page.locator("#message")).to_contain_text("loaded version 4")
+        _load_version(page, 4)
         page.locator("#save").click()
         expect(page.locator("#message")).to_have_text("saved as version 6")
         assert not refused, refused
