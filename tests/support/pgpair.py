@@ -12,6 +12,7 @@ what a failover manager (Patroni, CloudNativePG) does next.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -55,7 +56,8 @@ class Pair:
         victims = [postmaster, *postmaster.children(recursive=True)]
         at = time.monotonic()
         for p in victims:
-            os.kill(p.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):  # a backend that ended meanwhile
+                os.kill(p.pid, signal.SIGKILL)
         psutil.wait_procs(victims, timeout=10)
         self.primary.running = False
         return at
